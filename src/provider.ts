@@ -1,0 +1,155 @@
+/**
+ * The provider contract: the one file every provider imports from src/.
+ *
+ * A provider knows how to open a session to one kind of target (ssh, redfish,
+ * netconf) and, per resource kind, how to read actual state, diff it against the
+ * desired spec, apply changes and remove. It knows nothing of Git, YAML, SQLite
+ * or the queue: the engine hands it plain data and an AbortSignal.
+ */
+import type { Secret } from './secrets/secret.js';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** Structured logger (pino-compatible subset). Log constant messages with fields. */
+export interface Log {
+  debug(fields: object, msg: string): void;
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+  child(fields: object): Log;
+}
+
+/** Common metadata of every resource, with defaults applied by the loader. */
+export interface ResourceMeta {
+  name: string;
+  /** The Target this resource is converged on (absent only for kind Target). */
+  target?: string;
+  /** Identities (`Kind/name`) that must be converged before this one. */
+  dependsOn: string[];
+  /** Delete (default): remove from the target when removed from Git. Retain: forget, leave it. */
+  deletionPolicy: 'Delete' | 'Retain';
+  /** Earlier names of this resource: a rename is not a delete + create. */
+  previousNames: string[];
+  /** JSON pointers into spec that Plumb sets on create but never fights over afterwards. */
+  ignore: string[];
+  /** remediate (default): fix drift. report: record it, leave the target alone. */
+  drift: 'remediate' | 'report';
+}
+
+/** A file of the config repo that a spec field refers to, resolved at the same commit. */
+export interface Attachment {
+  /** Path inside the config repo. */
+  path: string;
+  /** Git blob id: part of the resource's spec hash, so editing the file is a change. */
+  oid: string;
+  size: number;
+  read(): Promise<Buffer>;
+}
+
+export interface Resource<Spec = unknown> {
+  /** `kind/name`: the identity, unique across the repo. */
+  id: string;
+  kind: string;
+  name: string;
+  meta: ResourceMeta;
+  spec: Spec;
+  /** Repo files referenced by spec fields, keyed by the field's JSON pointer (e.g. `/source`). */
+  attachments: Record<string, Attachment>;
+  /** What the provider remembered from its last apply of this resource (see Applied.memo). */
+  memo?: Json;
+}
+
+/** A target as declared by a `kind: Target` document. Secret fields hold references, never values. */
+export interface TargetSpec {
+  provider: string;
+  address: string;
+  port?: number;
+  user?: string;
+  [field: string]: unknown;
+}
+
+export interface Target {
+  name: string;
+  spec: TargetSpec;
+}
+
+/** Resolves secret references (`file:PATH`, `env:NAME`) at dispatch time only. */
+export interface Secrets {
+  resolve(ref: string): Promise<Secret>;
+}
+
+export interface OpenContext {
+  secrets: Secrets;
+  signal: AbortSignal;
+  log: Log;
+  /** Connect/handshake deadline in ms. */
+  connectTimeoutMs: number;
+}
+
+/** Per-operation context: every network call must honour `signal`. */
+export interface OpContext {
+  signal: AbortSignal;
+  log: Log;
+}
+
+/** A live connection to one target. Pooled: one per target, reused across operations and passes. */
+export interface Session {
+  /** False once the underlying connection is known to be gone; the pool then opens a new one. */
+  readonly alive: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * One field that differs. `path` is a JSON pointer into spec (so `ignore:` can
+ * filter it generically); `before` is actual, `after` is desired.
+ */
+export interface Change {
+  path: string;
+  before: Json | undefined;
+  after: Json | undefined;
+  /** Optional human note, e.g. "content differs (412 bytes -> 418 bytes)". */
+  note?: string;
+}
+
+export interface Applied {
+  /** Remembered and handed back as Resource.memo: e.g. the spec hash a one-shot command ran for. Never a secret. */
+  memo?: Json;
+  /** Output worth keeping in the event log (truncated by the engine). */
+  output?: string;
+}
+
+/** How one kind is converged. One file per kind. */
+export interface KindHandler<Spec = any, Actual = any, S extends Session = Session> {
+  /** `<provider>.<Kind>`, e.g. `ssh.File`. */
+  kind: string;
+  /** Schema file name under schemas/, e.g. `ssh.file.schema.json`. */
+  schema: string;
+  /** Spec fields (JSON pointers) that name files of the config repo; the loader resolves them into attachments. */
+  fileRefs?: string[];
+  /** Read actual state. `undefined` means absent. Reads only: never changes the target. */
+  read(s: S, r: Resource<Spec>, ctx: OpContext): Promise<Actual | undefined>;
+  /** Pure and cheap: what apply would change. `[]` means converged. */
+  diff(r: Resource<Spec>, actual: Actual | undefined): Change[];
+  /** Make the changes. Idempotent: applying twice is the same as once. */
+  apply(s: S, r: Resource<Spec>, changes: Change[], ctx: OpContext): Promise<Applied | void>;
+  /** Remove what this resource created. Absent is success. */
+  remove(s: S, r: Resource<Spec>, ctx: OpContext): Promise<void>;
+  /** Small JSON summary of actual state for `plumb status` and the event log. Optional. */
+  summarize?(actual: Actual | undefined): Json;
+  /**
+   * Whether repeating an interrupted apply is safe without a re-read proving the
+   * outcome (e.g. ssh.Command without a guard). Default true: read-before-act is enough.
+   */
+  safeToRetryAfterCrash?(r: Resource<Spec>): boolean;
+}
+
+/** A provider plugin: how to reach one kind of target, and the kinds it converges there. */
+export interface Provider<S extends Session = Session> {
+  /** The `provider:` value of Target specs, e.g. `ssh`. */
+  name: string;
+  /** Schema file for this provider's Target spec, under schemas/. */
+  targetSchema: string;
+  kinds: KindHandler<any, any, S>[];
+  open(target: Target, ctx: OpenContext): Promise<S>;
+}
