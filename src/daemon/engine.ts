@@ -1,0 +1,316 @@
+import { join } from 'node:path';
+import { describeError, GitError, StateError } from '../errors.js';
+import { loadDelta, loadFull, type DeltaLoad } from '../load/loader.js';
+import { SchemaRegistry } from '../load/schemas.js';
+import { targetId, TARGET_KIND, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
+import { plan as makePlan } from '../plan/planner.js';
+import type { PendingTombstone, Plan } from '../plan/types.js';
+import type { Log, Provider, TargetSpec } from '../provider.js';
+import { backoffDelay } from '../run/backoff.js';
+import { ProviderRegistry } from '../run/registry.js';
+import { Runner, type OpResult, type RunReport } from '../run/runner.js';
+import { SessionPool } from '../run/sessions.js';
+import { SecretResolver } from '../secrets/resolve.js';
+import { GitMirror } from '../source/git.js';
+import { openWritable, WriterLock } from '../state/db.js';
+import { Store } from '../state/store.js';
+import type { Config } from './config.js';
+
+export interface EngineDeps {
+  config: Config;
+  providers: Provider[];
+  log: Log;
+  /** The environment `env:` secret references resolve against (the edge passes process.env). */
+  env: Record<string, string | undefined>;
+  now?: () => number;
+}
+
+export interface PassOptions {
+  /** Read every resource (start-up, periodic drift sweep, `apply --all`), not only what changed. */
+  sweep?: boolean;
+  /** Stop starting new work: a newer commit superseded this pass, or shutdown began. */
+  stop?: AbortSignal;
+  /** Abort operations in flight. */
+  abort?: AbortSignal;
+  onPlan?: (plan: Plan) => void;
+  onResult?: (result: OpResult) => void;
+}
+
+export interface PassReport {
+  /** The commit whose desired state this pass converged toward (the newest valid one). */
+  commit: string | null;
+  /** The branch head fetched, when the fetch worked. */
+  fetched: string | null;
+  rejected?: { commit: string; diagnostics: Diagnostic[] };
+  fetchError?: string;
+  plan?: Plan;
+  run?: RunReport;
+  /** Everything Plumb manages is converged at `commit`. */
+  converged: boolean;
+  timings: { fetchMs: number; loadMs: number; planMs: number; runMs: number };
+  filesRead: number;
+}
+
+/**
+ * Composes the stages: source -> load -> plan -> run, with state. One pass at a
+ * time (the daemon serialises them). Holds the desired set of the accepted
+ * commit in memory so that a new commit costs a delta, not a reload.
+ */
+export class Engine {
+  readonly config: Config;
+  readonly store: Store;
+  readonly mirror: GitMirror;
+  readonly registry: ProviderRegistry;
+  readonly schemas: SchemaRegistry;
+  readonly pool: SessionPool;
+  readonly #runner: Runner;
+  readonly #lock: WriterLock;
+  readonly #log: Log;
+  readonly #now: () => number;
+  #desired: DesiredSet | undefined;
+  #rejected: string | undefined;
+  #interrupted = new Set<string>();
+
+  private constructor(deps: EngineDeps, lock: WriterLock, store: Store) {
+    const { config } = deps;
+    this.config = config;
+    this.#lock = lock;
+    this.store = store;
+    this.#log = deps.log;
+    this.#now = deps.now ?? Date.now;
+    this.registry = new ProviderRegistry(deps.providers);
+    this.schemas = new SchemaRegistry(deps.providers);
+    this.mirror = new GitMirror({
+      url: config.repo.url,
+      branch: config.repo.branch,
+      path: config.repo.path,
+      mirrorDir: join(config.stateDir, 'mirror.git'),
+      env: deps.env as NodeJS.ProcessEnv,
+      timeoutMs: config.repo.fetchTimeoutMs,
+    });
+    this.pool = new SessionPool({
+      secrets: new SecretResolver({ env: deps.env }),
+      log: deps.log,
+      connectTimeoutMs: config.run.connectTimeoutMs,
+      maxConnectFailures: config.run.maxAttempts,
+      onReachability: (target, reachable, error) => this.store.markTargetReachable(target, reachable, error),
+    });
+    this.#runner = new Runner({ registry: this.registry, pool: this.pool, journal: store, log: deps.log, options: config.run, now: this.#now });
+  }
+
+  /** Takes the writer lock, opens (and migrates) the state, and turns a crash's open intents into `interrupted`. */
+  static async open(deps: EngineDeps): Promise<Engine> {
+    const lock = WriterLock.acquire(deps.config.stateDir);
+    let store: Store | undefined;
+    try {
+      store = new Store(openWritable(deps.config.stateDir), deps.now);
+      const engine = new Engine(deps, lock, store);
+      const source = store.source();
+      if (source.remote !== null && source.remote !== engine.mirror.url) {
+        throw new StateError(`the state in ${deps.config.stateDir} belongs to ${source.remote}, not ${engine.mirror.url}; use another stateDir`);
+      }
+      store.setSourceConfig(engine.mirror.url, engine.mirror.branch, engine.mirror.scope);
+      for (const entry of store.markInterrupted()) engine.#interrupted.add(entry.resourceId);
+      if (engine.#interrupted.size > 0) deps.log.warn({ resources: engine.#interrupted.size }, 'interrupted operations found; their resources are re-read first');
+      return engine;
+    } catch (err) {
+      store?.close();
+      lock.release();
+      throw err;
+    }
+  }
+
+  get desiredCommit(): string | undefined {
+    return this.#desired?.commit;
+  }
+
+  /** Fetches and returns the branch head without planning (the daemon uses it to notice a newer commit mid-pass). */
+  async fetchHead(signal?: AbortSignal): Promise<string> {
+    const head = await this.mirror.fetch(signal);
+    this.store.recordFetched(head);
+    return head;
+  }
+
+  /** Whether `commit` is one the engine would work on now (new and not already refused). */
+  isNew(commit: string): boolean {
+    return commit !== this.#desired?.commit && commit !== this.#rejected;
+  }
+
+  async pass(options: PassOptions = {}): Promise<PassReport> {
+    const never = new AbortController().signal;
+    const stop = options.stop ?? never;
+    const timings = { fetchMs: 0, loadMs: 0, planMs: 0, runMs: 0 };
+    let t = this.#now();
+    const lap = (key: keyof typeof timings): void => {
+      const now = this.#now();
+      timings[key] = now - t;
+      t = now;
+    };
+
+    let head: string | null = null;
+    let fetchError: string | undefined;
+    try {
+      head = await this.fetchHead(stop);
+    } catch (err) {
+      fetchError = describeError(err).message;
+      this.store.recordSourceError(fetchError);
+      this.#log.warn({ error: fetchError }, 'fetch failed; the last accepted commit stays in force');
+    }
+    lap('fetchMs');
+
+    const report: PassReport = { commit: null, fetched: head, converged: false, timings, filesRead: 0, ...(fetchError ? { fetchError } : {}) };
+    const accepted = this.store.source().acceptedCommit;
+    let delta: DeltaLoad | undefined;
+    let everything = options.sweep === true;
+
+    if (!this.#desired) {
+      const candidate = head ?? accepted;
+      if (!candidate) return report;
+      const loaded = await this.#loadFull(candidate, report);
+      if (!loaded) return report;
+      this.#desired = loaded;
+      everything = true; // cold: compare every desired and recorded resource (only a sweep reads them all)
+    } else if (head && this.isNew(head)) {
+      try {
+        delta = await loadDelta(this.#desired, head, { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits });
+        report.filesRead = delta.filesRead;
+        if (delta.diagnostics.length > 0) {
+          this.#reject(head, delta.diagnostics, report);
+          delta = undefined;
+        }
+      } catch (err) {
+        if (!(err instanceof GitError)) throw err;
+        // The delta base is gone (history rewritten and collected): start over from a full load.
+        this.#log.warn({ error: err.message }, 'cannot diff from the accepted commit; loading the new commit in full');
+        const loaded = await this.#loadFull(head, report);
+        if (loaded) {
+          this.#desired = loaded;
+          everything = true;
+        }
+      }
+    }
+    lap('loadMs');
+
+    const desired = this.#desired!;
+    const commit = delta?.commit ?? desired.commit;
+    const lookup = delta ?? { get: (id: string) => desired.resources.get(id) };
+    const scope = new Set<string>();
+    const changedTargets = new Set<string>();
+    if (everything) {
+      for (const id of desired.resources.keys()) scope.add(id);
+    } else if (delta) {
+      for (const id of delta.removed) scope.add(id);
+      for (const [id, r] of delta.added) {
+        scope.add(id);
+        for (const old of r.meta.previousNames) scope.add(`${r.kind}/${old}`);
+        if (r.kind === TARGET_KIND) {
+          const before = desired.resources.get(id);
+          if (before && before.specHash !== r.specHash) {
+            changedTargets.add(r.name);
+            for (const onIt of desired.byTarget.get(r.name) ?? []) scope.add(onIt);
+          }
+        }
+      }
+    }
+    const retry = new Set(this.store.retryDue(this.#now()));
+    for (const id of this.#interrupted) retry.add(id);
+    for (const id of retry) scope.add(id);
+
+    const recorded = everything ? this.store.allRecorded() : this.store.recorded(scope);
+    if (everything) for (const id of recorded.keys()) scope.add(id);
+    const tombstones = this.#dueTombstones();
+    const plan = makePlan({
+      commit,
+      mode: options.sweep ? 'full' : 'delta',
+      ...(delta ? { base: delta.base } : {}),
+      desired: lookup,
+      scope,
+      recorded,
+      tombstones,
+      retry,
+      changedTargets,
+    });
+    lap('planMs');
+
+    // Accept: the new desired state and its tombstones, in one transaction; then the in-memory set follows.
+    this.store.accept(plan.acceptance, this.#targetSpecs(plan, lookup), { quiet: commit === accepted });
+    delta?.apply();
+    this.#interrupted.clear();
+    if (commit !== accepted) {
+      await this.mirror.pin(commit).catch((err: unknown) => this.#log.warn({ error: describeError(err).message }, 'cannot pin the accepted commit in the mirror'));
+      this.#log.info({ commit, ops: plan.ops.length, mode: plan.mode }, 'commit accepted');
+    }
+    report.commit = commit;
+    report.plan = plan;
+    options.onPlan?.(plan);
+
+    const run = await this.#runner.run(plan, {
+      mode: 'apply',
+      stop,
+      abort: options.abort ?? never,
+      targets: (name) => (lookup.get(targetId(name))?.spec as TargetSpec | undefined) ?? undefined,
+      ...(options.onResult ? { onResult: options.onResult } : {}),
+    });
+    lap('runMs');
+    report.run = run;
+
+    const counts = this.store.statusCounts();
+    const unsettled = (counts.pending ?? 0) + (counts.failed ?? 0) + (counts.blocked ?? 0) + (counts.deleting ?? 0);
+    report.converged = unsettled === 0 && this.store.pendingTombstones().length === 0 && !this.#rejected;
+    if (unsettled === 0 && run.results.every((r) => r.status !== 'failed' && r.status !== 'cancelled' && r.status !== 'blocked')) this.store.recordApplied(commit);
+    return report;
+  }
+
+  async #loadFull(commit: string, report: PassReport): Promise<DesiredSet | undefined> {
+    const options = { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+    const full = await loadFull(commit, options);
+    report.filesRead += full.filesRead;
+    if (full.diagnostics.length === 0) {
+      this.#rejected = undefined;
+      return full.set;
+    }
+    this.#reject(commit, full.diagnostics, report);
+    const accepted = this.store.source().acceptedCommit;
+    if (!accepted || accepted === commit) return undefined;
+    // The last good commit stays in force.
+    const fallback = await loadFull(accepted, options);
+    report.filesRead += fallback.filesRead;
+    if (fallback.diagnostics.length > 0) {
+      this.#log.error({ commit: accepted, errors: fallback.diagnostics.length }, 'the accepted commit no longer validates (schemas changed?); nothing is applied');
+      return undefined;
+    }
+    return fallback.set;
+  }
+
+  #reject(commit: string, diagnostics: Diagnostic[], report: PassReport): void {
+    this.#rejected = commit;
+    this.store.rejectCommit(commit, diagnostics);
+    report.rejected = { commit, diagnostics };
+    this.#log.warn({ commit, errors: diagnostics.length, first: diagnostics[0] }, 'commit rejected: nothing from it is applied');
+  }
+
+  /** Pending deletions whose retry time has come (failures back off like resources do). */
+  #dueTombstones(): PendingTombstone[] {
+    const now = this.#now();
+    return this.store.pendingTombstones().filter((t) => t.attempts === 0 || t.updatedAt + backoffDelay(t.attempts, this.config.run.retryLater, () => 0) <= now);
+  }
+
+  #targetSpecs(plan: Plan, lookup: { get(id: string): LoadedResource | undefined }): Map<string, TargetSpec> {
+    const specs = new Map<string, TargetSpec>();
+    for (const r of plan.acceptance.upserts) {
+      const name = r.meta.target;
+      if (name && !specs.has(name)) {
+        const target = lookup.get(targetId(name));
+        if (target) specs.set(name, target.spec as TargetSpec);
+      }
+    }
+    return specs;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.closeAll();
+    this.mirror.close();
+    this.store.close();
+    this.#lock.release();
+  }
+}

@@ -1,0 +1,455 @@
+import { posix } from 'node:path';
+import type { Attachment } from '../provider.js';
+import type { FileChange, GitObjects, TreeEntry } from '../source/git.js';
+import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
+import { hashJson } from '../util/canonical.js';
+import { getPointer } from '../util/json-pointer.js';
+import { parseResource, type ParsedResource } from './document.js';
+import type { SchemaRegistry } from './schemas.js';
+import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
+import { DEFAULT_YAML_LIMITS, parseYaml, type YamlLimits } from './yaml.js';
+
+/** What the loader needs from git: the mirror's objects (or a local repo's). */
+export type ObjectReader = Pick<GitObjects, 'listTree' | 'readBlob' | 'pathInfo' | 'diff'>;
+
+export interface LoadOptions {
+  objects: ObjectReader;
+  registry: SchemaRegistry;
+  /** The subfolder Plumb reads, '' for the whole repo. */
+  scope: string;
+  limits?: Partial<LoadLimits>;
+}
+
+export interface LoadLimits extends YamlLimits {
+  /** Largest file a `source:`-style field may reference. */
+  maxAttachmentBytes: number;
+}
+
+export const DEFAULT_LOAD_LIMITS: LoadLimits = { ...DEFAULT_YAML_LIMITS, maxAttachmentBytes: 16 * 1024 * 1024 };
+
+export interface FullLoad {
+  set: DesiredSet;
+  diagnostics: Diagnostic[];
+  /** Files parsed: the cost of this load. */
+  filesRead: number;
+}
+
+/** A delta on top of the previous desired set. Nothing is changed until `apply()`. */
+export interface DeltaLoad {
+  commit: string;
+  base: string;
+  changes: FileChange[];
+  diagnostics: Diagnostic[];
+  /** Resources (re)defined by the changed files, and resources whose attachments changed. */
+  added: Map<string, LoadedResource>;
+  /** Ids the changed files used to define (some of them are re-added). */
+  removed: Set<string>;
+  filesRead: number;
+  /** The desired state at `commit`, looked up through the overlay. */
+  get(id: string): LoadedResource | undefined;
+  /** Makes the previous set become the new one (in place, in proportion to the change). */
+  apply(): DesiredSet;
+}
+
+/** Config documents are *.yaml / *.yml files outside dot-folders (.github/ workflows are not resources). */
+export function isConfigFile(path: string): boolean {
+  return /\.ya?ml$/i.test(path) && !path.split('/').some((segment) => segment.startsWith('.'));
+}
+
+/** Loads and validates every config file at `commit`. */
+export async function loadFull(commit: string, options: LoadOptions): Promise<FullLoad> {
+  const limits = { ...DEFAULT_LOAD_LIMITS, ...options.limits };
+  const entries = await options.objects.listTree(commit, options.scope);
+  const tree = new Map(entries.map((e) => [e.path, e]));
+  const diagnostics: Diagnostic[] = [];
+  for (const entry of entries) {
+    const refused = refusedEntry(entry.path, entry.mode);
+    if (refused) diagnostics.push(refused);
+  }
+  const files = entries.filter((e) => e.type === 'blob' && e.mode !== MODE_SYMLINK && isConfigFile(e.path));
+  const parsed = await Promise.all(files.map((e) => parseFile(e.path, e.oid, e.size, options, limits)));
+
+  const set = emptyDesiredSet(commit);
+  const docs = new Map<string, ParsedResource>();
+  for (const file of parsed) {
+    diagnostics.push(...file.diagnostics);
+    for (const r of file.resources) {
+      const first = docs.get(r.id);
+      if (first) {
+        diagnostics.push(duplicate(r, first));
+        continue;
+      }
+      docs.set(r.id, r);
+    }
+  }
+  const resolver = (path: string) => {
+    const e = tree.get(path);
+    return Promise.resolve(e ? { oid: e.oid, size: e.size, mode: e.mode } : undefined);
+  };
+  for (const r of docs.values()) {
+    const loaded = await attach(r, options, limits, resolver, diagnostics);
+    if (loaded) addToSet(set, loaded);
+  }
+  if (diagnostics.length === 0) {
+    const view = setView(set);
+    diagnostics.push(...crossCheck(view, [...set.resources.values()], [], docs));
+  }
+  return { set, diagnostics: sortDiagnostics(diagnostics), filesRead: files.length };
+}
+
+/**
+ * Loads only what changed between the previous desired set's commit and `commit`:
+ * the cost is proportional to the changed files (and what references them), not
+ * to the repo.
+ */
+export async function loadDelta(prev: DesiredSet, commit: string, options: LoadOptions): Promise<DeltaLoad> {
+  const limits = { ...DEFAULT_LOAD_LIMITS, ...options.limits };
+  const changes = prev.commit === commit ? [] : await options.objects.diff(prev.commit, commit, options.scope);
+  const diagnostics: Diagnostic[] = [];
+  const removed = new Set<string>();
+  const removedFiles = new Set<string>();
+  const newFiles: Array<{ path: string; oid: string }> = [];
+  const changedPaths = new Set<string>();
+
+  for (const change of changes) {
+    if (change.oldPath) changedPaths.add(change.oldPath);
+    if (change.newPath) changedPaths.add(change.newPath);
+    if (change.oldPath && isConfigFile(change.oldPath)) {
+      removedFiles.add(change.oldPath);
+      for (const id of prev.byFile.get(change.oldPath) ?? []) removed.add(id);
+    }
+    if (change.newPath) {
+      const refused = refusedEntry(change.newPath, change.newMode);
+      if (refused) diagnostics.push(refused);
+      else if (isConfigFile(change.newPath)) newFiles.push({ path: change.newPath, oid: change.newOid });
+    }
+  }
+
+  const sizes = await Promise.all(newFiles.map((f) => options.objects.pathInfo(commit, f.path)));
+  const parsed = await Promise.all(newFiles.map((f, i) => parseFile(f.path, f.oid, sizes[i]?.size ?? 0, options, limits)));
+  const docs = new Map<string, ParsedResource>();
+  const added = new Map<string, LoadedResource>();
+  const lookup = (id: string): LoadedResource | undefined => added.get(id) ?? (removed.has(id) ? undefined : prev.resources.get(id));
+  const resolver = async (path: string) => {
+    const info = await options.objects.pathInfo(commit, path);
+    return info && info.type === 'blob' ? { oid: info.oid, size: info.size, mode: '100644' } : undefined;
+  };
+
+  for (const file of parsed) {
+    diagnostics.push(...file.diagnostics);
+    for (const r of file.resources) {
+      const earlier = docs.get(r.id);
+      if (earlier) {
+        diagnostics.push(duplicate(r, earlier));
+        continue;
+      }
+      const existing = removed.has(r.id) ? undefined : prev.resources.get(r.id);
+      if (existing) {
+        diagnostics.push({ severity: 'error', ...r.doc.position, id: r.id, message: `${r.id} is defined twice: here and at ${existing.file}:${existing.line}:${existing.col}` });
+        continue;
+      }
+      docs.set(r.id, r);
+    }
+  }
+  for (const r of docs.values()) {
+    const loaded = await attach(r, options, limits, resolver, diagnostics);
+    if (loaded) added.set(r.id, loaded);
+  }
+
+  // Unchanged documents whose attachment file changed: same spec, new blob id, so a new spec hash.
+  for (const path of changedPaths) {
+    for (const id of prev.byAttachment.get(path) ?? []) {
+      if (removed.has(id) || added.has(id)) continue;
+      const r = prev.resources.get(id)!;
+      const refreshed = await reattach(r, options.objects, resolver, limits, diagnostics);
+      if (refreshed) {
+        removed.add(id);
+        added.set(id, refreshed);
+      }
+    }
+  }
+
+  if (diagnostics.length === 0) {
+    const gone = [...removed].filter((id) => !added.has(id));
+    const view: CheckView = {
+      get: lookup,
+      dependentsOf: (id) => [...(prev.dependents.get(id) ?? [])].filter((d) => lookup(d) !== undefined),
+      onTarget: (name) => [...(prev.byTarget.get(name) ?? [])].filter((d) => lookup(d) !== undefined),
+    };
+    diagnostics.push(...crossCheck(view, [...added.values()], gone, docs));
+  }
+
+  let applied = false;
+  return {
+    commit,
+    base: prev.commit,
+    changes,
+    diagnostics: sortDiagnostics(diagnostics),
+    added,
+    removed,
+    filesRead: newFiles.length,
+    get: lookup,
+    apply() {
+      if (applied) return prev;
+      applied = true;
+      for (const id of removed) removeFromSet(prev, id);
+      for (const file of removedFiles) prev.byFile.delete(file);
+      for (const r of added.values()) addToSet(prev, r);
+      prev.commit = commit;
+      return prev;
+    },
+  };
+}
+
+// ---- files and attachments --------------------------------------------------
+
+interface ParsedFile {
+  resources: ParsedResource[];
+  diagnostics: Diagnostic[];
+}
+
+async function parseFile(path: string, oid: string, size: number, options: LoadOptions, limits: LoadLimits): Promise<ParsedFile> {
+  if (size > limits.maxFileBytes) {
+    return { resources: [], diagnostics: [{ severity: 'error', file: path, line: 1, col: 1, message: `file is ${size} bytes, over the ${limits.maxFileBytes}-byte limit for config files; split it up` }] };
+  }
+  const bytes = await options.objects.readBlob(oid);
+  if (bytes.length > limits.maxFileBytes) {
+    return { resources: [], diagnostics: [{ severity: 'error', file: path, line: 1, col: 1, message: `file is ${bytes.length} bytes, over the ${limits.maxFileBytes}-byte limit for config files; split it up` }] };
+  }
+  const yaml = parseYaml(bytes.toString('utf8'), path, limits);
+  const resources: ParsedResource[] = [];
+  const diagnostics = [...yaml.diagnostics];
+  for (const doc of yaml.documents) {
+    if (doc.value === null || doc.value === '') continue; // empty document (a stray `---`, a comment-only file)
+    const result = parseResource(doc, path, options.registry);
+    diagnostics.push(...result.diagnostics);
+    if (result.resource) resources.push(result.resource);
+  }
+  return { resources, diagnostics };
+}
+
+type PathResolver = (repoPath: string) => Promise<{ oid: string; size: number; mode: string } | undefined>;
+
+/** Resolves a resource's file references (e.g. ssh.File `source:`) to blobs at the same commit. */
+async function attach(r: ParsedResource, options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
+  const attachments: Record<string, Attachment> = {};
+  let ok = true;
+  for (const pointer of options.registry.kinds.get(r.kind)?.fileRefs ?? []) {
+    const ref = getPointer(r.spec, pointer);
+    if (typeof ref !== 'string') continue;
+    const report = (message: string): void => {
+      ok = false;
+      diagnostics.push({ severity: 'error', ...r.doc.positionOf(`/spec${pointer}`), id: r.id, message });
+    };
+    const repoPath = resolveRepoPath(r.file, ref, options.scope);
+    if (!repoPath) {
+      report(`"${ref}" points outside the config folder${options.scope ? ` (${options.scope})` : ''}; paths are relative to this file's folder, or to the config root when they start with /`);
+      continue;
+    }
+    const entry = await resolve(repoPath);
+    if (!entry) report(`"${ref}" (${repoPath}) does not exist at this commit`);
+    else if (entry.mode === MODE_SYMLINK) report(`"${ref}" (${repoPath}) is a symlink; Plumb reads only regular files`);
+    else if (entry.size > limits.maxAttachmentBytes) report(`"${ref}" is ${entry.size} bytes, over the ${limits.maxAttachmentBytes}-byte limit`);
+    else attachments[pointer] = { path: repoPath, oid: entry.oid, size: entry.size, read: () => options.objects.readBlob(entry.oid) };
+  }
+  if (!ok) return undefined;
+  const { doc: _doc, ...rest } = r;
+  return { ...rest, attachments, specHash: specHash(rest.spec, rest.meta.target, attachments) };
+}
+
+async function reattach(r: LoadedResource, objects: ObjectReader, resolve: PathResolver, limits: LoadLimits, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
+  const attachments: Record<string, Attachment> = {};
+  for (const [pointer, old] of Object.entries(r.attachments)) {
+    const entry = await resolve(old.path);
+    const problem = !entry
+      ? `spec${pointer} names ${old.path}, which this commit deletes`
+      : entry.size > limits.maxAttachmentBytes
+        ? `${old.path} is ${entry.size} bytes, over the ${limits.maxAttachmentBytes}-byte limit`
+        : undefined;
+    if (problem || !entry) {
+      diagnostics.push({ severity: 'error', file: r.file, line: r.line, col: r.col, id: r.id, message: problem! });
+      return undefined;
+    }
+    attachments[pointer] = { path: old.path, oid: entry.oid, size: entry.size, read: () => objects.readBlob(entry.oid) };
+  }
+  return { ...r, attachments, specHash: specHash(r.spec, r.meta.target, attachments) };
+}
+
+export function specHash(spec: unknown, target: string | undefined, attachments: Record<string, Attachment>): string {
+  const blobs = Object.fromEntries(Object.entries(attachments).map(([k, a]) => [k, a.oid]));
+  return hashJson({ spec, target: target ?? null, blobs });
+}
+
+/** `ref` relative to the defining file's folder, or to the config root when it starts with '/'; undefined if it escapes. */
+export function resolveRepoPath(file: string, ref: string, scope: string): string | undefined {
+  const joined = ref.startsWith('/') ? posix.join(scope, ref) : posix.join(posix.dirname(file), ref);
+  const normal = posix.normalize(joined).replace(/^\.\//, '');
+  if (normal.startsWith('../') || normal === '..' || posix.isAbsolute(normal)) return undefined;
+  if (scope !== '' && !(normal === scope || normal.startsWith(scope + '/'))) return undefined;
+  return normal;
+}
+
+function refusedEntry(path: string, mode: string): Diagnostic | undefined {
+  if (mode === MODE_SYMLINK) return { severity: 'error', file: path, line: 1, col: 1, message: 'symlinks are not allowed in the config repo (they could point anywhere); commit the file itself' };
+  if (mode === MODE_SUBMODULE) return { severity: 'error', file: path, line: 1, col: 1, message: 'submodules are not allowed in the config repo; vendor the files instead' };
+  return undefined;
+}
+
+function duplicate(r: ParsedResource, first: { file: string; line: number; col: number }): Diagnostic {
+  return { severity: 'error', ...r.doc.position, id: r.id, message: `${r.id} is defined twice: here and at ${first.file}:${first.line}:${first.col}` };
+}
+
+// ---- the desired set's indexes ----------------------------------------------
+
+function addToSet(set: DesiredSet, r: LoadedResource): void {
+  set.resources.set(r.id, r);
+  pushIndex(set.byFile, r.file, r.id);
+  for (const a of Object.values(r.attachments)) pushIndex(set.byAttachment, a.path, r.id);
+  for (const dep of r.meta.dependsOn) pushSetIndex(set.dependents, dep, r.id);
+  if (r.meta.target) pushSetIndex(set.byTarget, r.meta.target, r.id);
+}
+
+function removeFromSet(set: DesiredSet, id: string): void {
+  const r = set.resources.get(id);
+  if (!r) return;
+  set.resources.delete(id);
+  pullIndex(set.byFile, r.file, id);
+  for (const a of Object.values(r.attachments)) pullIndex(set.byAttachment, a.path, id);
+  for (const dep of r.meta.dependsOn) set.dependents.get(dep)?.delete(id);
+  if (r.meta.target) set.byTarget.get(r.meta.target)?.delete(id);
+}
+
+function pushIndex(index: Map<string, string[]>, key: string, id: string): void {
+  const list = index.get(key);
+  if (list) {
+    if (!list.includes(id)) list.push(id);
+  } else index.set(key, [id]);
+}
+
+function pullIndex(index: Map<string, string[]>, key: string, id: string): void {
+  const list = index.get(key);
+  if (!list) return;
+  const i = list.indexOf(id);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) index.delete(key);
+}
+
+function pushSetIndex(index: Map<string, Set<string>>, key: string, id: string): void {
+  let s = index.get(key);
+  if (!s) index.set(key, (s = new Set()));
+  s.add(id);
+}
+
+// ---- cross-file checks --------------------------------------------------------
+
+interface CheckView {
+  get(id: string): LoadedResource | undefined;
+  dependentsOf(id: string): string[];
+  onTarget(name: string): string[];
+}
+
+function setView(set: DesiredSet): CheckView {
+  return {
+    get: (id) => set.resources.get(id),
+    dependentsOf: (id) => [...(set.dependents.get(id) ?? [])],
+    onTarget: (name) => [...(set.byTarget.get(name) ?? [])],
+  };
+}
+
+/**
+ * Checks references between documents: targets exist and match the kind's
+ * provider, dependsOn points at something, no cycles, renames don't collide.
+ * `checked` are the resources that are new or changed; `gone` are ids removed
+ * by this commit whose dependents must now complain.
+ */
+function crossCheck(view: CheckView, checked: LoadedResource[], gone: string[], docs: Map<string, ParsedResource>): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  const at = (r: LoadedResource, pointer: string): Position => {
+    const doc = docs.get(r.id)?.doc;
+    return doc ? doc.positionOf(pointer) : { file: r.file, line: r.line, col: r.col };
+  };
+  const claimedPrevious = new Map<string, string>();
+
+  for (const r of checked) {
+    if (r.kind !== TARGET_KIND) {
+      const targetName = r.meta.target!;
+      const target = view.get(targetId(targetName));
+      if (!target) {
+        diagnostics.push({ severity: 'error', ...at(r, '/metadata/target'), id: r.id, message: `target "${targetName}" is not defined: add a Target named ${targetName}` });
+      } else {
+        const provider = (target.spec as { provider: string }).provider;
+        if (!r.kind.startsWith(`${provider}.`)) {
+          diagnostics.push({ severity: 'error', ...at(r, '/metadata/target'), id: r.id, message: `${r.kind} needs a target with provider "${r.kind.split('.')[0]}", but Target/${targetName} uses "${provider}"` });
+        }
+      }
+    }
+    r.meta.dependsOn.forEach((dep, i) => {
+      if (dep === r.id) diagnostics.push({ severity: 'error', ...at(r, `/metadata/dependsOn/${i}`), id: r.id, message: 'a resource cannot depend on itself' });
+      else if (!view.get(dep)) diagnostics.push({ severity: 'error', ...at(r, `/metadata/dependsOn/${i}`), id: r.id, message: `dependsOn "${dep}": no such resource in this commit` });
+    });
+    r.meta.previousNames.forEach((old, i) => {
+      const oldId = `${r.kind}/${old}`;
+      if (view.get(oldId)) diagnostics.push({ severity: 'error', ...at(r, `/metadata/previousNames/${i}`), id: r.id, message: `previousNames lists "${old}", but ${oldId} still exists; remove one of them` });
+      const other = claimedPrevious.get(oldId);
+      if (other) diagnostics.push({ severity: 'error', ...at(r, `/metadata/previousNames/${i}`), id: r.id, message: `${other} already claims "${old}" as a previous name` });
+      claimedPrevious.set(oldId, r.id);
+    });
+  }
+
+  for (const id of gone) {
+    for (const dependent of view.dependentsOf(id)) {
+      const d = view.get(dependent)!;
+      if (checked.includes(d)) continue; // already reported above
+      diagnostics.push({ severity: 'error', file: d.file, line: d.line, col: d.col, id: d.id, message: `dependsOn "${id}", which this commit removes` });
+    }
+    if (id.startsWith(`${TARGET_KIND}/`)) {
+      const name = id.slice(TARGET_KIND.length + 1);
+      for (const onIt of view.onTarget(name)) {
+        const d = view.get(onIt)!;
+        if (checked.includes(d)) continue;
+        diagnostics.push({ severity: 'error', file: d.file, line: d.line, col: d.col, id: d.id, message: `target "${name}" is removed by this commit but ${d.id} still uses it` });
+      }
+    }
+  }
+
+  diagnostics.push(...findCycles(view, checked, at));
+  return diagnostics;
+}
+
+/** Depth-first search from the checked resources; each cycle is reported once, at its first member. */
+function findCycles(view: CheckView, from: LoadedResource[], at: (r: LoadedResource, pointer: string) => Position): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  const done = new Set<string>();
+  const onPath = new Map<string, number>();
+  const path: string[] = [];
+  const reported = new Set<string>();
+  const visit = (id: string): void => {
+    if (done.has(id)) return;
+    const r = view.get(id);
+    if (!r) return;
+    onPath.set(id, path.length);
+    path.push(id);
+    for (const dep of r.meta.dependsOn) {
+      const index = onPath.get(dep);
+      if (index !== undefined) {
+        const cycle = path.slice(index);
+        const key = [...cycle].sort().join(' ');
+        if (!reported.has(key)) {
+          reported.add(key);
+          const first = view.get(cycle[0]!)!;
+          const i = first.meta.dependsOn.indexOf(cycle[1] ?? cycle[0]!);
+          diagnostics.push({ severity: 'error', ...at(first, `/metadata/dependsOn/${Math.max(i, 0)}`), id: first.id, message: `dependsOn cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+        }
+      } else visit(dep);
+    }
+    path.pop();
+    onPath.delete(id);
+    done.add(id);
+  };
+  for (const r of from) visit(r.id);
+  return diagnostics;
+}
+
+function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  return diagnostics.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+}

@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Provider } from '../provider.js';
+import { joinPointer } from '../util/json-pointer.js';
+import { schemasDir } from '../util/package-root.js';
+import { didYouMean } from '../util/suggest.js';
+import { TARGET_KIND } from './types.js';
+
+export interface KindInfo {
+  kind: string;
+  /** The provider that converges it; null for Target. */
+  provider: string | null;
+  schemaFile: string;
+  schema: Record<string, unknown>;
+  fileRefs: string[];
+}
+
+/** A schema problem at a JSON pointer of the validated value. */
+export interface SchemaProblem {
+  pointer: string;
+  /** Point at the key rather than the value (unknown fields, whole-object problems). */
+  atKey: boolean;
+  message: string;
+}
+
+/**
+ * Every kind's JSON Schema, compiled once at start. Kinds come from the
+ * providers; a duplicate or empty kind is a programming error and throws.
+ */
+export class SchemaRegistry {
+  readonly kinds = new Map<string, KindInfo>();
+  readonly providers = new Map<string, { targetSchema: Record<string, unknown> }>();
+  readonly #validators = new Map<string, ValidateFunction>();
+  readonly #ajv: Ajv;
+
+  constructor(providers: Provider[], dir: string = schemasDir()) {
+    this.#ajv = new Ajv({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true, keywords: ['x-hint'] });
+    const load = (file: string): Record<string, unknown> => JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
+    this.#compile('metadata', load('metadata.schema.json'));
+    const target = load('target.schema.json');
+    this.#compile(TARGET_KIND, target);
+    this.kinds.set(TARGET_KIND, { kind: TARGET_KIND, provider: null, schemaFile: 'target.schema.json', schema: target, fileRefs: [] });
+
+    for (const provider of providers) {
+      if (!provider.name) throw new Error('a provider has an empty name');
+      if (this.providers.has(provider.name)) throw new Error(`provider "${provider.name}" is registered twice`);
+      const targetSchema = load(provider.targetSchema);
+      this.#compile(`target:${provider.name}`, targetSchema);
+      this.providers.set(provider.name, { targetSchema });
+      for (const handler of provider.kinds) {
+        if (!handler.kind) throw new Error(`provider "${provider.name}" has a kind with an empty name`);
+        if (this.kinds.has(handler.kind)) throw new Error(`kind "${handler.kind}" is registered twice`);
+        if (!handler.kind.startsWith(`${provider.name}.`)) throw new Error(`kind "${handler.kind}" must be named ${provider.name}.<Kind>`);
+        const schema = load(handler.schema);
+        this.#compile(handler.kind, schema);
+        this.kinds.set(handler.kind, { kind: handler.kind, provider: provider.name, schemaFile: handler.schema, schema, fileRefs: handler.fileRefs ?? [] });
+      }
+    }
+  }
+
+  #compile(key: string, schema: Record<string, unknown>): void {
+    try {
+      this.#validators.set(key, this.#ajv.compile(schema));
+    } catch (err) {
+      throw new Error(`schema for ${key} does not compile: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  unknownKindMessage(kind: string): string {
+    return `unknown kind "${kind}"${didYouMean(kind, this.kinds.keys())}; known kinds: ${[...this.kinds.keys()].sort().join(', ')}`;
+  }
+
+  unknownProviderMessage(provider: string): string {
+    return `unknown provider "${provider}"${didYouMean(provider, this.providers.keys())}; known providers: ${[...this.providers.keys()].sort().join(', ')}`;
+  }
+
+  validateMetadata(value: unknown): SchemaProblem[] {
+    return this.#run('metadata', value);
+  }
+
+  /** Validates a spec against its kind's schema (for Target: the core schema, then the provider's). */
+  validateSpec(kind: string, spec: unknown): SchemaProblem[] {
+    const problems = this.#run(kind, spec);
+    if (kind !== TARGET_KIND || problems.length > 0) return problems;
+    const provider = (spec as { provider: string }).provider;
+    if (!this.providers.has(provider)) return [{ pointer: '/provider', atKey: false, message: this.unknownProviderMessage(provider) }];
+    return this.#run(`target:${provider}`, spec);
+  }
+
+  #run(key: string, value: unknown): SchemaProblem[] {
+    const validate = this.#validators.get(key)!;
+    if (validate(value)) return [];
+    return explain(validate.errors ?? []);
+  }
+}
+
+/** Turns ajv's errors into one plain sentence each, at the most useful pointer. */
+function explain(errors: ErrorObject[]): SchemaProblem[] {
+  // Branch errors of a failed oneOf/anyOf are noise once the combinator itself is reported.
+  const combinators = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => e.schemaPath);
+  const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if');
+  const seen = new Set<string>();
+  const problems: SchemaProblem[] = [];
+  for (const e of relevant) {
+    const problem = explainOne(e);
+    const key = `${problem.pointer} ${problem.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      problems.push(problem);
+    }
+  }
+  return problems;
+}
+
+function explainOne(e: ErrorObject): SchemaProblem {
+  const where = e.instancePath;
+  const field = where === '' ? 'this' : `"${where.slice(where.lastIndexOf('/') + 1)}"`;
+  const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+  const hint = typeof parent['x-hint'] === 'string' ? (parent['x-hint'] as string) : undefined;
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const name = String(p.additionalProperty);
+      const allowed = Object.keys((parent.properties as object | undefined) ?? {});
+      return {
+        pointer: joinPointer(where, name),
+        atKey: true,
+        message: `unknown field "${name}"${didYouMean(name, allowed)}; allowed here: ${allowed.join(', ')}`,
+      };
+    }
+    case 'required':
+      return { pointer: where, atKey: true, message: `missing required field "${String(p.missingProperty)}"` };
+    case 'type':
+      return { pointer: where, atKey: false, message: `${field} must be ${article(String(p.type))}, not ${describeValue(e.data)}` };
+    case 'enum':
+      return { pointer: where, atKey: false, message: `${field} must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(e.data)}` };
+    case 'const':
+      return { pointer: where, atKey: false, message: `${field} must be ${JSON.stringify(p.allowedValue)}, not ${JSON.stringify(e.data)}` };
+    case 'pattern':
+      return { pointer: where, atKey: false, message: `${field} ${JSON.stringify(e.data)} is not valid: ${hint ?? `it must match ${String(p.pattern)}`}` };
+    case 'oneOf':
+    case 'anyOf':
+      return { pointer: where, atKey: true, message: hint ?? `${field} does not match any allowed form (${e.message ?? ''})` };
+    case 'not':
+      return { pointer: where, atKey: true, message: hint ?? `${field} has a combination of fields that is not allowed` };
+    case 'uniqueItems':
+      return { pointer: where, atKey: false, message: `${field} lists the same item twice (items ${String(p.j)} and ${String(p.i)})` };
+    default:
+      return { pointer: where, atKey: false, message: `${field} ${e.message ?? 'is invalid'}` };
+  }
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}

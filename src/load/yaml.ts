@@ -1,0 +1,239 @@
+import { constructFromEvents, EVENT_ID, getScalarValue, JSON_SCHEMA, parseEvents, YAMLException, type Event } from 'js-yaml';
+import { joinPointer } from '../util/json-pointer.js';
+import type { Diagnostic, Position } from './types.js';
+
+export interface YamlLimits {
+  /** Files larger than this are refused before parsing. */
+  maxFileBytes: number;
+  /** Nodes a document may expand to, counting every alias as a copy of its anchor (alias bombs). */
+  maxNodes: number;
+  /** Nesting depth. */
+  maxDepth: number;
+}
+
+export const DEFAULT_YAML_LIMITS: YamlLimits = { maxFileBytes: 1024 * 1024, maxNodes: 100_000, maxDepth: 64 };
+
+/** Keys that could reach Object.prototype in code that copies config objects around. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export interface YamlDocument {
+  /** 0-based index of the document in its file. */
+  index: number;
+  value: unknown;
+  /** Where the document's root node starts. */
+  position: Position;
+  /** Where the node at a JSON pointer starts (the key, with `key: true`, for mapping entries). Falls back to the nearest ancestor. */
+  positionOf(pointer: string, options?: { key?: boolean }): Position;
+}
+
+export interface YamlFile {
+  documents: YamlDocument[];
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * Parses a multi-document YAML file with the JSON schema (no merge keys, no
+ * `yes`/`no` booleans, `0644` stays a string), refusing duplicate keys, prototype
+ * keys and alias bombs. Problems come back as diagnostics with file:line:col.
+ */
+export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlFile {
+  const lines = lineIndex(text);
+  const at = (offset: number): Position => positionAt(file, lines, offset);
+  const fail = (offset: number, message: string): YamlFile => ({ documents: [], diagnostics: [{ severity: 'error', ...at(offset), message }] });
+
+  if (text.includes('\uFFFD')) return fail(text.indexOf('\uFFFD'), 'file is not valid UTF-8');
+
+  let events: Event[];
+  try {
+    events = parseEvents(text, { filename: file, maxDepth: limits.maxDepth });
+  } catch (err) {
+    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file)] };
+  }
+
+  // Walk the events once: document boundaries, node counts with alias expansion, forbidden keys.
+  const docRanges: Array<{ from: number; to: number }> = [];
+  const guard = checkEvents(events, text, limits);
+  if (guard) return fail(guard.offset, guard.message);
+  for (let i = 0; i < events.length; i++) {
+    if (events[i]!.type === EVENT_ID.DOCUMENT) {
+      const from = i;
+      i = skipNode(events, i); // DOCUMENT ... POP
+      docRanges.push({ from, to: i });
+    }
+  }
+
+  let values: unknown[];
+  try {
+    values = constructFromEvents(events, { source: text, filename: file, schema: JSON_SCHEMA, maxAliases: -1 });
+  } catch (err) {
+    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file)] };
+  }
+
+  const documents: YamlDocument[] = [];
+  values.forEach((value, index) => {
+    const range = docRanges[index];
+    if (!range) return;
+    const rootEvent = events[range.from + 1];
+    const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? nodeStart(rootEvent) : 0;
+    let positions: Map<string, { start: number; keyStart?: number }> | undefined;
+    documents.push({
+      index,
+      value,
+      position: at(rootOffset),
+      positionOf(pointer, options) {
+        positions ??= collectPositions(events, text, range.from + 1);
+        let p = pointer;
+        for (;;) {
+          const found = positions.get(p);
+          if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
+          if (p === '') return at(rootOffset);
+          p = p.slice(0, p.lastIndexOf('/'));
+        }
+      },
+    });
+  });
+  return { documents, diagnostics: [] };
+}
+
+function yamlErrorDiagnostic(err: unknown, file: string): Diagnostic {
+  if (err instanceof YAMLException) {
+    const mark = err.mark as { line?: number; column?: number } | undefined;
+    const reason = (err as YAMLException & { reason?: string }).reason ?? err.message.split('\n')[0] ?? 'invalid YAML';
+    const hint = /duplicated mapping key/.test(reason) ? ' (each key may appear once per mapping)' : '';
+    return { severity: 'error', file, line: (mark?.line ?? 0) + 1, col: (mark?.column ?? 0) + 1, message: `YAML: ${reason}${hint}` };
+  }
+  return { severity: 'error', file, line: 1, col: 1, message: `YAML: ${(err as Error).message ?? String(err)}` };
+}
+
+function nodeStart(ev: Event): number {
+  switch (ev.type) {
+    case EVENT_ID.MAPPING:
+    case EVENT_ID.SEQUENCE:
+      return ev.anchorStart >= 0 ? Math.min(ev.anchorStart - 1, ev.start) : ev.start;
+    case EVENT_ID.SCALAR:
+      return ev.valueStart;
+    case EVENT_ID.ALIAS:
+      return Math.max(0, ev.anchorStart - 1);
+    default:
+      return 0;
+  }
+}
+
+/** Index after the node starting at `i` (a DOCUMENT/MAPPING/SEQUENCE runs to its POP). */
+function skipNode(events: Event[], i: number): number {
+  const ev = events[i]!;
+  if (ev.type !== EVENT_ID.MAPPING && ev.type !== EVENT_ID.SEQUENCE && ev.type !== EVENT_ID.DOCUMENT) return i;
+  let depth = 0;
+  for (let j = i; j < events.length; j++) {
+    const t = events[j]!.type;
+    if (t === EVENT_ID.MAPPING || t === EVENT_ID.SEQUENCE || t === EVENT_ID.DOCUMENT) depth++;
+    else if (t === EVENT_ID.POP && --depth === 0) return j;
+  }
+  return events.length - 1;
+}
+
+/**
+ * Counts nodes per document with every alias expanded to the size of its anchor,
+ * so `[*a, *a, *a, ...]` nested ten deep is caught before anything walks it, and
+ * refuses keys that would touch object prototypes.
+ */
+function checkEvents(events: Event[], source: string, limits: YamlLimits): { offset: number; message: string } | undefined {
+  const anchorSize = new Map<string, number>();
+  // Open collections: the expanded count when they started, their anchor, and how many children they have seen.
+  const stack: Array<{ startCount: number; anchor: string | undefined; mapping: boolean; children: number }> = [];
+  let expanded = 0;
+  const anchorOf = (ev: { anchorStart: number; anchorEnd: number }): string | undefined =>
+    ev.anchorStart >= 0 ? source.slice(ev.anchorStart, ev.anchorEnd) : undefined;
+  /** Registers a new child of the innermost collection; true when it is a mapping key. */
+  const startChild = (): boolean => {
+    const parent = stack[stack.length - 1];
+    if (!parent) return false;
+    const isKey = parent.mapping && parent.children % 2 === 0;
+    parent.children++;
+    return isKey;
+  };
+  for (const ev of events) {
+    switch (ev.type) {
+      case EVENT_ID.DOCUMENT:
+        expanded = 0;
+        anchorSize.clear();
+        break;
+      case EVENT_ID.MAPPING:
+      case EVENT_ID.SEQUENCE:
+        startChild();
+        stack.push({ startCount: expanded, anchor: anchorOf(ev), mapping: ev.type === EVENT_ID.MAPPING, children: 0 });
+        expanded += 1;
+        break;
+      case EVENT_ID.SCALAR: {
+        if (startChild()) {
+          const key = getScalarValue(source, ev);
+          if (FORBIDDEN_KEYS.has(key)) return { offset: ev.valueStart, message: `key "${key}" is not allowed (it could alter object prototypes); rename it` };
+        }
+        expanded += 1;
+        const anchor = anchorOf(ev);
+        if (anchor !== undefined) anchorSize.set(anchor, 1);
+        break;
+      }
+      case EVENT_ID.ALIAS:
+        startChild();
+        expanded += anchorSize.get(source.slice(ev.anchorStart, ev.anchorEnd)) ?? 1;
+        break;
+      case EVENT_ID.POP: {
+        const open = stack.pop();
+        if (open?.anchor !== undefined) anchorSize.set(open.anchor, expanded - open.startCount);
+        break;
+      }
+    }
+    if (expanded > limits.maxNodes) {
+      const offset = ev.type === EVENT_ID.ALIAS ? Math.max(0, ev.anchorStart - 1) : ev.type === EVENT_ID.SCALAR ? ev.valueStart : 0;
+      return { offset, message: `document expands to more than ${limits.maxNodes} nodes through aliases (an alias bomb?); simplify it or split it up` };
+    }
+  }
+  return undefined;
+}
+
+/** Pointer -> offsets of every node of one document (built only when a diagnostic needs a position). */
+function collectPositions(events: Event[], source: string, rootIndex: number): Map<string, { start: number; keyStart?: number }> {
+  const out = new Map<string, { start: number; keyStart?: number }>();
+  const walk = (i: number, pointer: string, keyStart?: number): number => {
+    const ev = events[i];
+    if (!ev || ev.type === EVENT_ID.POP) return i;
+    out.set(pointer, keyStart === undefined ? { start: nodeStart(ev) } : { start: nodeStart(ev), keyStart });
+    if (ev.type === EVENT_ID.MAPPING) {
+      let j = i + 1;
+      while (events[j] && events[j]!.type !== EVENT_ID.POP) {
+        const keyEv = events[j]!;
+        const key = keyEv.type === EVENT_ID.SCALAR ? getScalarValue(source, keyEv) : `?${j}`;
+        const afterKey = skipNode(events, j) + 1;
+        j = walk(afterKey, joinPointer(pointer, key), nodeStart(keyEv)) + 1;
+      }
+      return j;
+    }
+    if (ev.type === EVENT_ID.SEQUENCE) {
+      let j = i + 1;
+      let index = 0;
+      while (events[j] && events[j]!.type !== EVENT_ID.POP) j = walk(j, joinPointer(pointer, index++)) + 1;
+      return j;
+    }
+    return i;
+  };
+  walk(rootIndex, '');
+  return out;
+}
+
+function lineIndex(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+function positionAt(file: string, lineStarts: number[], offset: number): Position {
+  let lo = 0;
+  let hi = lineStarts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (lineStarts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { file, line: lo + 1, col: offset - lineStarts[lo]! + 1 };
+}

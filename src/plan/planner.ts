@@ -1,0 +1,225 @@
+import type { Json, JsonObject, Resource } from '../provider.js';
+import { TARGET_KIND, type LoadedResource } from '../load/types.js';
+import { canonicalJson } from '../util/canonical.js';
+import type { Acceptance, Cause, NewTombstone, Op, PendingTombstone, Plan, RecordedResource } from './types.js';
+
+export interface PlanInput {
+  commit: string;
+  /** Delta: only `scope` is re-evaluated, unchanged resources cost nothing. Full: everything is read (drift sweep). */
+  mode: 'delta' | 'full';
+  base?: string;
+  /** The desired state at `commit`. */
+  desired: { get(id: string): LoadedResource | undefined };
+  /** Ids to evaluate: changed, removed, due for retry, or (full) everything desired and recorded. */
+  scope: Iterable<string>;
+  /** What the state store recorded for the ids in scope (and their previous names). */
+  recorded: Map<string, RecordedResource>;
+  /** Deletions carried from earlier commits that are due for another attempt. */
+  tombstones: PendingTombstone[];
+  /** Failed or unfinished resources whose retry is due: they are worked on again with the newest spec. */
+  retry: Set<string>;
+  /** Targets whose own spec changed (address, credentials...): their resources are re-read. */
+  changedTargets: Set<string>;
+}
+
+/**
+ * Desired vs recorded -> ops. Pure: no I/O. The ops say what Plumb believes must
+ * happen from Git and its own records; the runner re-reads every target before
+ * acting, so actual state always has the last word.
+ */
+export function plan(input: PlanInput): Plan {
+  const { desired, recorded } = input;
+  const acceptance: Acceptance = { commit: input.commit, upserts: [], pending: [], renames: [], deletions: [], resurrected: [] };
+  const ops: Op[] = [];
+  const scope = [...new Set(input.scope)].sort();
+
+  // Renames first: a recorded resource under an old name becomes the new one, history and all.
+  const renamedFrom = new Map<string, RecordedResource>();
+  const renameSource = new Map<string, string>();
+  const renamedAway = new Set<string>();
+  for (const id of scope) {
+    const r = desired.get(id);
+    if (!r || recorded.has(id)) continue;
+    for (const old of r.meta.previousNames) {
+      const oldId = `${r.kind}/${old}`;
+      const rec = recorded.get(oldId);
+      if (rec && !desired.get(oldId) && rec.status !== 'deleting' && !renamedAway.has(oldId)) {
+        acceptance.renames.push({ from: oldId, to: id });
+        renamedFrom.set(id, { ...rec, id, name: r.name });
+        renameSource.set(id, oldId);
+        renamedAway.add(oldId);
+        break;
+      }
+    }
+  }
+
+  const pendingByResource = new Map(input.tombstones.map((t) => [t.resourceId, t]));
+
+  for (const id of scope) {
+    const r = desired.get(id);
+    const rec = recorded.get(id) ?? renamedFrom.get(id);
+    if (r) {
+      acceptance.upserts.push(r);
+      if (r.kind === TARGET_KIND) continue; // a Target is how to reach things, not a thing to converge
+      const tombstone = pendingByResource.get(id);
+      if (tombstone && tombstone.target === (r.meta.target ?? null)) {
+        acceptance.resurrected.push(tombstone.tombstoneId); // back in Git before its removal finished
+        pendingByResource.delete(id);
+      }
+      if (rec && rec.target !== null && rec.target !== r.meta.target && rec.appliedCommit !== null) {
+        // Moved to another target: it is removed from the old one (per its policy) and created on the new one.
+        const deletion = newTombstone(rec);
+        acceptance.deletions.push(deletion);
+        if (!deletion.settledReason) ops.push(deleteOp(rec, [`moved from target ${rec.target} to ${r.meta.target}`]));
+      }
+      const sameTarget = rec !== undefined && rec.target === (r.meta.target ?? null);
+      const action = !rec || !sameTarget || rec.appliedCommit === null ? 'create' : rec.specHash !== r.specHash ? 'update' : 'noop';
+      const retry = input.retry.has(id);
+      const targetChanged = r.meta.target !== undefined && input.changedTargets.has(r.meta.target);
+      if (action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id)) continue;
+      if (action !== 'noop') acceptance.pending.push(id);
+      const cause: Cause = retry && action !== 'noop' && rec?.appliedHash !== r.specHash ? 'retry' : action === 'noop' ? (retry ? 'retry' : input.mode === 'full' ? 'sweep' : 'intent') : 'intent';
+      ops.push({
+        key: id,
+        id,
+        kind: r.kind,
+        name: r.name,
+        target: r.meta.target ?? null,
+        action,
+        cause,
+        resource: r,
+        before: rec && sameTarget ? rec.spec : null,
+        after: r.spec as JsonObject,
+        reasons: reasonsFor(r, rec && sameTarget ? rec : undefined, { retry, targetChanged, renamedFrom: renameSource.get(id) }),
+        waitFor: [],
+      });
+      continue;
+    }
+    // Gone from Git.
+    if (!rec || renamedAway.has(id) || rec.status === 'deleting' || rec.kind === TARGET_KIND) {
+      if (rec?.kind === TARGET_KIND && !renamedAway.has(id)) acceptance.deletions.push({ recorded: rec, policy: 'Retain', settledReason: 'a Target is connection settings: nothing to remove' });
+      continue;
+    }
+    const deletion = newTombstone(rec);
+    acceptance.deletions.push(deletion);
+    if (!deletion.settledReason) ops.push(deleteOp(rec, [`removed from Git at ${input.commit.slice(0, 12)}`]));
+  }
+
+  // Deletions carried over from earlier commits.
+  for (const t of pendingByResource.values()) {
+    if (ops.some((op) => op.key === `delete:${t.resourceId}`)) continue;
+    ops.push({
+      key: `delete:${t.resourceId}`,
+      id: t.resourceId,
+      kind: t.kind,
+      name: t.name,
+      target: t.target,
+      action: 'delete',
+      cause: 'deletion',
+      resource: resourceFrom(t.resourceId, t.kind, t.name, t.spec, t.meta, t.memo),
+      ...(t.targetSpec ? { targetSpec: t.targetSpec } : {}),
+      tombstoneId: t.tombstoneId,
+      before: t.spec,
+      after: null,
+      reasons: [`removal pending since ${t.deletedCommit.slice(0, 12)}`],
+      waitFor: [],
+    });
+  }
+
+  linkDependencies(ops);
+  return { commit: input.commit, ...(input.base ? { base: input.base } : {}), mode: input.mode, ops: order(ops), acceptance, diagnostics: [] };
+}
+
+/** Prune only what Plumb's own inventory says it applied; Retain forgets; protection is remembered in the tombstone. */
+function newTombstone(rec: RecordedResource): NewTombstone {
+  if (rec.meta.deletionPolicy === 'Retain') return { recorded: rec, policy: 'Retain', settledReason: 'deletionPolicy Retain: forgotten, left in place on the target' };
+  if (rec.appliedCommit === null && !rec.hasJournal) return { recorded: rec, policy: 'Delete', settledReason: 'never applied by Plumb: nothing of it to remove' };
+  return { recorded: rec, policy: 'Delete' };
+}
+
+function deleteOp(rec: RecordedResource, reasons: string[]): Op {
+  return {
+    key: `delete:${rec.id}`,
+    id: rec.id,
+    kind: rec.kind,
+    name: rec.name,
+    target: rec.target,
+    action: 'delete',
+    cause: 'deletion',
+    resource: resourceFrom(rec.id, rec.kind, rec.name, rec.spec, rec.meta, rec.memo),
+    ...(rec.targetSpec ? { targetSpec: rec.targetSpec } : {}),
+    before: rec.spec,
+    after: null,
+    reasons,
+    waitFor: [],
+  };
+}
+
+function resourceFrom(id: string, kind: string, name: string, spec: Json, meta: Resource['meta'], memo: Json | null): Resource {
+  // Attachments of a deleted resource are not needed to remove it.
+  return { id, kind, name, spec, meta, attachments: {}, ...(memo !== null ? { memo } : {}) };
+}
+
+function reasonsFor(r: LoadedResource, rec: RecordedResource | undefined, flags: { retry: boolean; targetChanged: boolean; renamedFrom: string | undefined }): string[] {
+  const reasons: string[] = [];
+  if (flags.renamedFrom) reasons.push(`renamed from ${flags.renamedFrom}`);
+  if (!rec) reasons.push('new: not applied yet');
+  else if (rec.appliedCommit === null) reasons.push('accepted earlier but never applied');
+  else if (rec.specHash !== r.specHash) {
+    const fields = changedFields(rec.spec, r.spec);
+    reasons.push(fields.length > 0 ? `spec changed: ${fields.join(', ')}` : 'a referenced file changed');
+  }
+  if (flags.retry) reasons.push(`retrying after status ${rec?.status ?? 'unknown'}`);
+  if (flags.targetChanged) reasons.push(`Target/${r.meta.target} changed: re-read on its new settings`);
+  if (reasons.length === 0) reasons.push('unchanged in Git: re-read to catch drift');
+  return reasons;
+}
+
+/** Top-level spec fields whose values differ, for a readable non-live plan. */
+export function changedFields(before: Json, after: unknown): string[] {
+  const a = (before ?? {}) as Record<string, unknown>;
+  const b = (after ?? {}) as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k])).map((k) => `spec.${k}`);
+}
+
+/** Creates/updates wait for what they depend on; deletions wait for their dependents' deletions (reverse order). */
+function linkDependencies(ops: Op[]): void {
+  const converge = new Map(ops.filter((op) => op.action !== 'delete').map((op) => [op.id, op]));
+  const deletes = new Map(ops.filter((op) => op.action === 'delete').map((op) => [op.id, op]));
+  for (const op of ops) {
+    if (op.action === 'delete') {
+      for (const dep of op.resource.meta.dependsOn) deletes.get(dep)?.waitFor.push(op.key);
+    } else {
+      for (const dep of op.resource.meta.dependsOn) if (converge.has(dep)) op.waitFor.push(dep);
+    }
+  }
+}
+
+/** Topological order (Kahn), ties broken by target then id so plans print the same every time. */
+function order(ops: Op[]): Op[] {
+  const byKey = new Map(ops.map((op) => [op.key, op]));
+  const indegree = new Map(ops.map((op) => [op.key, op.waitFor.filter((k) => byKey.has(k)).length]));
+  const dependents = new Map<string, string[]>();
+  for (const op of ops) for (const k of op.waitFor) (dependents.get(k) ?? dependents.set(k, []).get(k)!).push(op.key);
+  const rank = (op: Op): string => `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`;
+  const ready = ops.filter((op) => indegree.get(op.key) === 0).sort((a, b) => rank(a).localeCompare(rank(b)));
+  const out: Op[] = [];
+  while (ready.length > 0) {
+    const op = ready.shift()!;
+    out.push(op);
+    let added = false;
+    for (const k of dependents.get(op.key) ?? []) {
+      const n = indegree.get(k)! - 1;
+      indegree.set(k, n);
+      if (n === 0) {
+        ready.push(byKey.get(k)!);
+        added = true;
+      }
+    }
+    if (added) ready.sort((a, b) => rank(a).localeCompare(rank(b)));
+  }
+  // A cycle cannot pass validation; if records were hand-edited into one, still run everything.
+  if (out.length < ops.length) for (const op of ops) if (!out.includes(op)) out.push(op);
+  return out;
+}

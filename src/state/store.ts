@@ -1,0 +1,620 @@
+import type Database from 'better-sqlite3';
+import type { Change, Json, ResourceMeta, TargetSpec } from '../provider.js';
+import type { Diagnostic, LoadedResource } from '../load/types.js';
+import { diagnosticToJson } from '../load/types.js';
+import type { Acceptance, Cause, PendingTombstone, RecordedResource, ResourceStatus } from '../plan/types.js';
+import { redactText } from '../secrets/redact.js';
+import type { Db } from './db.js';
+
+const OUTPUT_LIMIT = 4096;
+
+export interface SourceState {
+  remote: string | null;
+  branch: string | null;
+  path: string | null;
+  fetchedCommit: string | null;
+  fetchedAt: number | null;
+  acceptedCommit: string | null;
+  acceptedAt: number | null;
+  appliedCommit: string | null;
+  appliedAt: number | null;
+  rejectedCommit: string | null;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  diagnostics: Json[];
+}
+
+/** A finished side effect, written in one transaction with its journal entry. */
+export interface Outcome {
+  opId: number;
+  id: string;
+  kind: string;
+  target: string | null;
+  action: 'create' | 'update';
+  cause: Cause;
+  commit: string;
+  specHash: string;
+  changes: Change[];
+  observed: Json;
+  memo: Json | undefined;
+  output: string | undefined;
+  adopted: boolean;
+}
+
+export interface ResourceView {
+  id: string;
+  kind: string;
+  name: string;
+  target: string | null;
+  file: string;
+  line: number;
+  status: ResourceStatus;
+  specHash: string;
+  acceptedCommit: string;
+  appliedCommit: string | null;
+  appliedAt: number | null;
+  observed: Json | null;
+  observedAt: number | null;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  lastErrorCode: string | null;
+}
+
+export interface EventView {
+  id: number;
+  at: number;
+  resourceId: string | null;
+  kind: string | null;
+  target: string | null;
+  type: string;
+  cause: string | null;
+  commit: string | null;
+  before: Json | null;
+  after: Json | null;
+  message: string | null;
+  output: string | null;
+}
+
+export interface TombstoneView {
+  id: number;
+  resourceId: string;
+  target: string | null;
+  policy: string;
+  state: string;
+  deletedCommit: string;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface OpenJournalEntry {
+  opId: number;
+  resourceId: string;
+  action: string;
+  specHash: string | null;
+  startedAt: number;
+}
+
+type Row = Record<string, unknown>;
+
+const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
+const parse = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.parse(text) as T) : null);
+
+/**
+ * Every read and write of Plumb's state. Writes that belong together (a journal
+ * entry and the resource row it settles, a commit and its tombstones) share one
+ * transaction, so a crash leaves either both or neither.
+ */
+export class Store {
+  readonly db: Db;
+  readonly #now: () => number;
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  constructor(db: Db, now: () => number = Date.now) {
+    this.db = db;
+    this.#now = now;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  #stmt(sql: string): Database.Statement {
+    let stmt = this.#stmts.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.#stmts.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  // ---- source -------------------------------------------------------------
+
+  source(): SourceState {
+    const r = this.#stmt('SELECT * FROM source WHERE id = 1').get() as Row;
+    return {
+      remote: r.remote as string | null,
+      branch: r.branch as string | null,
+      path: r.path as string | null,
+      fetchedCommit: r.fetched_commit as string | null,
+      fetchedAt: r.fetched_at as number | null,
+      acceptedCommit: r.accepted_commit as string | null,
+      acceptedAt: r.accepted_at as number | null,
+      appliedCommit: r.applied_commit as string | null,
+      appliedAt: r.applied_at as number | null,
+      rejectedCommit: r.rejected_commit as string | null,
+      lastError: r.last_error as string | null,
+      lastErrorAt: r.last_error_at as number | null,
+      diagnostics: parse<Json[]>(r.diagnostics) ?? [],
+    };
+  }
+
+  setSourceConfig(remote: string, branch: string, path: string): void {
+    this.#stmt('UPDATE source SET remote = ?, branch = ?, path = ? WHERE id = 1').run(remote, branch, path);
+  }
+
+  recordFetched(commit: string): void {
+    this.#stmt('UPDATE source SET fetched_commit = ?, fetched_at = ? WHERE id = 1').run(commit, this.#now());
+  }
+
+  /** A fetch or git failure: the last good commit stays in force. */
+  recordSourceError(message: string): void {
+    this.#stmt('UPDATE source SET last_error = ?, last_error_at = ? WHERE id = 1').run(redactText(message), this.#now());
+  }
+
+  /** A commit refused for diagnostics: nothing from it is applied or deleted. */
+  rejectCommit(commit: string, diagnostics: Diagnostic[]): void {
+    const source = this.source();
+    if (source.rejectedCommit === commit) return; // already recorded: keep the audit log quiet on every poll
+    const first = diagnostics[0];
+    const message = `commit ${commit.slice(0, 12)} rejected: ${diagnostics.length} error(s)${first ? `; first: ${first.file}:${first.line}:${first.col}: ${first.message}` : ''}`;
+    this.db.transaction(() => {
+      this.#stmt('UPDATE source SET rejected_commit = ?, last_error = ?, last_error_at = ?, diagnostics = ? WHERE id = 1').run(
+        commit,
+        redactText(message),
+        this.#now(),
+        JSON.stringify(diagnostics.map(diagnosticToJson)),
+      );
+      this.#event({ type: 'reject', commit, message, after: diagnostics.map(diagnosticToJson) });
+    })();
+  }
+
+  /**
+   * Accepts a commit that loaded and validated completely: it becomes the desired
+   * state, and its deletions become tombstones, in the same transaction.
+   */
+  accept(acceptance: Acceptance, targetSpecs: Map<string, TargetSpec>, options: { quiet?: boolean } = {}): void {
+    const now = this.#now();
+    const { commit } = acceptance;
+    this.db.transaction(() => {
+      const previous = this.source().acceptedCommit;
+      this.#stmt(
+        `UPDATE source SET accepted_commit = ?, accepted_at = ?, rejected_commit = NULL, last_error = NULL,
+           last_error_at = NULL, diagnostics = NULL WHERE id = 1`,
+      ).run(commit, now);
+      if (previous !== commit && !options.quiet) {
+        this.#event({
+          type: 'accept',
+          commit,
+          message: `accepted ${commit.slice(0, 12)}${previous ? ` (was ${previous.slice(0, 12)})` : ''}`,
+          after: { upserts: acceptance.upserts.length, deletions: acceptance.deletions.length, renames: acceptance.renames.length },
+        });
+      }
+
+      for (const rename of acceptance.renames) {
+        this.#stmt('UPDATE resources SET id = ?, name = ? WHERE id = ?').run(rename.to, rename.to.slice(rename.to.indexOf('/') + 1), rename.from);
+        this.#event({ type: 'rename', resourceId: rename.to, commit, message: `renamed from ${rename.from}`, before: rename.from, after: rename.to });
+      }
+
+      const upsert = this.#stmt(
+        `INSERT INTO resources (id, kind, name, target, file, line, spec, meta, spec_hash, target_spec, status, accepted_commit)
+         VALUES (@id, @kind, @name, @target, @file, @line, @spec, @meta, @spec_hash, @target_spec, 'pending', @commit)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, file = excluded.file, line = excluded.line,
+           spec = excluded.spec, meta = excluded.meta, spec_hash = excluded.spec_hash, target_spec = excluded.target_spec,
+           accepted_commit = excluded.accepted_commit,
+           status = CASE WHEN resources.status = 'deleting' THEN 'pending' ELSE resources.status END`,
+      );
+      for (const r of acceptance.upserts) {
+        const target = r.meta.target ?? null;
+        upsert.run({
+          id: r.id,
+          kind: r.kind,
+          name: r.name,
+          target,
+          file: r.file,
+          line: r.line,
+          spec: JSON.stringify(r.spec),
+          meta: JSON.stringify(r.meta),
+          spec_hash: r.specHash,
+          target_spec: json(target ? targetSpecs.get(target) : null),
+          commit,
+        });
+      }
+      const markPending = this.#stmt("UPDATE resources SET status = 'pending' WHERE id = ? AND status <> 'failed'");
+      for (const id of acceptance.pending) markPending.run(id);
+
+      for (const tombstoneId of acceptance.resurrected) {
+        this.#stmt("UPDATE tombstones SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'pending'").run(now, tombstoneId);
+      }
+
+      const insertTombstone = this.#stmt(
+        `INSERT INTO tombstones (resource_id, kind, name, target, target_spec, spec, meta, memo, policy, state, deleted_commit, last_error, created_at, updated_at)
+         VALUES (@resource_id, @kind, @name, @target, @target_spec, @spec, @meta, @memo, @policy, @state, @commit, @note, @now, @now)`,
+      );
+      for (const deletion of acceptance.deletions) {
+        const r = deletion.recorded;
+        const state = deletion.settledReason ? 'retained' : 'pending';
+        // A pending tombstone from an earlier move of this resource to another target stays; only one pending per id.
+        if (state === 'pending') this.#stmt("UPDATE tombstones SET state = 'cancelled', updated_at = ? WHERE resource_id = ? AND state = 'pending'").run(now, r.id);
+        insertTombstone.run({
+          resource_id: r.id,
+          kind: r.kind,
+          name: r.name,
+          target: r.target,
+          target_spec: json(r.targetSpec),
+          spec: JSON.stringify(r.spec),
+          meta: JSON.stringify(r.meta),
+          memo: json(r.memo),
+          policy: deletion.policy,
+          state,
+          commit,
+          note: deletion.settledReason ?? null,
+          now,
+        });
+        if (state === 'pending') {
+          this.#stmt("UPDATE resources SET status = 'deleting' WHERE id = ?").run(r.id);
+        } else {
+          this.#stmt('DELETE FROM resources WHERE id = ?').run(r.id);
+          this.#event({ type: 'retain', resourceId: r.id, kind: r.kind, target: r.target, cause: 'deletion', commit, message: deletion.settledReason ?? null, before: r.spec });
+        }
+      }
+    })();
+  }
+
+  recordApplied(commit: string): void {
+    this.#stmt('UPDATE source SET applied_commit = ?, applied_at = ? WHERE id = 1 AND (applied_commit IS NOT ? )').run(commit, this.#now(), commit);
+  }
+
+  // ---- resources ----------------------------------------------------------
+
+  recorded(ids: Iterable<string>): Map<string, RecordedResource> {
+    const out = new Map<string, RecordedResource>();
+    const stmt = this.#stmt(`SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id AND o.state IN ('intent', 'interrupted')) AS has_journal
+                             FROM resources r WHERE r.id = ?`);
+    for (const id of ids) {
+      const row = stmt.get(id) as Row | undefined;
+      if (row) out.set(id, toRecorded(row));
+    }
+    return out;
+  }
+
+  allRecorded(): Map<string, RecordedResource> {
+    const rows = this.#stmt(
+      `SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id AND o.state IN ('intent', 'interrupted')) AS has_journal FROM resources r`,
+    ).all() as Row[];
+    return new Map(rows.map((row) => [row.id as string, toRecorded(row)]));
+  }
+
+  /** Resources not converged whose retry time has come: the next pass works on them with the newest spec. */
+  retryDue(now: number): string[] {
+    return (
+      this.#stmt(
+        `SELECT id FROM resources WHERE status IN ('pending', 'failed', 'blocked') AND kind <> 'Target'
+         AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`,
+      ).all(now) as Row[]
+    ).map((r) => r.id as string);
+  }
+
+  /** When the next retry falls due, for the daemon's timer. */
+  nextRetryAt(): number | null {
+    const row = this.#stmt("SELECT MIN(next_attempt_at) AS at FROM resources WHERE status IN ('failed', 'blocked') AND next_attempt_at IS NOT NULL").get() as Row;
+    return (row.at as number | null) ?? null;
+  }
+
+  status(id: string): ResourceStatus | undefined {
+    const row = this.#stmt('SELECT status FROM resources WHERE id = ?').get(id) as Row | undefined;
+    return row?.status as ResourceStatus | undefined;
+  }
+
+  /** A read found the resource converged: refresh what was observed without journaling anything. */
+  markConverged(id: string, observed: Json): void {
+    this.#stmt(
+      `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
+         last_error = NULL, last_error_code = NULL WHERE id = ?`,
+    ).run(json(observed), this.#now(), id);
+  }
+
+  markTargetReachable(name: string, reachable: boolean, error?: string): void {
+    this.#stmt('UPDATE resources SET status = ?, last_error = ?, observed_at = ? WHERE id = ?').run(
+      reachable ? 'converged' : 'failed',
+      error ? redactText(error) : null,
+      this.#now(),
+      `Target/${name}`,
+    );
+  }
+
+  /** Drift found on a resource whose policy is `report`: recorded and labelled as drift, the target left alone. */
+  markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void {
+    const previous = this.#stmt('SELECT status, observed FROM resources WHERE id = ?').get(id) as Row | undefined;
+    this.db.transaction(() => {
+      this.#stmt('UPDATE resources SET status = ?, observed = ?, observed_at = ? WHERE id = ?').run('drifted', json(observed), this.#now(), id);
+      // Report drift once per distinct observation, not on every sweep.
+      if (previous?.status !== 'drifted' || previous.observed !== json(observed)) {
+        this.#event({ type: 'drift', resourceId: id, kind, target, cause: 'drift', commit, message: describeChanges(changes), before: changesBefore(changes), after: changesAfter(changes) });
+      }
+    })();
+  }
+
+  markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; opId?: number; commit: string | null; cause: Cause }): void {
+    const message = redactText(input.message);
+    this.db.transaction(() => {
+      const previous = this.#stmt('SELECT status, last_error FROM resources WHERE id = ?').get(input.id) as Row | undefined;
+      this.#stmt(
+        'UPDATE resources SET status = ?, last_error = ?, last_error_code = ?, attempts = attempts + ?, next_attempt_at = ? WHERE id = ?',
+      ).run(input.status, message, input.code, input.attempts, input.nextAttemptAt, input.id);
+      if (input.opId !== undefined) {
+        this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ?").run(this.#now(), message, input.opId);
+      }
+      // One event per new failure, not one per retry of the same one.
+      if (previous?.status !== input.status || previous.last_error !== message) {
+        this.#event({ type: 'fail', resourceId: input.id, kind: input.kind, target: input.target, cause: input.cause, commit: input.commit, message: `${input.code}: ${message}` });
+      }
+    })();
+  }
+
+  // ---- the ops journal ----------------------------------------------------
+
+  /** Journals the intent of a side effect before it happens (invariant 5). */
+  journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number {
+    const result = this.#stmt(
+      `INSERT INTO ops (resource_id, kind, target, action, cause, commit_sha, spec_hash, changes, state, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)`,
+    ).run(input.id, input.kind, input.target, input.action, input.cause, input.commit, input.specHash, redactText(JSON.stringify(input.changes)).slice(0, 64 * 1024), this.#now());
+    return Number(result.lastInsertRowid);
+  }
+
+  /** The side effect failed (or its verification did): the entry is closed, so a restart does not treat it as interrupted. */
+  journalFailed(opId: number, message: string): void {
+    this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(this.#now(), redactText(message), opId);
+  }
+
+  /** The spec hash Plumb last applied successfully, or null if it never did. */
+  appliedHash(id: string): string | null {
+    const row = this.#stmt('SELECT applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
+    return (row?.applied_hash as string | null | undefined) ?? null;
+  }
+
+  /** Settles a journaled create/update: the journal entry, the resource row and the audit event in one transaction. */
+  journalDone(outcome: Outcome): void {
+    const now = this.#now();
+    this.db.transaction(() => {
+      this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, outcome.opId);
+      // Any older interrupted entry for this resource is settled by this successful apply.
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted') AND id <> ?").run(now, outcome.id, outcome.opId);
+      this.#stmt(
+        `UPDATE resources SET status = 'converged', applied_commit = ?, applied_hash = ?, applied_at = ?,
+           adopted = CASE WHEN applied_commit IS NULL THEN ? ELSE adopted END,
+           observed = ?, observed_at = ?, memo = COALESCE(?, memo), attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
+         WHERE id = ?`,
+      ).run(outcome.commit, outcome.specHash, now, outcome.adopted ? 1 : 0, json(outcome.observed), now, json(outcome.memo), outcome.id);
+      this.#event({
+        type: outcome.action,
+        resourceId: outcome.id,
+        kind: outcome.kind,
+        target: outcome.target,
+        cause: outcome.cause,
+        commit: outcome.commit,
+        message: describeChanges(outcome.changes) + (outcome.adopted ? ' (adopted: it existed before Plumb)' : ''),
+        before: changesBefore(outcome.changes),
+        after: changesAfter(outcome.changes),
+        output: outcome.output,
+      });
+    })();
+  }
+
+  /** A read proved the resource converged after an interrupted side effect: settle the old journal entries. */
+  resolveInterrupted(id: string): void {
+    this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted')").run(this.#now(), id);
+  }
+
+  /** At start-up: intents left by a crash become `interrupted`; their resources are re-read before anything else happens. */
+  markInterrupted(): OpenJournalEntry[] {
+    const open = this.#stmt("SELECT id, resource_id, action, spec_hash, started_at FROM ops WHERE state = 'intent'").all() as Row[];
+    if (open.length === 0) return [];
+    this.db.transaction(() => {
+      this.#stmt("UPDATE ops SET state = 'interrupted' WHERE state = 'intent'").run();
+      for (const row of open) {
+        this.#event({ type: 'interrupt', resourceId: row.resource_id as string, message: `a ${row.action as string} was interrupted (the process stopped mid-operation); re-reading before acting again` });
+      }
+    })();
+    return open.map((row) => ({
+      opId: row.id as number,
+      resourceId: row.resource_id as string,
+      action: row.action as string,
+      specHash: row.spec_hash as string | null,
+      startedAt: row.started_at as number,
+    }));
+  }
+
+  /** An interrupted side effect for exactly this spec, whose outcome a read could not prove. */
+  hasInterrupted(id: string, specHash: string): boolean {
+    return this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND spec_hash = ? AND state = 'interrupted' LIMIT 1").get(id, specHash) !== undefined;
+  }
+
+  // ---- tombstones ---------------------------------------------------------
+
+  pendingTombstones(): PendingTombstone[] {
+    return (this.#stmt("SELECT * FROM tombstones WHERE state = 'pending' ORDER BY id").all() as Row[]).map((row) => ({
+      tombstoneId: row.id as number,
+      resourceId: row.resource_id as string,
+      kind: row.kind as string,
+      name: row.name as string,
+      target: row.target as string | null,
+      targetSpec: parse<TargetSpec>(row.target_spec),
+      spec: parse<Json>(row.spec)!,
+      meta: parse<ResourceMeta>(row.meta)!,
+      memo: parse<Json>(row.memo),
+      policy: row.policy as 'Delete' | 'Retain',
+      deletedCommit: row.deleted_commit as string,
+      attempts: row.attempts as number,
+      updatedAt: row.updated_at as number,
+    }));
+  }
+
+  /** The provider confirmed removal (or found it already absent): the tombstone is settled. */
+  tombstoneDone(input: { resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void {
+    const now = this.#now();
+    this.db.transaction(() => {
+      this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE resource_id = ? AND state = 'pending'").run(now, input.resourceId);
+      if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, input.opId);
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted') AND action = 'delete'").run(now, input.resourceId);
+      this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting'").run(input.resourceId);
+      this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
+    })();
+  }
+
+  tombstoneFailed(input: { resourceId: string; kind: string; target: string | null; opId?: number; code: string; message: string; commit: string | null }): void {
+    const now = this.#now();
+    const message = redactText(input.message);
+    this.db.transaction(() => {
+      const previous = this.#stmt("SELECT last_error FROM tombstones WHERE resource_id = ? AND state = 'pending'").get(input.resourceId) as Row | undefined;
+      this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE resource_id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.resourceId);
+      if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ?").run(now, message, input.opId);
+      if (previous?.last_error !== `${input.code}: ${message}`) {
+        this.#event({ type: 'fail', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, message: `${input.code}: ${message}` });
+      }
+    })();
+  }
+
+  // ---- queries for the CLI ------------------------------------------------
+
+  resources(filter: { target?: string; id?: string } = {}): ResourceView[] {
+    let rows: Row[];
+    if (filter.id) rows = this.#stmt('SELECT * FROM resources WHERE id = ?').all(filter.id) as Row[];
+    else if (filter.target) rows = this.#stmt('SELECT * FROM resources WHERE target = ? OR id = ? ORDER BY kind, name').all(filter.target, `Target/${filter.target}`) as Row[];
+    else rows = this.#stmt('SELECT * FROM resources ORDER BY target, kind, name').all() as Row[];
+    return rows.map(toView);
+  }
+
+  statusCounts(): Record<string, number> {
+    const rows = this.#stmt("SELECT status, COUNT(*) AS n FROM resources WHERE kind <> 'Target' GROUP BY status").all() as Row[];
+    return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
+  }
+
+  events(filter: { resourceId?: string; limit?: number } = {}): EventView[] {
+    const limit = filter.limit ?? 50;
+    const rows = filter.resourceId
+      ? (this.#stmt('SELECT * FROM events WHERE resource_id = ? ORDER BY id DESC LIMIT ?').all(filter.resourceId, limit) as Row[])
+      : (this.#stmt('SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as Row[]);
+    return rows.map((r) => ({
+      id: r.id as number,
+      at: r.at as number,
+      resourceId: r.resource_id as string | null,
+      kind: r.kind as string | null,
+      target: r.target as string | null,
+      type: r.type as string,
+      cause: r.cause as string | null,
+      commit: r.commit_sha as string | null,
+      before: parse<Json>(r.before),
+      after: parse<Json>(r.after),
+      message: r.message as string | null,
+      output: r.output as string | null,
+    }));
+  }
+
+  tombstones(filter: { all?: boolean } = {}): TombstoneView[] {
+    const rows = filter.all
+      ? (this.#stmt('SELECT * FROM tombstones ORDER BY id DESC').all() as Row[])
+      : (this.#stmt("SELECT * FROM tombstones WHERE state = 'pending' ORDER BY id").all() as Row[]);
+    return rows.map((r) => ({
+      id: r.id as number,
+      resourceId: r.resource_id as string,
+      target: r.target as string | null,
+      policy: r.policy as string,
+      state: r.state as string,
+      deletedCommit: r.deleted_commit as string,
+      attempts: r.attempts as number,
+      lastError: r.last_error as string | null,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }));
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  #event(e: { type: string; resourceId?: string | null; kind?: string | null; target?: string | null; cause?: string | null; commit?: string | null; before?: unknown; after?: unknown; message?: string | null; output?: string | undefined }): void {
+    const output = e.output === undefined ? null : redactText(e.output.length > OUTPUT_LIMIT ? '…' + e.output.slice(-OUTPUT_LIMIT) : e.output);
+    this.#stmt(
+      `INSERT INTO events (at, resource_id, kind, target, type, cause, commit_sha, before, after, message, output)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      this.#now(),
+      e.resourceId ?? null,
+      e.kind ?? (e.resourceId ? e.resourceId.slice(0, e.resourceId.indexOf('/')) : null),
+      e.target ?? null,
+      e.type,
+      e.cause ?? null,
+      e.commit ?? null,
+      e.before === undefined ? null : redactText(JSON.stringify(e.before)),
+      e.after === undefined ? null : redactText(JSON.stringify(e.after)),
+      e.message == null ? null : redactText(e.message),
+      output,
+    );
+  }
+}
+
+function toRecorded(row: Row): RecordedResource {
+  return {
+    id: row.id as string,
+    kind: row.kind as string,
+    name: row.name as string,
+    target: row.target as string | null,
+    file: row.file as string,
+    spec: parse<Json>(row.spec)!,
+    meta: parse<ResourceMeta>(row.meta)!,
+    specHash: row.spec_hash as string,
+    targetSpec: parse<TargetSpec>(row.target_spec),
+    status: row.status as ResourceStatus,
+    appliedCommit: row.applied_commit as string | null,
+    appliedHash: row.applied_hash as string | null,
+    memo: parse<Json>(row.memo),
+    hasJournal: Boolean(row.has_journal),
+  };
+}
+
+function toView(r: Row): ResourceView {
+  return {
+    id: r.id as string,
+    kind: r.kind as string,
+    name: r.name as string,
+    target: r.target as string | null,
+    file: r.file as string,
+    line: r.line as number,
+    status: r.status as ResourceStatus,
+    specHash: r.spec_hash as string,
+    acceptedCommit: r.accepted_commit as string,
+    appliedCommit: r.applied_commit as string | null,
+    appliedAt: r.applied_at as number | null,
+    observed: parse<Json>(r.observed),
+    observedAt: r.observed_at as number | null,
+    attempts: r.attempts as number,
+    nextAttemptAt: r.next_attempt_at as number | null,
+    lastError: r.last_error as string | null,
+    lastErrorCode: r.last_error_code as string | null,
+  };
+}
+
+export function describeChanges(changes: Change[]): string {
+  if (changes.length === 0) return 'no changes';
+  return changes.map((c) => (c.note ? `${c.path || '/'}: ${c.note}` : (c.path || '/'))).join(', ');
+}
+
+function changesBefore(changes: Change[]): Json {
+  return Object.fromEntries(changes.map((c) => [c.path || '/', c.before ?? null]));
+}
+
+function changesAfter(changes: Change[]): Json {
+  return Object.fromEntries(changes.map((c) => [c.path || '/', c.after ?? null]));
+}

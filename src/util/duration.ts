@@ -1,0 +1,17 @@
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export const DURATION_PATTERN = /^([0-9]+)(ms|s|m|h|d)$/;
+
+/** `90s`, `5m`, `2h` -> milliseconds. Throws on anything else (schemas check the pattern first). */
+export function parseDuration(text: string): number {
+  const match = DURATION_PATTERN.exec(text.trim());
+  if (!match) throw new Error(`"${text}" is not a duration like 500ms, 30s, 5m, 2h or 1d`);
+  return Number(match[1]) * UNIT_MS[match[2]!]!;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1_000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+}
