@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import { describeError, GitError, StateError } from '../errors.js';
 import { loadDelta, loadFull, type DeltaLoad } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
-import { targetId, TARGET_KIND, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
+import { targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
 import { plan as makePlan } from '../plan/planner.js';
+import { deltaScope } from '../plan/scope.js';
 import type { PendingTombstone, Plan } from '../plan/types.js';
 import type { Log, Provider, TargetSpec } from '../provider.js';
 import { backoffDelay } from '../run/backoff.js';
@@ -199,18 +200,9 @@ export class Engine {
     if (everything) {
       for (const id of desired.resources.keys()) scope.add(id);
     } else if (delta) {
-      for (const id of delta.removed) scope.add(id);
-      for (const [id, r] of delta.added) {
-        scope.add(id);
-        for (const old of r.meta.previousNames) scope.add(`${r.kind}/${old}`);
-        if (r.kind === TARGET_KIND) {
-          const before = desired.resources.get(id);
-          if (before && before.specHash !== r.specHash) {
-            changedTargets.add(r.name);
-            for (const onIt of desired.byTarget.get(r.name) ?? []) scope.add(onIt);
-          }
-        }
-      }
+      const found = deltaScope(desired, delta);
+      for (const id of found.scope) scope.add(id);
+      for (const name of found.changedTargets) changedTargets.add(name);
     }
     const retry = new Set(this.store.retryDue(this.#now()));
     for (const id of this.#interrupted) retry.add(id);

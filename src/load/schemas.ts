@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Provider } from '../provider.js';
 import { joinPointer } from '../util/json-pointer.js';
@@ -36,7 +36,7 @@ export class SchemaRegistry {
 
   constructor(providers: Provider[], dir: string = schemasDir()) {
     this.#ajv = new Ajv({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true, keywords: ['x-hint'] });
-    const load = (file: string): Record<string, unknown> => JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
+    const load = (file: string): Record<string, unknown> => JSON.parse(readFileSync(isAbsolute(file) ? file : join(dir, file), 'utf8')) as Record<string, unknown>;
     this.#compile('metadata', load('metadata.schema.json'));
     const target = load('target.schema.json');
     this.#compile(TARGET_KIND, target);

@@ -217,8 +217,15 @@ export class GitMirror {
     this.objects = new GitObjects(options.mirrorDir, { env: options.env, timeoutMs: options.timeoutMs });
   }
 
-  /** Brings the mirror up to date and returns the branch's commit. */
-  async fetch(signal?: AbortSignal): Promise<string> {
+  #fetching: Promise<string> | undefined;
+
+  /** Brings the mirror up to date and returns the branch's commit. Concurrent calls share one fetch. */
+  fetch(signal?: AbortSignal): Promise<string> {
+    this.#fetching ??= this.#fetch(signal).finally(() => (this.#fetching = undefined));
+    return this.#fetching;
+  }
+
+  async #fetch(signal?: AbortSignal): Promise<string> {
     if (!existsSync(join(this.mirrorDir, 'HEAD'))) await this.#clone(signal);
     try {
       await git(this.mirrorDir, this.#env, this.#timeoutMs, signal).raw([

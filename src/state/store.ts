@@ -190,10 +190,13 @@ export class Store {
     const { commit } = acceptance;
     this.db.transaction(() => {
       const previous = this.source().acceptedCommit;
-      this.#stmt(
-        `UPDATE source SET accepted_commit = ?, accepted_at = ?, rejected_commit = NULL, last_error = NULL,
-           last_error_at = NULL, diagnostics = NULL WHERE id = 1`,
-      ).run(commit, now);
+      // Re-accepting the same commit (a retry or sweep pass) keeps a newer rejection on record.
+      if (previous !== commit) {
+        this.#stmt(
+          `UPDATE source SET accepted_commit = ?, accepted_at = ?, rejected_commit = NULL, last_error = NULL,
+             last_error_at = NULL, diagnostics = NULL WHERE id = 1`,
+        ).run(commit, now);
+      }
       if (previous !== commit && !options.quiet) {
         this.#event({
           type: 'accept',

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { PlumbError } from '../errors.js';
+import { redactText } from '../secrets/redact.js';
+import { applyCommand } from './apply.js';
+import type { CommonFlags } from './context.js';
+import { daemonCommand } from './daemon.js';
+import { historyCommand } from './history.js';
+import { stdout } from './output.js';
+import { planCommand } from './plan.js';
+import { statusCommand } from './status.js';
+import { tombstonesCommand } from './tombstones.js';
+import { validateCommand } from './validate.js';
+
+const env = process.env;
+
+/** Every verb takes the same way of finding its configuration. */
+function common(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'daemon config file (default: $PLUMB_CONFIG or /etc/plumb/plumb.yaml)')
+    .option('--repo <dir>', 'a local git repo to use instead of a config file')
+    .option('--state <dir>', 'state directory (with --repo; overrides the config file)')
+    .addOption(new Option('--branch <name>', 'branch to follow with --repo (default: its current branch)'))
+    .addOption(new Option('--path <folder>', 'subfolder of the repo holding the documents, with --repo'))
+    .option('--json', 'machine-readable output');
+}
+
+/** Runs a command and exits with its code; errors become one line, never a stack trace. */
+function action<A extends unknown[]>(run: (...args: A) => Promise<number> | number) {
+  return async (...args: A): Promise<void> => {
+    try {
+      process.exitCode = await run(...args);
+    } catch (err) {
+      process.exitCode = 1;
+      if (err instanceof PlumbError) {
+        process.stderr.write(`plumb: ${redactText(err.message)} [${err.code}]\n`);
+      } else {
+        process.stderr.write(`plumb: internal error: ${redactText((err as Error)?.message ?? String(err))}\n`);
+        if (env.PLUMB_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+        else process.stderr.write('plumb: this is a bug; rerun with PLUMB_DEBUG=1 for details and report it\n');
+      }
+    }
+  };
+}
+
+const program = new Command()
+  .name('plumb')
+  .description('GitOps convergence for hosts (SSH), bare metal (Redfish) and network devices (NETCONF)')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+common(program.command('validate'))
+  .description('check every document of a commit offline (for pre-merge CI); exit 0 valid, 1 invalid')
+  .option('--rev <rev>', 'commit to check (default: HEAD with --repo, else the configured branch)')
+  .action(action((flags: CommonFlags & { rev?: string }) => validateCommand(flags, stdout(), env)));
+
+common(program.command('plan'))
+  .description('show the ops a commit causes; exit 0 no changes, 2 changes, 1 error')
+  .option('--from <rev>', 'base commit (default: the last accepted commit in --state, else nothing)')
+  .option('--to <rev>', 'commit to plan (default: HEAD with --repo, else the configured branch)')
+  .option('--live', 'also read the targets (a dry run: no writes)')
+  .option('--all', 'consider every resource, not only what changed (with --live: a drift check)')
+  .action(action((flags) => planCommand(flags, stdout(), env)));
+
+common(program.command('apply'))
+  .description('one convergence pass toward the newest valid commit, then exit')
+  .option('--once', 'run one pass and exit (required)')
+  .option('--all', 'read every resource (drift sweep), not only what changed')
+  .option('-v, --verbose', 'log debug detail on stderr')
+  .action(action((flags) => applyCommand(flags, stdout(), env)));
+
+common(program.command('daemon'))
+  .description('the long-running loop: poll, converge each commit, sweep for drift')
+  .action(action((flags: CommonFlags) => daemonCommand(flags, env)));
+
+common(program.command('status'))
+  .description('source, counts and resources needing attention; read-only, answers while the daemon runs')
+  .argument('[filter]', 'a target name, or Kind/name')
+  .option('--all', 'list every resource, converged ones too')
+  .action(action((filter: string | undefined, flags) => statusCommand(filter, flags, stdout(), env)));
+
+common(program.command('history'))
+  .description('the audit log: every change, drift, deletion and rejected commit')
+  .argument('[resource]', 'Kind/name')
+  .option('--limit <n>', 'how many events (default 50)')
+  .action(action((id: string | undefined, flags) => historyCommand(id, flags, stdout(), env)));
+
+common(program.command('tombstones'))
+  .description('deletions waiting for removal to be confirmed')
+  .option('--all', 'include settled ones (done, retained, cancelled)')
+  .action(action((flags) => tombstonesCommand(flags, stdout(), env)));
+
+await program.parseAsync(process.argv);

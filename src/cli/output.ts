@@ -1,0 +1,49 @@
+/** Output helpers: aligned tables on a TTY, plain lines otherwise, JSON for scripts. */
+
+export interface Out {
+  isTTY: boolean;
+  columns: number;
+  write(text: string): void;
+}
+
+export function stdout(): Out {
+  return {
+    isTTY: Boolean(process.stdout.isTTY),
+    columns: process.stdout.columns ?? 120,
+    write: (text) => void process.stdout.write(text),
+  };
+}
+
+export function printJson(out: Out, value: unknown): void {
+  out.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Aligned columns; the last column is cut to the terminal width on a TTY, tab-separated otherwise. */
+export function printTable(out: Out, headers: string[], rows: string[][]): void {
+  if (!out.isTTY) {
+    for (const row of rows) out.write(row.join('\t') + '\n');
+    return;
+  }
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => {
+    const text = cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+    return text.length > out.columns ? text.slice(0, out.columns - 1) + '…' : text;
+  };
+  out.write(line(headers) + '\n');
+  for (const row of rows) out.write(line(row) + '\n');
+}
+
+/** "3m ago" on a TTY, ISO time otherwise. */
+export function when(out: Out, at: number | null | undefined, now = Date.now()): string {
+  if (at === null || at === undefined) return '-';
+  if (!out.isTTY) return new Date(at).toISOString();
+  const s = Math.round((now - at) / 1000);
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+export function short(commit: string | null | undefined): string {
+  return commit ? commit.slice(0, 12) : '-';
+}

@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { builtinProviders } from '../daemon/providers.js';
+import { loadDelta, loadFull } from '../load/loader.js';
+import { SchemaRegistry } from '../load/schemas.js';
+import { diagnosticToJson, formatDiagnostic, targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
+import { plan as makePlan } from '../plan/planner.js';
+import { deltaScope, recordedFromDesired } from '../plan/scope.js';
+import type { Op, Plan, RecordedResource } from '../plan/types.js';
+import type { Change, TargetSpec } from '../provider.js';
+import { ProviderRegistry } from '../run/registry.js';
+import { Runner, type OpResult } from '../run/runner.js';
+import { SessionPool } from '../run/sessions.js';
+import { SecretResolver } from '../secrets/resolve.js';
+import { DB_FILE, openReadOnly } from '../state/db.js';
+import { Store } from '../state/store.js';
+import { resolveContext, type CommonFlags } from './context.js';
+import { humanLog } from './human-log.js';
+import { printJson, short, type Out } from './output.js';
+import { openObjects } from './repo.js';
+
+export interface PlanFlags extends CommonFlags {
+  from?: string;
+  to?: string;
+  live?: boolean;
+  all?: boolean;
+}
+
+const SYMBOL: Record<string, string> = { create: '+', update: '~', delete: '-', noop: '=' };
+
+/**
+ * `plumb plan [--from REV] [--to REV] [--live] [--all]`: the ops a commit causes.
+ * Without --from, the base is what Plumb last accepted (from --state), or nothing.
+ * --live reads the targets through the same code path as apply, minus the writes.
+ * Exit 0 no changes, 2 changes, 1 error.
+ */
+export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const ctx = resolveContext(flags, env);
+  const { objects, defaultRev } = openObjects(ctx, env);
+  const store = ctx.hasState && existsSync(join(ctx.config.stateDir, DB_FILE)) ? new Store(openReadOnly(ctx.config.stateDir)) : undefined;
+  try {
+    const providers = builtinProviders();
+    const schemas = new SchemaRegistry(providers);
+    const options = { objects, registry: schemas, scope: ctx.config.repo.path, limits: ctx.config.limits };
+    const to = await objects.resolveCommit(flags.to ?? defaultRev);
+    const fromRev = flags.from ?? store?.source().acceptedCommit ?? undefined;
+    const from = fromRev ? await objects.resolveCommit(fromRev) : undefined;
+
+    let desired: { get(id: string): LoadedResource | undefined };
+    let scope: Set<string>;
+    let changedTargets = new Set<string>();
+    let recorded: Map<string, RecordedResource>;
+    let changedFiles = 0;
+    if (from) {
+      const base = await loadFull(from, options);
+      if (base.diagnostics.length > 0) return fail(out, flags, from, base.diagnostics, `the base commit ${short(from)} does not validate`);
+      const delta = await loadDelta(base.set, to, options);
+      if (delta.diagnostics.length > 0) return fail(out, flags, to, delta.diagnostics);
+      changedFiles = delta.changes.length;
+      desired = delta;
+      ({ scope, changedTargets } = deltaScope(base.set, delta));
+      if (flags.all) for (const id of allIds(base.set, delta)) scope.add(id);
+      recorded = flags.from || !store ? recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name)) : store.recorded(scope);
+    } else {
+      const full = await loadFull(to, options);
+      if (full.diagnostics.length > 0) return fail(out, flags, to, full.diagnostics);
+      desired = full.set.resources;
+      recorded = store?.allRecorded() ?? new Map();
+      scope = new Set([...full.set.resources.keys(), ...recorded.keys()]);
+    }
+    const plan = makePlan({
+      commit: to,
+      ...(from ? { base: from } : {}),
+      mode: flags.all ? 'full' : 'delta',
+      desired,
+      scope,
+      recorded,
+      tombstones: store?.pendingTombstones() ?? [],
+      retry: new Set(store?.retryDue(Number.MAX_SAFE_INTEGER) ?? []),
+      changedTargets,
+    });
+
+    let live: Map<string, OpResult> | undefined;
+    if (flags.live) live = await readLive(plan, providers, desired, env);
+    const shown = plan.ops.filter((op) => (live ? live.get(op.key)?.action !== 'noop' || live.get(op.key)?.status === 'failed' : op.action !== 'noop'));
+    if (flags.json) printJson(out, planJson(plan, shown, live));
+    else printPlan(out, plan, shown, live, changedFiles);
+    const failed = live && [...live.values()].some((r) => r.status === 'failed' || r.status === 'blocked');
+    if (failed) return 1;
+    return shown.length > 0 ? 2 : 0;
+  } finally {
+    objects.close();
+    store?.close();
+  }
+}
+
+function fail(out: Out, flags: PlanFlags, commit: string, diagnostics: Diagnostic[], headline?: string): number {
+  if (flags.json) printJson(out, { valid: false, commit, diagnostics: diagnostics.map(diagnosticToJson) });
+  else {
+    for (const d of diagnostics) out.write(formatDiagnostic(d) + '\n');
+    process.stderr.write(`${headline ?? `${short(commit)}: ${diagnostics.length} error(s)`}; nothing from it would be applied\n`);
+  }
+  return 1;
+}
+
+function allIds(base: DesiredSet, delta: { added: Map<string, LoadedResource>; removed: Set<string> }): string[] {
+  return [...base.resources.keys(), ...delta.added.keys()].filter((id) => delta.added.has(id) || !delta.removed.has(id));
+}
+
+function targetSpecOf(set: DesiredSet, name: string): TargetSpec | null {
+  return (set.resources.get(targetId(name))?.spec as TargetSpec | undefined) ?? null;
+}
+
+/** Dry run: read and diff every op's target, no journal, no writes. */
+async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv): Promise<Map<string, OpResult>> {
+  const log = humanLog('warn');
+  const pool = new SessionPool({ secrets: new SecretResolver({ env }), log, connectTimeoutMs: 15_000, maxConnectFailures: 1 });
+  const runner = new Runner({ registry: new ProviderRegistry(providers), pool, log, options: { maxAttempts: 1 } });
+  const never = new AbortController().signal;
+  try {
+    const report = await runner.run(plan, { mode: 'plan', stop: never, abort: never, targets: (name) => desired.get(targetId(name))?.spec as TargetSpec | undefined });
+    return new Map(report.results.map((r) => [r.key, r]));
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult> | undefined, changedFiles: number): void {
+  const header = plan.base ? `Plan ${short(plan.base)}..${short(plan.commit)} (${changedFiles} file(s) changed)` : `Plan for ${short(plan.commit)}`;
+  out.write(`${header}${live ? ', read live from the targets' : ''}:\n\n`);
+  if (shown.length === 0) {
+    out.write(live ? '  No changes: every target already matches.\n' : '  No changes.\n');
+    return;
+  }
+  const idWidth = Math.max(...shown.map((op) => op.id.length));
+  const counts: Record<string, number> = {};
+  for (const op of shown) {
+    const result = live?.get(op.key);
+    const action = result?.action ?? op.action;
+    const label = result?.cause === 'drift' ? 'drift' : action;
+    counts[label] = (counts[label] ?? 0) + 1;
+    const reasons = result?.error ? `${result.error.code}: ${result.error.message}` : op.reasons.join('; ');
+    out.write(`  ${result?.status === 'failed' ? '!' : (SYMBOL[action] ?? '?')} ${label.padEnd(6)} ${op.id.padEnd(idWidth)}  ${(op.target ?? '-').padEnd(12)} ${reasons}\n`);
+    for (const change of result?.changes ?? []) out.write(`      ${formatChange(change)}\n`);
+  }
+  const summary = ['create', 'update', 'delete', 'drift'].map((k) => `${counts[k] ?? 0} to ${k === 'drift' ? 'remediate (drift)' : k}`).join(', ');
+  out.write(`\nPlan: ${summary}.\n`);
+}
+
+export function formatChange(c: Change): string {
+  const show = (v: unknown): string => (v === undefined ? '(absent)' : typeof v === 'string' && v.length > 60 ? JSON.stringify(v.slice(0, 57) + '...') : JSON.stringify(v));
+  return `${c.path || '/'}: ${c.note ?? `${show(c.before)} -> ${show(c.after)}`}`;
+}
+
+function planJson(plan: Plan, shown: Op[], live: Map<string, OpResult> | undefined): unknown {
+  return {
+    commit: plan.commit,
+    base: plan.base ?? null,
+    mode: plan.mode,
+    live: Boolean(live),
+    ops: shown.map((op) => {
+      const result = live?.get(op.key);
+      return {
+        action: result?.action ?? op.action,
+        cause: result?.cause ?? op.cause,
+        id: op.id,
+        target: op.target,
+        reasons: op.reasons,
+        ...(result ? { changes: result.changes, status: result.status, ...(result.error ? { error: result.error } : {}) } : {}),
+      };
+    }),
+  };
+}

@@ -1,0 +1,50 @@
+import type { DeltaLoad } from '../load/loader.js';
+import { TARGET_KIND, type DesiredSet, type LoadedResource } from '../load/types.js';
+import type { RecordedResource } from './types.js';
+
+/**
+ * Which ids a delta re-evaluates: what the changed files defined before and
+ * define now, the previous names of renamed resources, and every resource on a
+ * Target whose own settings changed. Nothing else is looked at.
+ */
+export function deltaScope(prev: DesiredSet, delta: DeltaLoad): { scope: Set<string>; changedTargets: Set<string> } {
+  const scope = new Set<string>(delta.removed);
+  const changedTargets = new Set<string>();
+  for (const [id, r] of delta.added) {
+    scope.add(id);
+    for (const old of r.meta.previousNames) scope.add(`${r.kind}/${old}`);
+    if (r.kind !== TARGET_KIND) continue;
+    const before = prev.resources.get(id);
+    if (before && before.specHash !== r.specHash) {
+      changedTargets.add(r.name);
+      for (const onIt of prev.byTarget.get(r.name) ?? []) scope.add(onIt);
+    }
+  }
+  return { scope, changedTargets };
+}
+
+/** Records as if `set` had been applied and converged: the base of `plumb plan --from A --to B`. */
+export function recordedFromDesired(set: { get(id: string): LoadedResource | undefined }, ids: Iterable<string>, targetSpec: (name: string) => RecordedResource['targetSpec']): Map<string, RecordedResource> {
+  const out = new Map<string, RecordedResource>();
+  for (const id of ids) {
+    const r = set.get(id);
+    if (!r) continue;
+    out.set(id, {
+      id,
+      kind: r.kind,
+      name: r.name,
+      target: r.meta.target ?? null,
+      file: r.file,
+      spec: r.spec as RecordedResource['spec'],
+      meta: r.meta,
+      specHash: r.specHash,
+      targetSpec: r.meta.target ? targetSpec(r.meta.target) : null,
+      status: 'converged',
+      appliedCommit: 'base',
+      appliedHash: r.specHash,
+      memo: null,
+      hasJournal: false,
+    });
+  }
+  return out;
+}
