@@ -133,8 +133,12 @@ export interface KindHandler<Spec = any, Actual = any, S extends Session = Sessi
   diff(r: Resource<Spec>, actual: Actual | undefined): Change[];
   /** Make the changes. Idempotent: applying twice is the same as once. */
   apply(s: S, r: Resource<Spec>, changes: Change[], ctx: OpContext): Promise<Applied | void>;
-  /** Remove what this resource created. Absent is success. */
-  remove(s: S, r: Resource<Spec>, ctx: OpContext): Promise<void>;
+  /**
+   * Remove what this resource created. Absent is success. Optional: a kind that
+   * leaves nothing behind to undo (ssh.Command) has no remove, and its deletion
+   * settles without touching the target.
+   */
+  remove?(s: S, r: Resource<Spec>, ctx: OpContext): Promise<void>;
   /** Small JSON summary of actual state for `plumb status` and the event log. Optional. */
   summarize?(actual: Actual | undefined): Json;
   /**

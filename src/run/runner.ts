@@ -286,18 +286,26 @@ export class Runner {
 
   async #delete(op: Op, commit: string, ctx: RunContext, handler: KindHandler<unknown, unknown, Session>, session: Session, opCtx: { signal: AbortSignal; log: Log }): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
     const r: Resource = op.resource;
+    const journal = this.#journal;
+    if (!handler.remove) {
+      // Nothing of it to undo on the target (e.g. ssh.Command): the deletion settles without a read.
+      if (ctx.mode === 'plan') return { action: 'noop', cause: 'deletion', status: 'planned', changes: [] };
+      journal!.tombstoneDone({ resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
+      return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
+    }
+    const remove = handler.remove.bind(handler);
     const actual = await handler.read(session, r, opCtx);
     if (ctx.mode === 'plan') {
       return { action: actual === undefined ? 'noop' : 'delete', cause: 'deletion', status: 'planned', changes: [] };
     }
-    const journal = this.#journal!;
+    if (!journal) throw new Error('apply needs a journal');
     if (actual === undefined) {
       journal.tombstoneDone({ resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
       return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
     }
     const opId = journal.journalIntent({ id: op.id, kind: op.kind, target: op.target, action: 'delete', cause: 'deletion', commit, specHash: null, changes: [] });
     try {
-      await handler.remove(session, r, opCtx);
+      await remove(session, r, opCtx);
       if ((await handler.read(session, r, opCtx)) !== undefined) throw new VerifyError(`${op.id}: removed, but a re-read still finds it`);
     } catch (err) {
       journal.journalFailed(opId, describeError(err).message);

@@ -1,0 +1,19 @@
+/** The ssh provider: Linux hosts and VMs over one persistent SSH connection per target. */
+import type { Provider } from '../../src/provider.js';
+import { commandKind } from './kinds/command.js';
+import { directoryKind } from './kinds/directory.js';
+import { fileKind } from './kinds/file.js';
+import { SshSession } from './session.js';
+
+export { SshSession } from './session.js';
+export type { SshTargetSpec } from './session.js';
+export type { FileSpec, FileActual } from './kinds/file.js';
+export type { DirectorySpec, DirectoryActual } from './kinds/directory.js';
+export type { CommandSpec, CommandActual } from './kinds/command.js';
+
+export const sshProvider: Provider<SshSession> = {
+  name: 'ssh',
+  targetSchema: 'ssh.target.schema.json',
+  kinds: [fileKind, directoryKind, commandKind],
+  open: (target, ctx) => SshSession.open(target, ctx),
+};

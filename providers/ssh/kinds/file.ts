@@ -1,0 +1,169 @@
+/**
+ * ssh.File: a regular file's content, mode and ownership. Content is compared by
+ * git blob id, so a converged file costs one lstat (plus a read when sizes match)
+ * and desired bytes are never loaded to plan.
+ */
+import { SpecError } from '../../../src/errors.js';
+import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
+import { throwIfAborted } from '../abort.js';
+import type { NodeActual, OwnedSpec } from '../metadata.js';
+import { metadataChanges, normalizeMode, readNode, summarizeNode, wantedIds } from '../metadata.js';
+import type { Content, FileType } from '../remote.js';
+import { gitBlobId, lstat, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
+import type { SshSession } from '../session.js';
+
+export interface FileSpec extends OwnedSpec {
+  content?: string;
+  /** Path of a file in the config repo; resolved by the loader into attachments['/source']. */
+  source?: string;
+}
+
+export interface FileActual extends NodeActual {
+  /** Git blob id of the current bytes; only computed when the size equals the desired size. */
+  contentOid?: string;
+}
+
+const DEFAULT_FILE_MODE = 0o644;
+
+interface DesiredContent {
+  pointer: '/content' | '/source';
+  size: number;
+  oid: string;
+  algo: 'sha1' | 'sha256';
+  bytes: Content;
+}
+
+/** Pure: the desired content's size and blob id, from the inline string or the attachment's metadata. */
+export function desiredContent(r: Resource<FileSpec>): DesiredContent | undefined {
+  const { content, source } = r.spec;
+  if (content !== undefined) {
+    const bytes = Buffer.from(content, 'utf8');
+    return { pointer: '/content', size: bytes.length, oid: gitBlobId(bytes, 'sha1'), algo: 'sha1', bytes };
+  }
+  if (source !== undefined) {
+    const att = r.attachments['/source'];
+    if (!att) throw new SpecError(`${r.id}: source ${source} was not resolved from the config repo`);
+    const algo = /^[0-9a-f]{64}$/i.test(att.oid) ? 'sha256' : 'sha1';
+    const oid = att.oid.toLowerCase();
+    const read = async (): Promise<Buffer> => {
+      const bytes = await att.read();
+      // The plan compared blob ids: write only bytes that really have the planned id.
+      if (gitBlobId(bytes, algo) !== oid) throw new SpecError(`${r.id}: source ${att.path} does not match its blob id ${oid}`);
+      return bytes;
+    };
+    return { pointer: '/source', size: att.size, oid, algo, bytes: read };
+  }
+  return undefined;
+}
+
+function refuseType(r: Resource<FileSpec>, type: FileType): SpecError {
+  return new SpecError(
+    `${r.id}: ${r.spec.path} is a ${type}, not a regular file; ssh.File never replaces or follows it. Remove it yourself or choose another path`,
+  );
+}
+
+export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
+  kind: 'ssh.File',
+  schema: 'ssh.file.schema.json',
+  fileRefs: ['/source'],
+
+  async read(s, r, ctx) {
+    throwIfAborted(ctx.signal, `${r.id}: read`);
+    const node = await readNode(s, r.spec.path, ctx);
+    if (!node) return undefined;
+    const actual: FileActual = { ...node.actual };
+    if ((r.spec.state ?? 'present') === 'present' && node.stat.type === 'file') {
+      const d = desiredContent(r);
+      // Different size already proves different content: no need to read a byte.
+      if (d && d.size === node.stat.size) actual.contentOid = await remoteBlobId(s, r.spec.path, node.stat.size, d.algo, ctx.signal);
+    }
+    return actual;
+  },
+
+  diff(r, actual) {
+    const spec = r.spec;
+    if ((spec.state ?? 'present') === 'absent') {
+      if (!actual) return [];
+      if (actual.type === 'directory' || actual.type === 'other') {
+        return [{ path: '/type', before: actual.type, after: 'absent', note: `${spec.path} is a ${actual.type}; ssh.File only removes files` }];
+      }
+      return [{ path: '/state', before: 'present', after: 'absent', note: `remove ${spec.path}` }];
+    }
+    if (!actual) return [{ path: '/state', before: 'absent', after: 'present', note: `create ${spec.path}` }];
+    if (actual.type !== 'file') {
+      return [{ path: '/type', before: actual.type, after: 'file', note: `${spec.path} is a ${actual.type}; Plumb will not replace it` }];
+    }
+    const changes: Change[] = [];
+    const d = desiredContent(r);
+    if (d) {
+      if (d.size !== actual.size) {
+        changes.push({
+          path: d.pointer,
+          before: { size: actual.size, oid: null },
+          after: { size: d.size, oid: d.oid },
+          note: `content differs (${actual.size} bytes -> ${d.size} bytes)`,
+        });
+      } else if (actual.contentOid !== d.oid) {
+        changes.push({
+          path: d.pointer,
+          before: { size: actual.size, oid: actual.contentOid ?? null },
+          after: { size: d.size, oid: d.oid },
+          note: `content differs (same size, ${d.size} bytes)`,
+        });
+      }
+    }
+    return changes.concat(metadataChanges(spec, actual));
+  },
+
+  async apply(s, r, changes, ctx) {
+    throwIfAborted(ctx.signal, `${r.id}: apply`);
+    if (changes.length === 0) return;
+    const { spec } = r;
+    const signal = ctx.signal;
+    const st = await lstat(s, spec.path, signal);
+    if ((spec.state ?? 'present') === 'absent') {
+      if (!st) return;
+      // unlink never follows a symlink: it removes the link, not what it points to.
+      if (st.type === 'file' || st.type === 'symlink') return unlink(s, spec.path, signal);
+      throw refuseType(r, st.type);
+    }
+    if (st && st.type !== 'file') throw refuseType(r, st.type);
+    const d = desiredContent(r);
+    const mode = spec.mode !== undefined ? parseInt(normalizeMode(spec.mode), 8) : undefined;
+    if (!st) {
+      const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
+      await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: mode ?? DEFAULT_FILE_MODE, ...ids }, signal);
+      return;
+    }
+    let paths = new Set(changes.map((c) => c.path));
+    // Planned as a create or a type change but a regular file is there now: converge every field.
+    if (paths.has('/state') || paths.has('/type')) paths = new Set(['/content', '/source', '/mode', '/owner', '/group']);
+    const ids = await wantedIds(s, spec, paths, signal);
+    const newMode = paths.has('/mode') ? mode : undefined;
+    if (d && paths.has(d.pointer)) {
+      // Fields not being changed keep their current values on the replacement file.
+      await writeFileAtomic(s, spec.path, d.bytes, { mode: newMode ?? st.mode, uid: ids.uid ?? st.uid, gid: ids.gid ?? st.gid }, signal);
+      return;
+    }
+    // Only metadata differs: setstat, no rewrite.
+    if (ids.uid !== undefined || ids.gid !== undefined || newMode !== undefined) {
+      await setAttributes(s, spec.path, { ...ids, ...(newMode !== undefined ? { mode: newMode } : {}) }, st, signal);
+    }
+  },
+
+  async remove(s, r, ctx: OpContext) {
+    throwIfAborted(ctx.signal, `${r.id}: remove`);
+    if ((r.spec.state ?? 'present') === 'absent') return; // it never created anything
+    const st = await lstat(s, r.spec.path, ctx.signal);
+    if (!st) return;
+    if (st.type !== 'file') {
+      ctx.log.warn({ resource: r.id, path: r.spec.path, type: st.type }, 'not a regular file any more; left in place');
+      return;
+    }
+    await unlink(s, r.spec.path, ctx.signal);
+  },
+
+  summarize(actual) {
+    return summarizeNode(actual);
+  },
+};

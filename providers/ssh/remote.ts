@@ -1,0 +1,399 @@
+/**
+ * Small remote helpers over one SshSession: SFTP calls with AbortSignal and typed
+ * errors, atomic writes, git blob ids of remote files, uid/gid names via getent.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Stats } from 'ssh2';
+import { PlumbError, ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
+import type { SshSession } from './session.js';
+
+const SFTP_NO_SUCH_FILE = 2;
+const SFTP_PERMISSION_DENIED = 3;
+const SFTP_FAILURE = 4;
+const CHUNK = 256 * 1024; // ssh2 splits further to the server's limits@openssh.com sizes
+const CLEANUP_TIMEOUT_MS = 5_000;
+
+export type FileType = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface RemoteStat {
+  type: FileType;
+  size: number;
+  /** Permission bits only (07777). */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+function sftpCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Maps a raw ssh2 SFTP error to the catalogue; a missing status code means the channel went away. */
+export function sftpError(s: SshSession, err: unknown, what: string, path: string): PlumbError {
+  if (err instanceof PlumbError) return err;
+  const code = sftpCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === undefined) return new SessionLostError(`ssh ${s.targetName}: sftp channel lost during ${what} ${path}`, { cause: err });
+  if (code === SFTP_PERMISSION_DENIED) return new ProviderError(`ssh ${s.targetName}: permission denied: ${what} ${path} as user ${s.user}`, { cause: err });
+  if (code === SFTP_NO_SUCH_FILE) return new ProviderError(`ssh ${s.targetName}: ${what} ${path}: no such file or directory`, { cause: err });
+  return new ProviderError(`ssh ${s.targetName}: ${what} ${path} failed (${message})`, { cause: err });
+}
+
+export function toRemoteStat(st: Stats): RemoteStat {
+  const fmt = st.mode & 0o170000;
+  const type: FileType = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other';
+  return { type, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+}
+
+async function statCall(s: SshSession, path: string, signal: AbortSignal, follow: boolean): Promise<RemoteStat | undefined> {
+  const what = follow ? 'stat' : 'lstat';
+  try {
+    const st = await s.sftpCall<Stats>(signal, `${what} ${path}`, (sftp, done) =>
+      follow ? sftp.stat(path, (err, stats) => done(err, stats)) : sftp.lstat(path, (err, stats) => done(err, stats)),
+    );
+    return toRemoteStat(st);
+  } catch (err) {
+    if (sftpCode(err) === SFTP_NO_SUCH_FILE) return undefined;
+    throw sftpError(s, err, what, path);
+  }
+}
+
+/** lstat: never follows a symlink. Absent → undefined. */
+export function lstat(s: SshSession, path: string, signal: AbortSignal): Promise<RemoteStat | undefined> {
+  return statCall(s, path, signal, false);
+}
+
+/** stat: follows symlinks (for parents and `creates` guards). Absent or dangling → undefined. */
+export function stat(s: SshSession, path: string, signal: AbortSignal): Promise<RemoteStat | undefined> {
+  return statCall(s, path, signal, true);
+}
+
+/** chown then chmod: chown may clear setuid/setgid bits, so the mode goes last. */
+export async function setAttributes(
+  s: SshSession,
+  path: string,
+  attrs: { uid?: number; gid?: number; mode?: number },
+  current: RemoteStat,
+  signal: AbortSignal,
+): Promise<void> {
+  if (attrs.uid !== undefined || attrs.gid !== undefined) {
+    const owner = { uid: attrs.uid ?? current.uid, gid: attrs.gid ?? current.gid };
+    await s
+      .sftpCall<void>(signal, `chown ${path}`, (sftp, done) => sftp.setstat(path, owner, (err) => done(err)))
+      .catch((err: unknown) => {
+        throw sftpError(s, err, 'chown', path);
+      });
+  }
+  if (attrs.mode !== undefined) {
+    const mode = attrs.mode;
+    await s
+      .sftpCall<void>(signal, `chmod ${path}`, (sftp, done) => sftp.setstat(path, { mode }, (err) => done(err)))
+      .catch((err: unknown) => {
+        throw sftpError(s, err, 'chmod', path);
+      });
+  }
+}
+
+export async function unlink(s: SshSession, path: string, signal: AbortSignal): Promise<void> {
+  try {
+    await s.sftpCall<void>(signal, `remove ${path}`, (sftp, done) => sftp.unlink(path, (err) => done(err)));
+  } catch (err) {
+    if (sftpCode(err) === SFTP_NO_SUCH_FILE) return;
+    throw sftpError(s, err, 'remove', path);
+  }
+}
+
+export async function mkdir(s: SshSession, path: string, mode: number, signal: AbortSignal): Promise<void> {
+  try {
+    await s.sftpCall<void>(signal, `mkdir ${path}`, (sftp, done) => sftp.mkdir(path, { mode }, (err) => done(err)));
+  } catch (err) {
+    // Created meanwhile by someone else is fine as long as it is a directory.
+    if (sftpCode(err) === SFTP_FAILURE && (await lstat(s, path, signal))?.type === 'directory') return;
+    throw sftpError(s, err, 'mkdir', path);
+  }
+}
+
+/** rmdir; a non-empty directory → `{ notEmpty: n }` (n = entries seen in the first batch). Absent is success. */
+export async function rmdir(s: SshSession, path: string, signal: AbortSignal): Promise<{ notEmpty?: number }> {
+  try {
+    await s.sftpCall<void>(signal, `rmdir ${path}`, (sftp, done) => sftp.rmdir(path, (err) => done(err)));
+    return {};
+  } catch (err) {
+    const code = sftpCode(err);
+    if (code === SFTP_NO_SUCH_FILE) return {};
+    if (code === SFTP_FAILURE) {
+      const entries = await countEntries(s, path, signal);
+      if (entries > 0) return { notEmpty: entries };
+    }
+    throw sftpError(s, err, 'rmdir', path);
+  }
+}
+
+async function countEntries(s: SshSession, path: string, signal: AbortSignal): Promise<number> {
+  const handle = await s
+    .sftpCall<Buffer>(signal, `opendir ${path}`, (sftp, done) => sftp.opendir(path, (err, h) => done(err, h)))
+    .catch((err: unknown) => {
+      throw sftpError(s, err, 'opendir', path);
+    });
+  try {
+    const list = await s.sftpCall<unknown[] | false>(signal, `readdir ${path}`, (sftp, done) =>
+      sftp.readdir(handle, (err, l) => (err && sftpCode(err) === 1 ? done(null, false) : done(err, l as unknown[]))),
+    );
+    if (!list) return 0;
+    return (list as { filename: string }[]).filter((e) => e.filename !== '.' && e.filename !== '..').length;
+  } finally {
+    await closeQuietly(s, handle, signal);
+  }
+}
+
+async function closeQuietly(s: SshSession, handle: Buffer, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || !s.alive) return; // an aborted call closed the channel, which freed the handle
+  await s.sftpCall<void>(signal, 'close', (sftp, done) => sftp.close(handle, (err) => done(err))).catch(() => {});
+}
+
+/** Git blob id of the bytes of a file: `blob <size>\0<bytes>` hashed with sha1 (or sha256 repos). */
+export function blobHeader(size: number): Buffer {
+  return Buffer.from(`blob ${size}\0`, 'utf8');
+}
+
+export function gitBlobId(bytes: Buffer, algo: 'sha1' | 'sha256' = 'sha1'): string {
+  return createHash(algo).update(blobHeader(bytes.length)).update(bytes).digest('hex');
+}
+
+/**
+ * Streams a remote file through the hash without keeping it. `size` is the lstat
+ * size; if the file changes while read, the id will not match and that is drift.
+ */
+export async function remoteBlobId(s: SshSession, path: string, size: number, algo: 'sha1' | 'sha256', signal: AbortSignal): Promise<string> {
+  const handle = await s
+    .sftpCall<Buffer>(signal, `open ${path}`, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)))
+    .catch((err: unknown) => {
+      throw sftpError(s, err, 'open', path);
+    });
+  try {
+    const hash = createHash(algo).update(blobHeader(size));
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let pos = 0;
+    for (;;) {
+      const at = pos;
+      const n = await s
+        .sftpCall<number>(signal, `read ${path}`, (sftp, done) => sftp.read(handle, buf, 0, CHUNK, at, (err, bytesRead) => done(err, bytesRead)))
+        .catch((err: unknown) => {
+          throw sftpError(s, err, 'read', path);
+        });
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      pos += n;
+      if (pos > size) break; // grew meanwhile: the id cannot match anyway
+    }
+    return hash.digest('hex');
+  } finally {
+    await closeQuietly(s, handle, signal);
+  }
+}
+
+/** Bytes to write: a buffer in memory, or a producer (attachments are read only when a write is due). */
+export type Content = Buffer | (() => Promise<Buffer>);
+
+/**
+ * Writes `.<basename>.plumb-<random>` beside the target with the final mode and
+ * owner, then renames it over the target (posix-rename@openssh.com: atomic). The
+ * temp file is removed on any failure or abort.
+ */
+export async function writeFileAtomic(
+  s: SshSession,
+  path: string,
+  content: Content,
+  attrs: { mode: number; uid?: number; gid?: number },
+  signal: AbortSignal,
+): Promise<void> {
+  const dir = posix.dirname(path);
+  const tmp = posix.join(dir, `.${posix.basename(path)}.plumb-${randomBytes(6).toString('hex')}`);
+  let handle: Buffer | undefined;
+  try {
+    handle = await s.sftpCall<Buffer>(signal, `create ${tmp}`, (sftp, done) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => done(err, h)));
+  } catch (err) {
+    if (sftpCode(err) === SFTP_NO_SUCH_FILE) {
+      throw new SpecError(`${path}: the parent directory ${dir} does not exist on ${s.targetName}; add an ssh.Directory for it and list it in dependsOn`);
+    }
+    throw sftpError(s, err, 'create', tmp);
+  }
+  try {
+    const bytes = typeof content === 'function' ? await content() : content;
+    const h = handle;
+    for (let pos = 0; pos < bytes.length; pos += CHUNK) {
+      const at = pos;
+      const len = Math.min(CHUNK, bytes.length - pos);
+      await s
+        .sftpCall<void>(signal, `write ${tmp}`, (sftp, done) => sftp.write(h, bytes, at, len, at, (err) => done(err)))
+        .catch((err: unknown) => {
+          throw sftpError(s, err, 'write', tmp);
+        });
+    }
+    if (attrs.uid !== undefined || attrs.gid !== undefined) {
+      const st = await s
+        .sftpCall<Stats>(signal, `fstat ${tmp}`, (sftp, done) => sftp.fstat(h, (err, stats) => done(err, stats)))
+        .catch((err: unknown) => {
+          throw sftpError(s, err, 'fstat', tmp);
+        });
+      const owner = { uid: attrs.uid ?? st.uid, gid: attrs.gid ?? st.gid };
+      if (owner.uid !== st.uid || owner.gid !== st.gid) {
+        await s
+          .sftpCall<void>(signal, `chown ${tmp}`, (sftp, done) => sftp.fsetstat(h, owner, (err) => done(err)))
+          .catch((err: unknown) => {
+            throw sftpError(s, err, 'chown', tmp);
+          });
+      }
+    }
+    // After chown (which can clear setuid bits) and explicit, so the server's umask does not apply.
+    await s
+      .sftpCall<void>(signal, `chmod ${tmp}`, (sftp, done) => sftp.fsetstat(h, { mode: attrs.mode }, (err) => done(err)))
+      .catch((err: unknown) => {
+        throw sftpError(s, err, 'chmod', tmp);
+      });
+    await s
+      .sftpCall<void>(signal, `close ${tmp}`, (sftp, done) => sftp.close(h, (err) => done(err)))
+      .catch((err: unknown) => {
+        throw sftpError(s, err, 'close', tmp);
+      });
+    handle = undefined;
+    await renameOver(s, tmp, path, signal);
+  } catch (err) {
+    await removeTemp(s, tmp, handle);
+    throw err;
+  }
+}
+
+async function renameOver(s: SshSession, from: string, to: string, signal: AbortSignal): Promise<void> {
+  let atomic = true;
+  try {
+    await s.sftpCall<void>(signal, `rename ${to}`, (sftp, done) => {
+      try {
+        sftp.ext_openssh_rename(from, to, (err) => done(err));
+      } catch {
+        // ssh2 throws synchronously when the server lacks posix-rename@openssh.com
+        atomic = false;
+        sftp.rename(from, to, (err) => done(err));
+      }
+    });
+  } catch (err) {
+    if (atomic || sftpCode(err) !== SFTP_FAILURE) throw sftpError(s, err, 'rename', to);
+    // SFTPv3 rename refuses to replace: without the extension there is no atomic way, so unlink first.
+    await unlink(s, to, signal);
+    await s
+      .sftpCall<void>(signal, `rename ${to}`, (sftp, done) => sftp.rename(from, to, (e) => done(e)))
+      .catch((e: unknown) => {
+        throw sftpError(s, e, 'rename', to);
+      });
+  }
+}
+
+/** Best effort, on a fresh deadline: the caller's signal may be the reason we are cleaning up. */
+async function removeTemp(s: SshSession, tmp: string, handle: Buffer | undefined): Promise<void> {
+  if (!s.alive) return;
+  const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+  if (handle) await closeQuietly(s, handle, signal);
+  await unlink(s, tmp, signal).catch((err: unknown) => {
+    s.log.warn({ path: tmp, err: err instanceof Error ? err.message : String(err) }, 'could not remove temporary file');
+  });
+}
+
+/** POSIX shell single-quoting: safe for any string. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export type IdDb = 'passwd' | 'group';
+
+/** `getent passwd|group NAME_OR_ID` over exec, cached per session. Unknown → null. */
+export async function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
+  const cacheKey = `${db}:${key}`;
+  if (s.idCache.has(cacheKey)) return s.idCache.get(cacheKey) ?? null;
+  const res = await s.exec(`getent ${db} ${shellQuote(key)}`, signal, { maxOutput: 8192, killable: false });
+  let value: { name: string; id: number } | null = null;
+  if (res.code === 0) {
+    // Shell start-up files may print noise; take the first line shaped like an entry.
+    value = parseIdEntries(res.output)[0] ?? null;
+  } else if (res.code === 127) {
+    // No getent (minimal images): the local files are the next best source.
+    value = await lookupInEtc(s, db, key, signal);
+  } else if (res.code !== 2) {
+    throw new ProviderError(`ssh ${s.targetName}: getent ${db} exited ${res.code ?? res.signal ?? 'abnormally'}`);
+  }
+  s.idCache.set(cacheKey, value);
+  if (value) {
+    s.idCache.set(`${db}:${value.name}`, value);
+    s.idCache.set(`${db}:${value.id}`, value);
+  }
+  return value;
+}
+
+function parseIdEntries(text: string): Array<{ name: string; id: number }> {
+  const out: Array<{ name: string; id: number }> = [];
+  for (const line of text.split('\n')) {
+    const m = /^([^:\s]+):[^:]*:(\d+):/.exec(line);
+    if (m) out.push({ name: m[1] as string, id: Number(m[2]) });
+  }
+  return out;
+}
+
+const ETC_MAX = 4 * 1024 * 1024;
+
+/** /etc/passwd or /etc/group over SFTP, when the host has no getent. */
+async function lookupInEtc(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
+  const path = `/etc/${db}`;
+  const st = await stat(s, path, signal);
+  if (!st || st.size > ETC_MAX) {
+    throw new ProviderError(`ssh ${s.targetName}: neither getent nor a readable ${path}; Plumb needs one to map user and group names`);
+  }
+  const handle = await s
+    .sftpCall<Buffer>(signal, `open ${path}`, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)))
+    .catch((err: unknown) => {
+      throw sftpError(s, err, 'open', path);
+    });
+  const chunks: Buffer[] = [];
+  try {
+    for (let pos = 0; pos <= ETC_MAX; ) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const at = pos;
+      const n = await s
+        .sftpCall<number>(signal, `read ${path}`, (sftp, done) => sftp.read(handle, buf, 0, CHUNK, at, (err, bytesRead) => done(err, bytesRead)))
+        .catch((err: unknown) => {
+          throw sftpError(s, err, 'read', path);
+        });
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    await closeQuietly(s, handle, signal);
+  }
+  const entries = parseIdEntries(Buffer.concat(chunks).toString('utf8'));
+  for (const e of entries) {
+    if (!s.idCache.has(`${db}:${e.name}`)) s.idCache.set(`${db}:${e.name}`, e);
+    if (!s.idCache.has(`${db}:${e.id}`)) s.idCache.set(`${db}:${e.id}`, e);
+  }
+  return entries.find((e) => e.name === key || String(e.id) === key) ?? null;
+}
+
+/** A numeric id (number or all-digit string) as given in a spec, or undefined for a name. */
+export function numericId(value: string | number): number | undefined {
+  if (typeof value === 'number') return value;
+  return /^[0-9]+$/.test(value) ? Number(value) : undefined;
+}
+
+/** Name for an id, falling back to the number when the target has no entry for it. */
+export async function idName(s: SshSession, db: IdDb, id: number, signal: AbortSignal): Promise<string> {
+  return (await lookupId(s, db, String(id), signal))?.name ?? String(id);
+}
+
+/** The id for a spec's owner/group. Unknown names are a spec problem. */
+export async function resolveId(s: SshSession, db: IdDb, value: string | number, signal: AbortSignal): Promise<number> {
+  const n = numericId(value);
+  if (n !== undefined) return n;
+  const entry = await lookupId(s, db, String(value), signal);
+  if (!entry) throw new SpecError(`${db === 'passwd' ? 'user' : 'group'} "${value}" does not exist on target ${s.targetName}`);
+  return entry.id;
+}

@@ -1,0 +1,440 @@
+/**
+ * One persistent ssh2 connection per target: a lazily opened SFTP channel reused by
+ * every file operation, exec channels on demand, keepalive on. Nothing is retried
+ * here: failures become typed errors and the run queue decides.
+ */
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { PlumbError } from '../../src/errors.js';
+import {
+  AuthError,
+  HostKeyError,
+  ProviderError,
+  SecretError,
+  SessionLostError,
+  SpecError,
+  UnreachableError,
+} from '../../src/errors.js';
+import type { Log, OpenContext, Session, Target } from '../../src/provider.js';
+import { redactText } from '../../src/secrets/redact.js';
+import { abortError, raceAbort, throwIfAborted } from './abort.js';
+import { checkHostKey, knownHostName, loadHostKeyPolicy, preferredHostKeyAlgorithms } from './host-key.js';
+
+const { Client } = ssh2;
+type SshClient = InstanceType<typeof Client>;
+
+/** The fields of a validated `provider: ssh` Target spec. */
+export interface SshTargetSpec {
+  provider: 'ssh';
+  address: string;
+  port?: number;
+  user: string;
+  privateKey?: string;
+  password?: string;
+  passphrase?: string;
+  hostKey?: string;
+  knownHosts?: string;
+  connectTimeout?: string;
+  keepaliveInterval?: string;
+}
+
+const DEFAULT_KEEPALIVE_MS = 15_000; // a dead peer is noticed within ~45 s (3 missed keepalives)
+const CLOSE_GRACE_MS = 1_000; // close() waits this long for a polite end, then destroys
+const DEFAULT_MAX_OUTPUT = 64 * 1024;
+const PID_MARK = 'plumb-pid:';
+const PID_HEAD_MAX = 4096; // shell start-up noise tolerated before the pid line
+const PID_WAIT_MS = 2_000;
+
+export function parseDuration(text: string): number {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new SpecError(`duration "${text}" is not like 500ms, 15s, 2m or 1h`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
+}
+
+export interface ExecResult {
+  /** Exit status; null when the process was killed by a signal or the channel closed without one. */
+  code: number | null;
+  signal?: string;
+  /** stdout and stderr interleaved as they arrived, tail only (see maxOutput). */
+  output: string;
+  /** stderr alone, tail only. */
+  stderr: string;
+}
+
+/** Keeps the last `max` bytes of a stream without building giant strings. */
+export class TailBuffer {
+  readonly #max: number;
+  #chunks: Buffer[] = [];
+  #size = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#chunks.length > 1 && this.#size - (this.#chunks[0]?.length ?? 0) >= this.#max) {
+      this.#size -= this.#chunks.shift()?.length ?? 0;
+    }
+  }
+
+  toString(): string {
+    const all = Buffer.concat(this.#chunks);
+    return all.subarray(Math.max(0, all.length - this.#max)).toString('utf8');
+  }
+}
+
+type Done<T> = (err: Error | null | undefined, value?: T) => void;
+
+export class SshSession implements Session {
+  readonly targetName: string;
+  readonly user: string;
+  readonly log: Log;
+  readonly #client: SshClient;
+  #alive = true;
+  #socketClosed = false;
+  #closed: Promise<void>;
+  #sftp: Promise<SFTPWrapper> | undefined;
+  /** Rejecters of in-flight requests, failed with SessionLostError when the connection drops. */
+  readonly #pending = new Set<(err: Error) => void>();
+  /** getent answers, per session: uid/gid names rarely change and cost an exec each. */
+  readonly idCache = new Map<string, { name: string; id: number } | null>();
+
+  private constructor(targetName: string, user: string, client: SshClient, log: Log) {
+    this.targetName = targetName;
+    this.user = user;
+    this.#client = client;
+    this.log = log;
+    this.#closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', (err: Error) => {
+      this.#alive = false;
+      log.warn({ target: targetName, err: redactText(err.message) }, 'ssh connection error');
+    });
+    client.on('close', () => {
+      this.#alive = false;
+      this.#socketClosed = true;
+      this.#sftp = undefined;
+      const lost = new SessionLostError(`ssh ${targetName}: connection lost`);
+      for (const reject of [...this.#pending]) reject(lost);
+    });
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Opens the connection: host key checked before authentication, secrets resolved here only. */
+  static async open(target: Target, ctx: OpenContext): Promise<SshSession> {
+    const spec = target.spec as unknown as SshTargetSpec;
+    const name = target.name;
+    const what = `ssh ${name}: connect`;
+    throwIfAborted(ctx.signal, what);
+    if (typeof spec.address !== 'string' || typeof spec.user !== 'string') {
+      throw new SpecError(`target ${name}: address and user are required`);
+    }
+    const port = spec.port ?? 22;
+    const hostName = knownHostName(spec.address, port);
+    const policy = await loadHostKeyPolicy(name, spec, hostName);
+    const connectTimeoutMs = spec.connectTimeout !== undefined ? parseDuration(spec.connectTimeout) : ctx.connectTimeoutMs;
+    const keepaliveMs = spec.keepaliveInterval !== undefined ? parseDuration(spec.keepaliveInterval) : DEFAULT_KEEPALIVE_MS;
+
+    const config: ConnectConfig = {
+      host: spec.address,
+      port,
+      username: spec.user,
+      readyTimeout: connectTimeoutMs,
+      keepaliveInterval: keepaliveMs,
+      keepaliveCountMax: 3,
+    };
+    let password: string | undefined;
+    if (spec.privateKey !== undefined) {
+      config.privateKey = (await ctx.secrets.resolve(spec.privateKey)).reveal();
+      if (spec.passphrase !== undefined) config.passphrase = (await ctx.secrets.resolve(spec.passphrase)).reveal();
+      config.authHandler = ['publickey'];
+    } else if (spec.password !== undefined) {
+      password = (await ctx.secrets.resolve(spec.password)).revealString();
+      config.password = password;
+      // Many PAM-backed servers only offer passwords through keyboard-interactive.
+      config.tryKeyboard = true;
+      config.authHandler = ['password', 'keyboard-interactive'];
+    } else {
+      throw new SpecError(`target ${name}: set privateKey or password (a secret reference)`);
+    }
+    throwIfAborted(ctx.signal, what); // it may have fired while files were read
+    const algos = preferredHostKeyAlgorithms(policy);
+    if (algos) config.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
+
+    let refusal: HostKeyError | undefined;
+    config.hostVerifier = (key: Buffer): boolean => {
+      const verdict = checkHostKey(policy, key);
+      if (verdict.ok) return true;
+      // Returning false makes ssh2 disconnect during key exchange: no credentials are ever sent.
+      refusal = new HostKeyError(
+        `target ${name} (${hostName}): host key ${verdict.presented} ${verdict.reason}; expected ${verdict.expected}. No credentials were sent`,
+      );
+      return false;
+    };
+
+    const client = new Client();
+    const log = ctx.log.child({ target: name });
+    if (password !== undefined) {
+      const pw = password;
+      // Answer password prompts only; anything else (an OTP, a question) gets no secret.
+      client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map((p) => (/password/i.test(p.prompt) ? pw : ''))));
+    }
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        ctx.signal.removeEventListener('abort', onAbort);
+        client.removeListener('ready', onReady);
+        client.removeListener('error', onError);
+        client.removeListener('close', onClose);
+        if (err) {
+          client.on('error', () => {}); // late errors of a connection we gave up on are not news
+          client.destroy();
+          reject(err);
+        } else {
+          resolve();
+        }
+      };
+      const onAbort = (): void => finish(abortError(ctx.signal, what));
+      const onReady = (): void => finish();
+      const onError = (err: Error & { level?: string; code?: string }): void => finish(refusal ?? connectError(name, spec, port, connectTimeoutMs, err));
+      const onClose = (): void => finish(refusal ?? new UnreachableError(`ssh ${name}: ${spec.address}:${port} closed the connection during the handshake`));
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      client.on('ready', onReady);
+      client.on('error', onError);
+      client.on('close', onClose);
+      try {
+        client.connect(config);
+      } catch (err) {
+        // ssh2 validates the key synchronously; its message names the problem, never the key bytes.
+        finish(new SecretError(`target ${name}: ${spec.privateKey ?? 'credential'} is not a usable private key (${redactText((err as Error).message)})`));
+      }
+    });
+    log.debug({ address: spec.address, port, user: spec.user }, 'ssh connected');
+    return new SshSession(name, spec.user, client, log);
+  }
+
+  /**
+   * Runs one request on the connection. `start` issues it and may return a cancel
+   * function, called on abort before the call rejects with TimeoutError/CancelledError.
+   */
+  request<T>(signal: AbortSignal, what: string, start: (done: Done<T>) => (() => void) | void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal.aborted) return reject(abortError(signal, `ssh ${this.targetName}: ${what}`));
+      if (!this.#alive) return reject(new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}`));
+      let settled = false;
+      let cancel: (() => void) | void = undefined;
+      const finish = (err: Error | null | undefined, value?: T): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        this.#pending.delete(onLost);
+        if (err) reject(err);
+        else resolve(value as T);
+      };
+      const onAbort = (): void => {
+        try {
+          cancel?.();
+        } catch {
+          // the channel may already be gone; the abort stands either way
+        }
+        finish(abortError(signal, `ssh ${this.targetName}: ${what}`));
+      };
+      const onLost = (err: Error): void => finish(err);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#pending.add(onLost);
+      try {
+        cancel = start((err, value) => {
+          if (err && !this.#alive) finish(new SessionLostError(`ssh ${this.targetName}: connection lost during ${what}`, { cause: err }));
+          else finish(err, value);
+        });
+      } catch (err) {
+        // ssh2 throws synchronously when the connection is gone or a request is malformed.
+        finish(
+          this.#alive
+            ? new ProviderError(`ssh ${this.targetName}: ${what} failed (${(err as Error).message})`, { cause: err })
+            : new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}`, { cause: err }),
+        );
+      }
+    });
+  }
+
+  /** The session's SFTP channel, opened on first use and reused. */
+  async sftp(signal: AbortSignal): Promise<SFTPWrapper> {
+    if (!this.#sftp) {
+      const opening = this.request<SFTPWrapper>(new AbortController().signal, 'open sftp', (done) => {
+        this.#client.sftp((err, sftp) => done(err ? new ProviderError(`ssh ${this.targetName}: the sftp subsystem is not available (${err.message})`) : null, sftp));
+      });
+      this.#sftp = opening;
+      opening.then(
+        (sftp) => {
+          sftp.on('error', () => {});
+          sftp.once('close', () => {
+            if (this.#sftp === opening) this.#sftp = undefined;
+          });
+        },
+        () => {
+          if (this.#sftp === opening) this.#sftp = undefined;
+        },
+      );
+    }
+    return raceAbort(this.#sftp, signal, `ssh ${this.targetName}: open sftp`);
+  }
+
+  /**
+   * Aborting an SFTP request means closing the channel: SFTP has no per-request
+   * cancel, and a closed channel makes the server drop the work and its handles.
+   */
+  resetSftp(sftp: SFTPWrapper): void {
+    this.#sftp = undefined;
+    try {
+      sftp.end();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** One SFTP request, cancelled (channel closed) on abort. Errors are ssh2's raw ones, for the caller to map. */
+  async sftpCall<T>(signal: AbortSignal, what: string, call: (sftp: SFTPWrapper, done: Done<T>) => void): Promise<T> {
+    throwIfAborted(signal, `ssh ${this.targetName}: ${what}`);
+    const sftp = await this.sftp(signal);
+    return this.request<T>(signal, what, (done) => {
+      call(sftp, done);
+      return () => this.resetSftp(sftp);
+    });
+  }
+
+  /**
+   * Runs a command through the remote user's shell. On abort: a KILL signal request,
+   * plus `kill -KILL -- -<pgid>` over a second channel, because sshd ignores signal
+   * requests on root logins (no privilege-separated child); then the channel is closed.
+   */
+  exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean } = {}): Promise<ExecResult> {
+    const max = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
+    // sshd starts each command in its own session (setsid), so the shell's pid is its process group.
+    const wrapped = options.killable === false ? command : `printf '${PID_MARK}%s\\n' "$$"; ${command}`;
+    return this.request<ExecResult>(signal, 'exec', (done) => {
+      let channel: ClientChannel | undefined;
+      let pid: number | undefined;
+      let cancelled = false;
+      let killed = false;
+      let closeTimer: NodeJS.Timeout | undefined;
+      const terminate = (ch: ClientChannel): void => {
+        if (killed) return;
+        try {
+          ch.signal('KILL');
+        } catch {
+          // channel already closing
+        }
+        if (pid === undefined) {
+          // The pid line is on its way (or the command never started): wait briefly for it.
+          closeTimer ??= setTimeout(() => ch.close(), PID_WAIT_MS);
+          return;
+        }
+        killed = true;
+        this.#killProcessGroup(pid);
+        ch.close();
+      };
+      this.#client.exec(wrapped, (err, ch) => {
+        // Refused channel (e.g. sshd MaxSessions): the connection is fine, a later try may succeed.
+        if (err) return done(new ProviderError(`ssh ${this.targetName}: cannot open an exec channel (${err.message})`, { cause: err, retryable: true }));
+        channel = ch;
+        const output = new TailBuffer(max);
+        const stderr = new TailBuffer(max);
+        let head: Buffer | undefined = options.killable === false ? undefined : Buffer.alloc(0); // stdout until the pid line is seen
+        let code: number | null = null;
+        let exitSignal: string | undefined;
+        ch.on('data', (d: Buffer) => {
+          if (!head) return output.push(d);
+          head = Buffer.concat([head, d]);
+          const text = head.toString('latin1');
+          const at = text.indexOf(PID_MARK);
+          const eol = at >= 0 ? text.indexOf('\n', at) : -1;
+          if (eol >= 0) {
+            const n = text.slice(at + PID_MARK.length, eol);
+            if (/^[0-9]+$/.test(n)) pid = Number(n);
+            output.push(head.subarray(0, at));
+            output.push(head.subarray(eol + 1));
+            head = undefined;
+            if (cancelled) terminate(ch);
+          } else if (head.length > PID_HEAD_MAX) {
+            output.push(head);
+            head = undefined;
+          }
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          output.push(d);
+          stderr.push(d);
+        });
+        ch.on('exit', (c: number | null, sig?: string) => {
+          code = typeof c === 'number' ? c : null;
+          if (sig) exitSignal = sig;
+        });
+        ch.on('close', () => {
+          clearTimeout(closeTimer);
+          if (head) output.push(head);
+          done(null, { code, ...(exitSignal ? { signal: exitSignal } : {}), output: output.toString(), stderr: stderr.toString() });
+        });
+        if (cancelled) terminate(ch);
+      });
+      return () => {
+        cancelled = true;
+        if (channel) terminate(channel);
+      };
+    });
+  }
+
+  /** Fire and forget: the caller has already been told the command was cancelled. */
+  #killProcessGroup(pid: number): void {
+    if (!this.#alive) return;
+    try {
+      this.#client.exec(`kill -KILL -- -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null; true`, (err, ch) => {
+        if (err) return;
+        const t = setTimeout(() => ch.close(), PID_WAIT_MS);
+        ch.on('data', () => {});
+        ch.stderr.on('data', () => {});
+        ch.on('close', () => clearTimeout(t));
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not send kill for a cancelled command');
+    }
+  }
+
+  /** Ends politely; destroys the socket if the server does not close within a short grace. */
+  async close(): Promise<void> {
+    this.#alive = false;
+    if (this.#socketClosed) return;
+    try {
+      this.#client.end();
+    } catch {
+      // socket already gone
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    this.#client.destroy();
+  }
+}
+
+function connectError(name: string, spec: SshTargetSpec, port: number, timeoutMs: number, err: Error & { level?: string; code?: string }): PlumbError {
+  const where = `ssh ${name}: ${spec.address}:${port}`;
+  switch (err.level) {
+    case 'client-authentication':
+      return new AuthError(`${where} refused ${spec.privateKey !== undefined ? 'the private key' : 'the password'} for user ${spec.user}`);
+    case 'client-timeout':
+      return new UnreachableError(`${where} did not complete the SSH handshake within ${timeoutMs} ms`);
+    case 'client-socket':
+    case 'client-dns':
+      return new UnreachableError(`${where} cannot be reached (${err.code ?? err.message})`, { cause: err });
+    case 'handshake':
+      return new ProviderError(`${where}: SSH handshake failed (${err.message})`, { cause: err });
+    default:
+      return new UnreachableError(`${where}: connection failed (${err.message})`, { cause: err });
+  }
+}
