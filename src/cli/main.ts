@@ -5,6 +5,7 @@ import { redactText } from '../secrets/redact.js';
 import { applyCommand } from './apply.js';
 import type { CommonFlags } from './context.js';
 import { daemonCommand } from './daemon.js';
+import { explainCommand } from './explain.js';
 import { historyCommand } from './history.js';
 import { stdout } from './output.js';
 import { planCommand } from './plan.js';
@@ -90,5 +91,12 @@ common(program.command('tombstones'))
   .description('deletions waiting for removal to be confirmed')
   .option('--all', 'include settled ones (done, retained, cancelled)')
   .action(action((flags) => tombstonesCommand(flags, stdout(), env)));
+
+program
+  .command('explain')
+  .description('the fields of a kind, from its schema; without KIND, the list of kinds')
+  .argument('[kind]', 'e.g. ssh.File')
+  .option('--all', 'the whole kind reference as Markdown (docs/reference/kinds.md)')
+  .action(action((kind: string | undefined, flags: { all?: boolean }) => explainCommand(kind, flags, stdout())));
 
 await program.parseAsync(process.argv);

@@ -8,7 +8,8 @@ export interface Out {
 
 export function stdout(): Out {
   return {
-    isTTY: Boolean(process.stdout.isTTY),
+    // PLUMB_TABLES=1 asks for the terminal layout on a pipe (the demo, `| less`).
+    isTTY: Boolean(process.stdout.isTTY) || process.env.PLUMB_TABLES === '1',
     columns: process.stdout.columns ?? 120,
     write: (text) => void process.stdout.write(text),
   };

@@ -167,7 +167,8 @@ function reasonsFor(r: LoadedResource, rec: RecordedResource | undefined, flags:
   else if (rec.appliedCommit === null) reasons.push('accepted earlier but never applied');
   else if (rec.specHash !== r.specHash) {
     const fields = changedFields(rec.spec, r.spec);
-    reasons.push(fields.length > 0 ? `spec changed: ${fields.join(', ')}` : 'a referenced file changed');
+    const files = Object.values(r.attachments).map((a) => a.path);
+    reasons.push(fields.length > 0 ? `spec changed: ${fields.join(', ')}` : `file changed in Git: ${files.join(', ') || 'a referenced file'}`);
   }
   if (flags.retry) reasons.push(`retrying after status ${rec?.status ?? 'unknown'}`);
   if (flags.targetChanged) reasons.push(`Target/${r.meta.target} changed: re-read on its new settings`);

@@ -26,7 +26,7 @@ export interface RecordedResource {
   appliedCommit: string | null;
   appliedHash: string | null;
   memo: Json | null;
-  /** A journaled side effect that never finished (a crash): delete may still have something to remove. */
+  /** Plumb ever journaled a side effect for it: even if never recorded as applied, a deletion must read and remove. */
   hasJournal: boolean;
 }
 

@@ -24,7 +24,7 @@ export interface Journal {
   journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number;
   journalFailed(opId: number, message: string): void;
   journalDone(outcome: Outcome): void;
-  markConverged(id: string, observed: Json): void;
+  markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void;
   markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void;
   markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void;
   tombstoneDone(input: { resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void;
@@ -235,8 +235,9 @@ export class Runner {
     const journal = this.#journal;
     if (changes.length === 0) {
       if (ctx.mode === 'apply') {
-        journal!.markConverged(r.id, observed);
-        if (op.cause !== 'sweep') journal!.resolveInterrupted(r.id);
+        const specHash = (r as { specHash?: string }).specHash;
+        journal!.markConverged(r.id, observed, specHash ? { commit, specHash } : undefined);
+        journal!.resolveInterrupted(r.id);
       }
       return { action: 'noop', cause: op.cause, status: ctx.mode === 'plan' ? 'planned' : 'converged', changes: [] };
     }
@@ -275,7 +276,8 @@ export class Runner {
         observed: summarize(handler, after),
         memo: applied?.memo,
         output: applied?.output,
-        adopted: action === 'update' && journal!.appliedHash(r.id) === null,
+        // Adopted: something that exists (a kind with remove()) was there before Plumb first applied it.
+        adopted: action === 'update' && handler.remove !== undefined && journal!.appliedHash(r.id) === null,
       });
       return { action, cause, status: 'changed', changes };
     } catch (err) {

@@ -284,8 +284,7 @@ export class Store {
 
   recorded(ids: Iterable<string>): Map<string, RecordedResource> {
     const out = new Map<string, RecordedResource>();
-    const stmt = this.#stmt(`SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id AND o.state IN ('intent', 'interrupted')) AS has_journal
-                             FROM resources r WHERE r.id = ?`);
+    const stmt = this.#stmt(`SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id) AS has_journal FROM resources r WHERE r.id = ?`);
     for (const id of ids) {
       const row = stmt.get(id) as Row | undefined;
       if (row) out.set(id, toRecorded(row));
@@ -295,7 +294,7 @@ export class Store {
 
   allRecorded(): Map<string, RecordedResource> {
     const rows = this.#stmt(
-      `SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id AND o.state IN ('intent', 'interrupted')) AS has_journal FROM resources r`,
+      `SELECT r.*, EXISTS (SELECT 1 FROM ops o WHERE o.resource_id = r.id) AS has_journal FROM resources r`,
     ).all() as Row[];
     return new Map(rows.map((row) => [row.id as string, toRecorded(row)]));
   }
@@ -321,12 +320,33 @@ export class Store {
     return row?.status as ResourceStatus | undefined;
   }
 
-  /** A read found the resource converged: refresh what was observed without journaling anything. */
-  markConverged(id: string, observed: Json): void {
+  /**
+   * A read found the resource converged: refresh what was observed without
+   * journaling anything, and record that the target now has this spec (after a
+   * crash between apply and its journal entry, this read is what proves it).
+   * Something that matched before Plumb ever touched it is marked adopted.
+   */
+  markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void {
+    const now = this.#now();
+    // A sweep over a converged fleet must not cost one fsync per resource: write only what changed.
+    const row = this.#stmt('SELECT status, observed, applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
+    if (row?.status === 'converged' && row.observed === json(observed) && (!applied || row.applied_hash === applied.specHash)) return;
+    if (!applied) {
+      this.#stmt(
+        `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
+           last_error = NULL, last_error_code = NULL WHERE id = ?`,
+      ).run(json(observed), now, id);
+      return;
+    }
     this.#stmt(
       `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-         last_error = NULL, last_error_code = NULL WHERE id = ?`,
-    ).run(json(observed), this.#now(), id);
+         last_error = NULL, last_error_code = NULL,
+         adopted = CASE WHEN applied_commit IS NULL AND NOT EXISTS (SELECT 1 FROM ops WHERE ops.resource_id = resources.id) THEN 1 ELSE adopted END,
+         applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
+         applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END,
+         applied_hash = ?
+       WHERE id = ?`,
+    ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, id);
   }
 
   markTargetReachable(name: string, reachable: boolean, error?: string): void {
@@ -419,6 +439,7 @@ export class Store {
 
   /** A read proved the resource converged after an interrupted side effect: settle the old journal entries. */
   resolveInterrupted(id: string): void {
+    if (!this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND state IN ('intent', 'interrupted') LIMIT 1").get(id)) return;
     this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted')").run(this.#now(), id);
   }
 

@@ -203,4 +203,26 @@ describe('engine scenarios (fake provider)', () => {
     expect(a).toMatchObject({ status: 'changed', attempts: 2 });
     expect(world.device('t1').items.get('a')?.value).toBe('A1');
   });
+
+  test('a crash between apply and its journal entry: the restart re-reads, records it applied, and a later deletion removes it', async () => {
+    // What a kill -9 right after the target was written leaves behind: an open intent, the item on the device, no applied record.
+    world.device('t2').unreachable = true;
+    const first = await engine.pass();
+    expect(first.run?.results.find((r) => r.id === 'fake.Item/c')?.status).toBe('failed');
+    world.device('t2').unreachable = false;
+    engine.store.journalIntent({ id: 'fake.Item/c', kind: 'fake.Item', target: 't2', action: 'create', cause: 'intent', commit: repo.head(), specHash: 'x', changes: [] });
+    world.device('t2').items.set('c', { value: 'C1' });
+    await engine.close();
+    engine = await open();
+    const restart = await engine.pass();
+    expect(restart.run?.results.find((r) => r.id === 'fake.Item/c')).toMatchObject({ status: 'converged' });
+    expect(engine.store.resources({ id: 'fake.Item/c' })[0]?.appliedCommit).toBe(repo.head());
+
+    repo.write('t2.yaml', item('d', 't2', 'D1'));
+    repo.commit('drop c');
+    const deletion = await engine.pass();
+    expect(deletion.run?.results.map((r) => [r.id, r.status])).toEqual([['fake.Item/c', 'deleted']]);
+    expect(world.device('t2').items.has('c')).toBe(false);
+  });
 });
+

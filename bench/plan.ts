@@ -1,0 +1,168 @@
+/**
+ * bench/plan: load and plan cost at 1,000 and 10,000 resources (1,000 files,
+ * 1,000 targets), and peak RSS of a real daemon holding the 10k repo.
+ *
+ *   npm run bench:plan            (PLUMB_BENCH_SIZES=1000,10000 by default)
+ *
+ * Figures: full load + validate (median of 5), one-file delta plan (median and
+ * p95 of 30 commits: git diff, parse the changed file, cross-checks, recorded
+ * lookups, plan, accept), each against its goal as a ratio. Goals from issue 2:
+ * full load of 10k <= 2 s; one-file delta <= 50 ms, not growing with repo size;
+ * daemon peak RSS with the 10k repo <= 250 MB.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { builtinProviders } from '../src/daemon/providers.js';
+import { loadDelta, loadFull } from '../src/load/loader.js';
+import { SchemaRegistry } from '../src/load/schemas.js';
+import type { DesiredSet } from '../src/load/types.js';
+import { plan } from '../src/plan/planner.js';
+import { deltaScope } from '../src/plan/scope.js';
+import { GitObjects } from '../src/source/git.js';
+import { openWritable } from '../src/state/db.js';
+import { Store } from '../src/state/store.js';
+import { packageRoot } from '../src/util/package-root.js';
+
+const FILES = 1000;
+const root = join(packageRoot(), '.bench', 'plan');
+const sizes = (process.env.PLUMB_BENCH_SIZES ?? '1000,10000').split(',').map(Number);
+const DELTA_COMMITS = 30;
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).trim();
+}
+
+function hostFile(host: number, perFile: number, revision = 0): string {
+  const name = `h${String(host).padStart(4, '0')}`;
+  const docs = [
+    `apiVersion: plumb/v1\nkind: Target\nmetadata: { name: ${name} }\nspec:\n  provider: ssh\n  address: 127.0.0.1\n  port: 9\n  user: deploy\n  privateKey: env:PLUMB_BENCH_KEY\n  hostKey: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"\n`,
+  ];
+  for (let i = 0; i < perFile; i++) {
+    docs.push(
+      `apiVersion: plumb/v1\nkind: ssh.File\nmetadata:\n  name: ${name}-f${i}\n  target: ${name}\nspec:\n  path: /etc/plumb/f${i}.conf\n  content: "host ${name} file ${i} revision ${i === 0 ? revision : 0}\\n"\n  mode: "0644"\n  owner: root\n`,
+    );
+  }
+  return docs.join('---\n');
+}
+
+function makeRepo(resources: number): string {
+  const dir = join(root, `repo-${resources}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'hosts'), { recursive: true });
+  const perFile = resources / FILES;
+  for (let h = 0; h < FILES; h++) writeFileSync(join(dir, 'hosts', `h${String(h).padStart(4, '0')}.yaml`), hostFile(h, perFile));
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'config', 'user.email', 'bench@plumb.invalid');
+  git(dir, 'config', 'user.name', 'bench');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'initial');
+  return dir;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)]!;
+const fmt = (ms: number): string => `${ms.toFixed(1)} ms`;
+
+async function benchSize(resources: number): Promise<{ fullMs: number; deltaMedianMs: number; deltaP95Ms: number }> {
+  const dir = makeRepo(resources);
+  const objects = new GitObjects(dir, { env: process.env });
+  const registry = new SchemaRegistry(builtinProviders());
+  const options = { objects, registry, scope: '' };
+  const head = git(dir, 'rev-parse', 'HEAD');
+
+  const fullTimes: number[] = [];
+  let set: DesiredSet | undefined;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    const full = await loadFull(head, options);
+    fullTimes.push(performance.now() - t);
+    if (full.diagnostics.length > 0) throw new Error(`bench repo invalid: ${full.diagnostics[0]!.message}`);
+    set = full.set;
+  }
+
+  // Record everything as accepted, as the daemon would have after its first pass.
+  const stateDir = join(root, `state-${resources}`);
+  rmSync(stateDir, { recursive: true, force: true });
+  const store = new Store(openWritable(stateDir));
+  const first = plan({ commit: head, mode: 'delta', desired: set!.resources, scope: set!.resources.keys(), recorded: new Map(), tombstones: [], retry: new Set(), changedTargets: new Set() });
+  store.accept(first.acceptance, new Map());
+
+  const deltaTimes: number[] = [];
+  let ops = 0;
+  for (let c = 1; c <= DELTA_COMMITS; c++) {
+    const host = (c * 37) % FILES;
+    writeFileSync(join(dir, 'hosts', `h${String(host).padStart(4, '0')}.yaml`), hostFile(host, resources / FILES, c));
+    git(dir, 'commit', '-q', '-am', `change ${c}`);
+    const next = git(dir, 'rev-parse', 'HEAD');
+    const t = performance.now();
+    const delta = await loadDelta(set!, next, options);
+    if (delta.diagnostics.length > 0) throw new Error(delta.diagnostics[0]!.message);
+    const { scope, changedTargets } = deltaScope(set!, delta);
+    const recorded = store.recorded(scope);
+    const p = plan({ commit: next, base: set!.commit, mode: 'delta', desired: delta, scope, recorded, tombstones: [], retry: new Set(), changedTargets });
+    store.accept(p.acceptance, new Map());
+    delta.apply();
+    deltaTimes.push(performance.now() - t);
+    ops = p.ops.length;
+  }
+  if (ops !== 1) throw new Error(`expected 1 op per one-resource commit, got ${ops}`);
+  store.close();
+  objects.close();
+  return { fullMs: median(fullTimes), deltaMedianMs: median(deltaTimes), deltaP95Ms: p95(deltaTimes) };
+}
+
+/** Starts the real daemon on the 10k repo (targets point at a closed port) and reads its peak RSS after the first pass. */
+async function daemonRss(resources: number): Promise<number> {
+  const dir = join(root, `repo-${resources}`);
+  const stateDir = join(root, `daemon-state-${resources}`);
+  rmSync(stateDir, { recursive: true, force: true });
+  const config = join(root, `daemon-${resources}.yaml`);
+  writeFileSync(config, `repo:\n  url: ${dir}\n  pollInterval: 1h\nstateDir: ${stateDir}\nrun:\n  connectTimeout: 1s\n  maxAttempts: 1\nsweep:\n  interval: 0s\nlog:\n  level: warn\n`);
+  const cli = join(packageRoot(), 'dist/src/cli/main.js');
+  const child = spawn(process.execPath, [cli, 'daemon', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PLUMB_BENCH_KEY: 'not-a-key' } });
+  child.stderr.resume();
+  const deadline = Date.now() + 300_000;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const out = execFileSync(process.execPath, [cli, 'status', '--config', config, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const status = JSON.parse(out) as { counts: Record<string, number> };
+      const settled = (status.counts.failed ?? 0) + (status.counts.converged ?? 0) + (status.counts.blocked ?? 0);
+      if (settled >= resources) break;
+      if (Date.now() > deadline) throw new Error('daemon did not finish its first pass');
+    }
+    const proc = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+) kB/.exec(proc)![1]) / 1024;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(root, { recursive: true });
+  const results = new Map<number, Awaited<ReturnType<typeof benchSize>>>();
+  for (const n of sizes) {
+    const r = await benchSize(n);
+    results.set(n, r);
+    console.log(`${String(n).padStart(6)} resources: full load+validate ${fmt(r.fullMs)} | one-file delta plan median ${fmt(r.deltaMedianMs)}, p95 ${fmt(r.deltaP95Ms)}`);
+  }
+  const big = Math.max(...sizes);
+  const small = Math.min(...sizes);
+  const rb = results.get(big)!;
+  console.log('');
+  if (big >= 10000) console.log(`full load of ${big}: ${fmt(rb.fullMs)} vs goal 2000 ms -> ratio ${(rb.fullMs / 2000).toFixed(2)} (<= 1 meets it)`);
+  console.log(`one-file delta at ${big}: ${fmt(rb.deltaMedianMs)} vs goal 50 ms -> ratio ${(rb.deltaMedianMs / 50).toFixed(2)} (<= 1 meets it)`);
+  if (big !== small) console.log(`delta growth ${small} -> ${big} resources: x${(rb.deltaMedianMs / results.get(small)!.deltaMedianMs).toFixed(2)} (~1 means it does not grow with repo size)`);
+  if (process.env.PLUMB_BENCH_RSS !== '0') {
+    const rss = await daemonRss(big);
+    console.log(`daemon peak RSS holding ${big} resources: ${rss.toFixed(0)} MB vs goal 250 MB -> ratio ${(rss / 250).toFixed(2)} (<= 1 meets it)`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,54 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { SshSimulator } from '../../fixtures/simulators/ssh/index.js';
+import { tempDir } from './git-repo.js';
+
+/** Simulated SSH hosts on loopback plus a client key, and YAML for their Targets. */
+export interface SshLab {
+  sim: SshSimulator;
+  dir: string;
+  keyFile: string;
+  /** A Target document for host `name` of the simulator. */
+  target(name: string): string;
+  /** Total writes all hosts have seen. */
+  writes(): number;
+  stop(): Promise<void>;
+}
+
+export async function startSshLab(hosts: string[], options: { latencyMs?: number } = {}): Promise<SshLab> {
+  const dir = tempDir('plumb-lab-');
+  const key = ssh2.utils.generateKeyPairSync('ed25519');
+  const keyFile = join(dir, 'client_key');
+  writeFileSync(keyFile, key.private, { mode: 0o600 });
+  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}) });
+  return {
+    sim,
+    dir,
+    keyFile,
+    target: (name) => `apiVersion: plumb/v1
+kind: Target
+metadata: { name: ${name} }
+spec:
+  provider: ssh
+  address: 127.0.0.1
+  port: ${sim.host(name).port}
+  user: deploy
+  privateKey: file:${keyFile}
+  hostKey: "${sim.hostKeyFingerprint}"
+`,
+    writes: () => sim.hosts.reduce((n, h) => n + h.counters.writes, 0),
+    stop: () => sim.stop(),
+  };
+}
+
+export function sshFile(name: string, target: string, path: string, content: string, extra = ''): string {
+  return `apiVersion: plumb/v1
+kind: ssh.File
+metadata: { name: ${name}, target: ${target}${extra} }
+spec:
+  path: ${path}
+  content: ${JSON.stringify(content)}
+  mode: "0644"
+`;
+}
