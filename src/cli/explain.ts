@@ -4,6 +4,7 @@ import { builtinProviders } from '../daemon/providers.js';
 import { kindMarkdown, kindReference } from '../load/kind-docs.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { schemasDir } from '../util/package-root.js';
+import { UsageError } from '../errors.js';
 import type { Out } from './output.js';
 
 /** `plumb explain [KIND] [--all]`: the fields of a kind, from its schema (like `kubectl explain`). */
@@ -22,6 +23,7 @@ export function explainCommand(kind: string | undefined, flags: { all?: boolean 
     }
     return 0;
   }
+  if (!registry.kinds.has(kind)) throw new UsageError(registry.unknownKindMessage(kind));
   out.write(kindMarkdown(registry, kind));
   return 0;
 }

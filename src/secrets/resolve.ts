@@ -38,10 +38,19 @@ export class SecretResolver implements Secrets {
     }
     const path = ref.slice(5);
     try {
-      return new Secret(ref, await readFile(path));
+      return new Secret(ref, withoutFinalNewline(await readFile(path)));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       throw new SecretError(`secret reference ${ref}: cannot read the file (${code})`);
     }
   }
+}
+
+/** `echo secret > file` adds a newline nobody means as part of the secret; exactly one is dropped. */
+function withoutFinalNewline(bytes: Buffer): Buffer {
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) {
+    const end = bytes.length >= 2 && bytes[bytes.length - 2] === 0x0d ? bytes.length - 2 : bytes.length - 1;
+    return bytes.subarray(0, end);
+  }
+  return bytes;
 }

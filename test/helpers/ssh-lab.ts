@@ -16,12 +16,12 @@ export interface SshLab {
   stop(): Promise<void>;
 }
 
-export async function startSshLab(hosts: string[], options: { latencyMs?: number } = {}): Promise<SshLab> {
+export async function startSshLab(hosts: string[], options: { latencyMs?: number; password?: string } = {}): Promise<SshLab> {
   const dir = tempDir('plumb-lab-');
   const key = ssh2.utils.generateKeyPairSync('ed25519');
   const keyFile = join(dir, 'client_key');
   writeFileSync(keyFile, key.private, { mode: 0o600 });
-  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}) });
+  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}), ...(options.password ? { password: options.password } : {}) });
   return {
     sim,
     dir,
