@@ -120,7 +120,7 @@ export interface Applied {
 }
 
 /** How one kind is converged. One file per kind. */
-export interface KindHandler<Spec = any, Actual = any, S extends Session = Session> {
+export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session = Session> {
   /** `<provider>.<Kind>`, e.g. `ssh.File`. */
   kind: string;
   /** Schema file name under schemas/, e.g. `ssh.file.schema.json`. */
@@ -154,6 +154,6 @@ export interface Provider<S extends Session = Session> {
   name: string;
   /** Schema file for this provider's Target spec, under schemas/. */
   targetSchema: string;
-  kinds: KindHandler<any, any, S>[];
+  kinds: KindHandler<unknown, unknown, S>[];
   open(target: Target, ctx: OpenContext): Promise<S>;
 }

@@ -211,6 +211,8 @@ export class SshSession implements Session {
       client.on('close', onClose);
       try {
         client.connect(config);
+        // Small request/response traffic: without this each exec waits ~40 ms on a delayed ACK (Nagle).
+        client.setNoDelay(true);
       } catch (err) {
         // ssh2 validates the key synchronously; its message names the problem, never the key bytes.
         finish(new SecretError(`target ${name}: ${spec.privateKey ?? 'credential'} is not a usable private key (${redactText((err as Error).message)})`));

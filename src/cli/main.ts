@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --optimize-for-size
 import { Command, Option } from 'commander';
 import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';

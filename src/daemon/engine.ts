@@ -173,10 +173,19 @@ export class Engine {
       everything = true; // cold: compare every desired and recorded resource (only a sweep reads them all)
     } else if (head && this.isNew(head)) {
       try {
-        delta = await loadDelta(this.#desired, head, { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits });
+        const options = { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+        delta = await loadDelta(this.#desired, head, options);
         report.filesRead = delta.filesRead;
         if (delta.diagnostics.length > 0) {
-          this.#reject(head, delta.diagnostics, report);
+          // Rejections are rare and read by people: report exactly what `plumb validate` says for this commit.
+          const full = await loadFull(head, options);
+          report.filesRead += full.filesRead;
+          if (full.diagnostics.length > 0) this.#reject(head, full.diagnostics, report);
+          else {
+            this.#log.error({ commit: head, first: delta.diagnostics[0] }, 'the delta load refused a commit that loads in full; using the full load (please report this)');
+            this.#desired = full.set;
+            everything = true;
+          }
           delta = undefined;
         }
       } catch (err) {

@@ -64,6 +64,7 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
 
   const spec = d.spec;
   if (spec === undefined) report('', 'missing "spec"', { key: true, ...opts });
+  else if (!isObject(spec)) report('/spec', `"spec" must be a mapping of ${kind} fields, not ${spec === '' || spec === null ? 'an empty value' : Array.isArray(spec) ? 'a list' : JSON.stringify(spec)}`, opts);
   else for (const p of registry.validateSpec(kind, spec)) report(`/spec${p.pointer}`, p.message, { key: p.atKey, ...opts });
 
   if (diagnostics.length > 0 || !name || !isObject(metadata) || !isObject(spec)) return { diagnostics };

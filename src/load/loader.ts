@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { Attachment } from '../provider.js';
-import type { FileChange, GitObjects, TreeEntry } from '../source/git.js';
+import type { FileChange, GitObjects } from '../source/git.js';
 import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
 import { hashJson } from '../util/canonical.js';
 import { getPointer } from '../util/json-pointer.js';
@@ -216,7 +216,7 @@ async function parseFile(path: string, oid: string, size: number, options: LoadO
   if (bytes.length > limits.maxFileBytes) {
     return { resources: [], diagnostics: [{ severity: 'error', file: path, line: 1, col: 1, message: `file is ${bytes.length} bytes, over the ${limits.maxFileBytes}-byte limit for config files; split it up` }] };
   }
-  const yaml = parseYaml(bytes.toString('utf8'), path, limits);
+  const yaml = parseYaml(bytes, path, limits);
   const resources: ParsedResource[] = [];
   const diagnostics = [...yaml.diagnostics];
   for (const doc of yaml.documents) {
@@ -282,7 +282,8 @@ export function specHash(spec: unknown, target: string | undefined, attachments:
 
 /** `ref` relative to the defining file's folder, or to the config root when it starts with '/'; undefined if it escapes. */
 export function resolveRepoPath(file: string, ref: string, scope: string): string | undefined {
-  const joined = ref.startsWith('/') ? posix.join(scope, ref) : posix.join(posix.dirname(file), ref);
+  // '/x' is relative to the scope root, which is '' for the whole repo (posix.join('', '/x') would stay absolute).
+  const joined = ref.startsWith('/') ? posix.join(scope === '' ? '.' : scope, ref.replace(/^\/+/, '')) : posix.join(posix.dirname(file), ref);
   const normal = posix.normalize(joined).replace(/^\.\//, '');
   if (normal.startsWith('../') || normal === '..' || posix.isAbsolute(normal)) return undefined;
   if (scope !== '' && !(normal === scope || normal.startsWith(scope + '/'))) return undefined;
@@ -315,8 +316,16 @@ function removeFromSet(set: DesiredSet, id: string): void {
   set.resources.delete(id);
   pullIndex(set.byFile, r.file, id);
   for (const a of Object.values(r.attachments)) pullIndex(set.byAttachment, a.path, id);
-  for (const dep of r.meta.dependsOn) set.dependents.get(dep)?.delete(id);
-  if (r.meta.target) set.byTarget.get(r.meta.target)?.delete(id);
+  for (const dep of r.meta.dependsOn) pullSetIndex(set.dependents, dep, id);
+  if (r.meta.target) pullSetIndex(set.byTarget, r.meta.target, id);
+}
+
+/** Drops emptied entries too, so a delta-applied set equals a fresh full load (and does not grow forever). */
+function pullSetIndex(index: Map<string, Set<string>>, key: string, id: string): void {
+  const s = index.get(key);
+  if (!s) return;
+  s.delete(id);
+  if (s.size === 0) index.delete(key);
 }
 
 function pushIndex(index: Map<string, string[]>, key: string, id: string): void {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Provider } from '../provider.js';
+import { SECRET_REF_PATTERN } from '../secrets/resolve.js';
 import { joinPointer } from '../util/json-pointer.js';
 import { schemasDir } from '../util/package-root.js';
 import { didYouMean } from '../util/suggest.js';
@@ -76,34 +77,34 @@ export class SchemaRegistry {
   }
 
   validateMetadata(value: unknown): SchemaProblem[] {
-    return this.#run('metadata', value);
+    return this.#run('metadata', value, 'metadata');
   }
 
   /** Validates a spec against its kind's schema (for Target: the core schema, then the provider's). */
   validateSpec(kind: string, spec: unknown): SchemaProblem[] {
-    const problems = this.#run(kind, spec);
+    const problems = this.#run(kind, spec, 'spec');
     if (kind !== TARGET_KIND || problems.length > 0) return problems;
     const provider = (spec as { provider: string }).provider;
     if (!this.providers.has(provider)) return [{ pointer: '/provider', atKey: false, message: this.unknownProviderMessage(provider) }];
-    return this.#run(`target:${provider}`, spec);
+    return this.#run(`target:${provider}`, spec, 'spec');
   }
 
-  #run(key: string, value: unknown): SchemaProblem[] {
+  #run(key: string, value: unknown, root: string): SchemaProblem[] {
     const validate = this.#validators.get(key)!;
     if (validate(value)) return [];
-    return explain(validate.errors ?? []);
+    return explain(validate.errors ?? [], root);
   }
 }
 
-/** Turns ajv's errors into one plain sentence each, at the most useful pointer. */
-function explain(errors: ErrorObject[]): SchemaProblem[] {
+/** Turns ajv's errors into one plain sentence each, at the most useful pointer. `root` names the validated value. */
+function explain(errors: ErrorObject[], root: string): SchemaProblem[] {
   // Branch errors of a failed oneOf/anyOf are noise once the combinator itself is reported.
   const combinators = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => e.schemaPath);
   const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if');
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
   for (const e of relevant) {
-    const problem = explainOne(e);
+    const problem = explainOne(e, root);
     const key = `${problem.pointer} ${problem.message}`;
     if (!seen.has(key)) {
       seen.add(key);
@@ -113,12 +114,16 @@ function explain(errors: ErrorObject[]): SchemaProblem[] {
   return problems;
 }
 
-function explainOne(e: ErrorObject): SchemaProblem {
+function explainOne(e: ErrorObject, root: string): SchemaProblem {
   const where = e.instancePath;
-  const field = where === '' ? 'this' : `"${where.slice(where.lastIndexOf('/') + 1)}"`;
+  const field = `"${fieldLabel(root, where)}"`;
   const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
   const hint = typeof parent['x-hint'] === 'string' ? (parent['x-hint'] as string) : undefined;
   const p = e.params as Record<string, unknown>;
+  // A field that takes a secret reference may hold an inline secret by mistake: never echo its value (invariant 7).
+  const secret = isSecretReferenceField(parent);
+  const show = (value: unknown): string => (secret ? HIDDEN : describeValue(value));
+  const exactlyOne = exactlyOneOf(e);
   switch (e.keyword) {
     case 'additionalProperties': {
       const name = String(p.additionalProperty);
@@ -132,18 +137,30 @@ function explainOne(e: ErrorObject): SchemaProblem {
     case 'required':
       return { pointer: where, atKey: true, message: `missing required field "${String(p.missingProperty)}"` };
     case 'type':
-      return { pointer: where, atKey: false, message: `${field} must be ${article(String(p.type))}, not ${describeValue(e.data)}` };
+      return { pointer: where, atKey: false, message: `${field} must be ${article(String(p.type))}, not ${show(e.data)}` };
     case 'enum':
-      return { pointer: where, atKey: false, message: `${field} must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(e.data)}` };
+      return { pointer: where, atKey: false, message: `${field} must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${secret ? HIDDEN : describeString(e.data)}` };
     case 'const':
-      return { pointer: where, atKey: false, message: `${field} must be ${JSON.stringify(p.allowedValue)}, not ${JSON.stringify(e.data)}` };
+      return { pointer: where, atKey: false, message: `${field} must be ${JSON.stringify(p.allowedValue)}, not ${secret ? HIDDEN : describeString(e.data)}` };
     case 'pattern':
-      return { pointer: where, atKey: false, message: `${field} ${JSON.stringify(e.data)} is not valid: ${hint ?? `it must match ${String(p.pattern)}`}` };
+      if (secret) return { pointer: where, atKey: false, message: `${field} must be a secret reference (file:/absolute/path or env:NAME), never the secret itself; its value is not shown` };
+      return { pointer: where, atKey: false, message: `${field} ${describeString(e.data)} is not valid: ${hint ?? `it must match ${String(p.pattern)}`}` };
     case 'oneOf':
     case 'anyOf':
+      if (!hint && exactlyOne) {
+        const set = exactlyOne.filter((name) => isObject(e.data) && name in e.data);
+        const state = set.length === 0 ? `${exactlyOne.length === 2 ? 'neither' : 'none'} is set` : `${quoteList(set)} ${set.length === 1 ? 'is' : 'are'} set`;
+        return { pointer: where, atKey: true, message: `${field} needs ${e.keyword === 'oneOf' ? 'exactly' : 'at least'} one of ${quoteList(exactlyOne)}, but ${state}` };
+      }
       return { pointer: where, atKey: true, message: hint ?? `${field} does not match any allowed form (${e.message ?? ''})` };
-    case 'not':
-      return { pointer: where, atKey: true, message: hint ?? `${field} has a combination of fields that is not allowed` };
+    case 'not': {
+      const own = (e.schema as Record<string, unknown> | undefined)?.['x-hint'];
+      const together = (e.schema as { required?: unknown } | undefined)?.required;
+      if (typeof own !== 'string' && !hint && Array.isArray(together) && together.length > 1) {
+        return { pointer: where, atKey: true, message: `${field} may not set ${quoteList(together.map(String))} together; keep one of them` };
+      }
+      return { pointer: where, atKey: true, message: typeof own === 'string' ? own : (hint ?? `${field} has a combination of fields that is not allowed`) };
+    }
     case 'uniqueItems':
       return { pointer: where, atKey: false, message: `${field} lists the same item twice (items ${String(p.j)} and ${String(p.i)})` };
     default:
@@ -151,7 +168,58 @@ function explainOne(e: ErrorObject): SchemaProblem {
   }
 }
 
+const HIDDEN = 'an inline value (not shown: it may be a secret)';
+
+/** A field whose schema asks for a secret reference (or is marked writeOnly): its value must never be echoed. */
+function isSecretReferenceField(schema: Record<string, unknown>): boolean {
+  if (schema.writeOnly === true) return true;
+  if (typeof schema.pattern !== 'string') return false;
+  try {
+    return new RegExp(schema.pattern).source === SECRET_REF_PATTERN.source; // compared as RegExp sources: '/' is escaped there
+  } catch {
+    return false;
+  }
+}
+
+/** `spec`, `port`, `ignore[0]`: the last name on the path, with list indexes. */
+function fieldLabel(root: string, pointer: string): string {
+  let label = root;
+  for (const token of pointer.split('/').slice(1)) label = /^\d+$/.test(token) ? `${label}[${token}]` : token.replace(/~1/g, '/').replace(/~0/g, '~');
+  return label;
+}
+
+/** For a oneOf/anyOf whose branches each require one field (hostKey | knownHosts): those fields. */
+function exactlyOneOf(e: ErrorObject): string[] | undefined {
+  if (e.keyword !== 'oneOf' && e.keyword !== 'anyOf') return undefined;
+  const branches = e.schema as unknown;
+  if (!Array.isArray(branches) || branches.length < 2) return undefined;
+  const names: string[] = [];
+  for (const branch of branches) {
+    const required = (branch as { required?: unknown }).required;
+    if (!Array.isArray(required) || required.length !== 1) return undefined;
+    names.push(String(required[0]));
+  }
+  return names;
+}
+
+function quoteList(names: string[]): string {
+  const quoted = names.map((n) => `"${n}"`);
+  return quoted.length <= 2 ? quoted.join(' and ') : `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A string value for a message: long or multi-line ones are cut, so a message stays one readable line. */
+function describeString(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 60)}..." (${String(value).length} characters)` : text;
+}
+
 function article(type: string): string {
+  if (type === 'object') return 'a mapping';
+  if (type === 'array') return 'a list';
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
@@ -159,5 +227,6 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
+  if (value === '') return 'an empty value';
+  return `${typeof value} ${describeString(value)}`;
 }

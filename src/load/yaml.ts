@@ -1,4 +1,5 @@
-import { constructFromEvents, EVENT_ID, getScalarValue, JSON_SCHEMA, parseEvents, YAMLException, type Event } from 'js-yaml';
+import { isUtf8 } from 'node:buffer';
+import { constructFromEvents, EVENT_ID, getScalarValue, JSON_SCHEMA, parseEvents, SCALAR_STYLE, YAMLException, type Event } from 'js-yaml';
 import { joinPointer } from '../util/json-pointer.js';
 import type { Diagnostic, Position } from './types.js';
 
@@ -35,19 +36,22 @@ export interface YamlFile {
  * Parses a multi-document YAML file with the JSON schema (no merge keys, no
  * `yes`/`no` booleans, `0644` stays a string), refusing duplicate keys, prototype
  * keys and alias bombs. Problems come back as diagnostics with file:line:col.
+ * Give the raw bytes when there are any: only they tell invalid UTF-8 from a real U+FFFD.
  */
-export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlFile {
+export function parseYaml(input: string | Buffer, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlFile {
+  const text = typeof input === 'string' ? input : input.toString('utf8');
   const lines = lineIndex(text);
-  const at = (offset: number): Position => positionAt(file, lines, offset);
+  const bom = text.startsWith('\uFEFF') ? 1 : 0; // invisible in editors: columns on line 1 don't count it
+  const at = (offset: number): Position => positionAt(file, lines, offset, bom);
   const fail = (offset: number, message: string): YamlFile => ({ documents: [], diagnostics: [{ severity: 'error', ...at(offset), message }] });
 
-  if (text.includes('\uFFFD')) return fail(text.indexOf('\uFFFD'), 'file is not valid UTF-8');
+  if ((typeof input === 'string' || !isUtf8(input)) && text.includes('\uFFFD')) return fail(text.indexOf('\uFFFD'), 'file is not valid UTF-8');
 
   let events: Event[];
   try {
     events = parseEvents(text, { filename: file, maxDepth: limits.maxDepth });
   } catch (err) {
-    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file)] };
+    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file, text, at)] };
   }
 
   // Walk the events once: document boundaries, node counts with alias expansion, forbidden keys.
@@ -66,22 +70,27 @@ export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAU
   try {
     values = constructFromEvents(events, { source: text, filename: file, schema: JSON_SCHEMA, maxAliases: -1 });
   } catch (err) {
-    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file)] };
+    return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file, text, at)] };
   }
 
+  // Positions are only needed for diagnostics: the closures below keep the text, not the (much larger)
+  // event array, and re-parse it on the first lookup. A 10k-resource load then never holds every event at once.
+  const maxDepth = limits.maxDepth;
+  let reparsed: Event[] | undefined;
+  const eventsAgain = (): Event[] => (reparsed ??= parseEvents(text, { filename: file, maxDepth }));
   const documents: YamlDocument[] = [];
   values.forEach((value, index) => {
     const range = docRanges[index];
     if (!range) return;
     const rootEvent = events[range.from + 1];
-    const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? nodeStart(rootEvent) : 0;
+    const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
     let positions: Map<string, { start: number; keyStart?: number }> | undefined;
     documents.push({
       index,
       value,
       position: at(rootOffset),
       positionOf(pointer, options) {
-        positions ??= collectPositions(events, text, range.from + 1);
+        positions ??= collectPositions(eventsAgain(), text, range.from + 1);
         let p = pointer;
         for (;;) {
           const found = positions.get(p);
@@ -95,14 +104,52 @@ export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAU
   return { documents, diagnostics: [] };
 }
 
-function yamlErrorDiagnostic(err: unknown, file: string): Diagnostic {
+function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {
   if (err instanceof YAMLException) {
-    const mark = err.mark as { line?: number; column?: number } | undefined;
+    const mark = err.mark as { line?: number; column?: number; position?: number } | undefined;
     const reason = (err as YAMLException & { reason?: string }).reason ?? err.message.split('\n')[0] ?? 'invalid YAML';
+    const unclosed = mark?.position !== undefined && /deficient indentation|unexpected end of the stream/.test(reason) ? findUnclosed(text, mark.position) : undefined;
+    if (unclosed) return { severity: 'error', ...at(unclosed.offset), message: `YAML: ${unclosed.message} (the parser gave up at line ${(mark?.line ?? 0) + 1}: ${reason})` };
     const hint = /duplicated mapping key/.test(reason) ? ' (each key may appear once per mapping)' : '';
     return { severity: 'error', file, line: (mark?.line ?? 0) + 1, col: (mark?.column ?? 0) + 1, message: `YAML: ${reason}${hint}` };
   }
   return { severity: 'error', file, line: 1, col: 1, message: `YAML: ${(err as Error).message ?? String(err)}` };
+}
+
+const UNCLOSED = /within a (flow collection|double quoted scalar|single quoted scalar)/;
+
+/**
+ * js-yaml reports an unclosed `{`, `[` or quote where it gives up, often a line
+ * later as "deficient indentation". When the text up to that point ends inside
+ * one, find where it was opened (re-parsing prefixes; only on the error path).
+ */
+function findUnclosed(text: string, errorOffset: number): { offset: number; message: string } | undefined {
+  const openAt = (end: number): string | undefined => {
+    try {
+      parseEvents(text.slice(0, end).trimEnd(), {}); // trimmed: a prefix ending in a line break fails on indentation instead
+      return undefined;
+    } catch (err) {
+      return UNCLOSED.exec((err as YAMLException).reason ?? '')?.[1];
+    }
+  };
+  const what = openAt(errorOffset);
+  if (!what) return undefined;
+  // Back line by line to the line the construct opens on, then narrow down within it.
+  let hi = errorOffset;
+  let lo = text.lastIndexOf('\n', errorOffset - 2) + 1;
+  for (let lines = 0; openAt(lo) === what; lines++) {
+    if (lo === 0 || lines > 50) return undefined;
+    hi = lo;
+    lo = text.lastIndexOf('\n', lo - 2) + 1;
+  }
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (openAt(mid) === what) hi = mid;
+    else lo = mid;
+  }
+  const opener = text[lo];
+  if (what === 'flow collection') return { offset: lo, message: `this "${opener}" is never closed (add the matching "${opener === '[' ? ']' : '}'}")` };
+  return { offset: lo, message: `this quoted string is never closed (add the closing ${opener})` };
 }
 
 function nodeStart(ev: Event): number {
@@ -111,7 +158,10 @@ function nodeStart(ev: Event): number {
     case EVENT_ID.SEQUENCE:
       return ev.anchorStart >= 0 ? Math.min(ev.anchorStart - 1, ev.start) : ev.start;
     case EVENT_ID.SCALAR:
-      return ev.valueStart;
+      // An empty value has no offset of its own; a block scalar's starts at its first line's indentation.
+      if (ev.valueStart < 0) return ev.anchorStart >= 0 ? ev.anchorStart - 1 : ev.tagStart;
+      if (ev.style === SCALAR_STYLE.LITERAL_BLOCK || ev.style === SCALAR_STYLE.FOLDED_BLOCK) return ev.valueStart + Math.max(0, ev.indent);
+      return ev.style === SCALAR_STYLE.SINGLE_QUOTED || ev.style === SCALAR_STYLE.DOUBLE_QUOTED ? ev.valueStart - 1 : ev.valueStart; // at the opening quote
     case EVENT_ID.ALIAS:
       return Math.max(0, ev.anchorStart - 1);
     default:
@@ -167,7 +217,7 @@ function checkEvents(events: Event[], source: string, limits: YamlLimits): { off
       case EVENT_ID.SCALAR: {
         if (startChild()) {
           const key = getScalarValue(source, ev);
-          if (FORBIDDEN_KEYS.has(key)) return { offset: ev.valueStart, message: `key "${key}" is not allowed (it could alter object prototypes); rename it` };
+          if (FORBIDDEN_KEYS.has(key)) return { offset: nodeStart(ev), message: `key "${key}" is not allowed (it could alter object prototypes); rename it` };
         }
         expanded += 1;
         const anchor = anchorOf(ev);
@@ -195,24 +245,26 @@ function checkEvents(events: Event[], source: string, limits: YamlLimits): { off
 /** Pointer -> offsets of every node of one document (built only when a diagnostic needs a position). */
 function collectPositions(events: Event[], source: string, rootIndex: number): Map<string, { start: number; keyStart?: number }> {
   const out = new Map<string, { start: number; keyStart?: number }>();
-  const walk = (i: number, pointer: string, keyStart?: number): number => {
+  const walk = (i: number, pointer: string, keyStart?: number, parentStart = 0): number => {
     const ev = events[i];
     if (!ev || ev.type === EVENT_ID.POP) return i;
-    out.set(pointer, keyStart === undefined ? { start: nodeStart(ev) } : { start: nodeStart(ev), keyStart });
+    const own = nodeStart(ev);
+    const start = own >= 0 ? own : (keyStart ?? parentStart); // an empty value is placed at its key
+    out.set(pointer, keyStart === undefined ? { start } : { start, keyStart });
     if (ev.type === EVENT_ID.MAPPING) {
       let j = i + 1;
       while (events[j] && events[j]!.type !== EVENT_ID.POP) {
         const keyEv = events[j]!;
         const key = keyEv.type === EVENT_ID.SCALAR ? getScalarValue(source, keyEv) : `?${j}`;
         const afterKey = skipNode(events, j) + 1;
-        j = walk(afterKey, joinPointer(pointer, key), nodeStart(keyEv)) + 1;
+        j = walk(afterKey, joinPointer(pointer, key), nodeStart(keyEv), start) + 1;
       }
       return j;
     }
     if (ev.type === EVENT_ID.SEQUENCE) {
       let j = i + 1;
       let index = 0;
-      while (events[j] && events[j]!.type !== EVENT_ID.POP) j = walk(j, joinPointer(pointer, index++)) + 1;
+      while (events[j] && events[j]!.type !== EVENT_ID.POP) j = walk(j, joinPointer(pointer, index++), undefined, start) + 1;
       return j;
     }
     return i;
@@ -227,7 +279,8 @@ function lineIndex(text: string): number[] {
   return starts;
 }
 
-function positionAt(file: string, lineStarts: number[], offset: number): Position {
+function positionAt(file: string, lineStarts: number[], at: number, bom = 0): Position {
+  const offset = Math.max(0, at);
   let lo = 0;
   let hi = lineStarts.length - 1;
   while (lo < hi) {
@@ -235,5 +288,5 @@ function positionAt(file: string, lineStarts: number[], offset: number): Positio
     if (lineStarts[mid]! <= offset) lo = mid;
     else hi = mid - 1;
   }
-  return { file, line: lo + 1, col: offset - lineStarts[lo]! + 1 };
+  return { file, line: lo + 1, col: Math.max(1, offset - lineStarts[lo]! + 1 - (lo === 0 ? bom : 0)) };
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import {
   CancelledError,
@@ -8,11 +9,12 @@ import {
   TimeoutError,
   VerifyError,
 } from '../errors.js';
-import type { Change, Json, KindHandler, Log, Resource, Session, TargetSpec } from '../provider.js';
+import type { Change, Json, KindHandler, Log, Provider, Resource, Session, TargetSpec } from '../provider.js';
 import type { Action, Cause, Op, Plan, ResourceStatus } from '../plan/types.js';
 import type { Outcome } from '../state/store.js';
 import { pointerCovers } from '../util/json-pointer.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
+import { deadline, type Deadline } from './deadline.js';
 import type { ProviderRegistry } from './registry.js';
 import type { SessionPool } from './sessions.js';
 
@@ -120,6 +122,8 @@ export class Runner {
     const started = this.#now();
     if (ctx.mode === 'apply' && !this.#journal) throw new Error('apply needs a journal');
     this.#pool.newPass();
+    // Every operation in flight listens on the pass's abort signal (up to `concurrency` at once).
+    setMaxListeners(0, ctx.abort, ctx.stop);
     const global = new PQueue({ concurrency: this.#options.concurrency });
     const lanes = new Map<string, PQueue>();
     const lane = (target: string | null): PQueue => {
@@ -161,7 +165,14 @@ export class Runner {
     for (let attempt = 1; ; attempt++) {
       if (ctx.stop.aborted) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt - 1 });
       try {
-        const outcome = await lane(op.target).add(() => global.add(() => this.#execute(op, commit, ctx), { signal: ctx.stop }), { signal: ctx.stop });
+        // Queued work checks the stop signal when its turn comes (no listener per queued op on one signal).
+        const outcome = await lane(op.target).add(() => {
+          if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
+          return global.add(() => {
+            if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
+            return this.#execute(op, commit, ctx);
+          });
+        });
         return finish({ ...outcome!, attempts: attempt });
       } catch (err) {
         if (ctx.stop.aborted && (isAbortError(err) || err instanceof CancelledError)) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt });
@@ -211,21 +222,37 @@ export class Runner {
     if (!targetSpec) throw new ProviderError(`target ${targetName} is not defined any more and its settings were not recorded`);
     const provider = this.#registry.provider(targetSpec.provider) ?? kind.provider;
 
-    const timeout = AbortSignal.timeout(this.#options.opTimeoutMs);
-    const signal = AbortSignal.any([timeout, ctx.abort]);
+    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, op.id);
+    try {
+      return await this.#executeWithin(op, commit, ctx, limit, kind.handler, targetName, targetSpec, provider);
+    } finally {
+      limit.dispose();
+    }
+  }
+
+  async #executeWithin(
+    op: Op,
+    commit: string,
+    ctx: RunContext,
+    limit: Deadline,
+    handler: KindHandler<unknown, unknown, Session>,
+    targetName: string,
+    targetSpec: TargetSpec,
+    provider: Provider,
+  ): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
+    const signal = limit.signal;
     const log = this.#log.child({ target: targetName, id: op.id });
     const opCtx = { signal, log };
     const guard = async <T>(work: () => Promise<T>): Promise<T> => {
       try {
         return await work();
       } catch (err) {
-        if (timeout.aborted && !(err instanceof TimeoutError)) throw new TimeoutError(`${op.id}: no answer within ${this.#options.opTimeoutMs} ms`, { cause: err });
+        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${op.id}: no answer within ${this.#options.opTimeoutMs} ms`, { cause: err });
         throw err;
       }
     };
 
     const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, signal));
-    const handler = kind.handler;
     if (op.action === 'delete') return guard(() => this.#delete(op, commit, ctx, handler, session, opCtx));
 
     const r = op.resource;

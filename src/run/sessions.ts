@@ -1,6 +1,7 @@
 import { describeError, PlumbError, UnreachableError } from '../errors.js';
 import type { Log, Provider, Secrets, Session, TargetSpec } from '../provider.js';
 import { canonicalJson } from '../util/canonical.js';
+import { deadline } from './deadline.js';
 
 export interface SessionPoolOptions {
   secrets: Secrets;
@@ -63,11 +64,10 @@ export class SessionPool {
       throw failure.error instanceof PlumbError ? failure.error : new UnreachableError(`target ${name} is unreachable in this pass: ${message}`);
     }
 
-    const timeout = AbortSignal.timeout(this.#options.connectTimeoutMs);
-    const opening = provider.open(
-      { name, spec },
-      { secrets: this.#options.secrets, signal: AbortSignal.any([signal, timeout]), log: this.#options.log.child({ target: name }), connectTimeoutMs: this.#options.connectTimeoutMs },
-    );
+    const limit = deadline(this.#options.connectTimeoutMs, signal, `connecting to ${name}`);
+    const opening = provider
+      .open({ name, spec }, { secrets: this.#options.secrets, signal: limit.signal, log: this.#options.log.child({ target: name }), connectTimeoutMs: this.#options.connectTimeoutMs })
+      .finally(() => limit.dispose());
     const entry: Entry = { key, provider, session: opening, lastUsed: Date.now() };
     this.#entries.set(name, entry);
     try {
@@ -99,7 +99,7 @@ export class SessionPool {
   async closeIdle(idleMs: number): Promise<void> {
     const now = Date.now();
     const idle = [...this.#entries].filter(([, e]) => now - e.lastUsed > idleMs);
-    for (const [name, entry] of idle) this.#entries.delete(name);
+    for (const [name] of idle) this.#entries.delete(name);
     await Promise.allSettled(idle.map(([, e]) => e.session.then((s) => s.close())));
   }
 

@@ -13,6 +13,17 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** One `git cat-file` process with its own pending requests and unparsed output. */
+interface Channel {
+  child: ChildProcessWithoutNullStreams;
+  queue: Pending[];
+  buffer: Buffer;
+  /** Chunks not yet joined to `buffer`, and how many more bytes a body needs before joining is worth it. */
+  chunks: Buffer[];
+  chunkBytes: number;
+  need: number;
+}
+
 /**
  * One long-lived `git cat-file --batch-command` per repository: every blob and
  * object lookup of a load goes through the same process, so reading 1,000 files
@@ -21,9 +32,7 @@ interface Pending {
 export class CatFile {
   readonly #gitDir: string;
   readonly #env: NodeJS.ProcessEnv;
-  #child: ChildProcessWithoutNullStreams | undefined;
-  #queue: Pending[] = [];
-  #buffer: Buffer = Buffer.alloc(0);
+  #channel: Channel | undefined;
   #failure: Error | undefined;
 
   constructor(gitDir: string, env: NodeJS.ProcessEnv) {
@@ -43,73 +52,87 @@ export class CatFile {
     return content;
   }
 
+  /** Ends the process; requests already sent are still answered. The next request starts a new one. */
   close(): void {
-    this.#child?.stdin.end();
-    this.#child = undefined;
+    this.#channel?.child.stdin.end();
+    this.#channel = undefined;
   }
 
   #send(command: 'info' | 'contents', object: string): Promise<{ info: ObjectInfo | undefined; content?: Buffer }> {
     if (/[\n\r\0]/.test(object)) return Promise.reject(new GitError('object name contains a line break'));
-    const child = this.#ensure();
+    const channel = this.#ensure();
     return new Promise((resolve, reject) => {
-      this.#queue.push({ command, resolve, reject });
-      child.stdin.write(`${command} ${object}\n`);
+      channel.queue.push({ command, resolve, reject });
+      channel.child.stdin.write(`${command} ${object}\n`);
     });
   }
 
-  #ensure(): ChildProcessWithoutNullStreams {
-    if (this.#child) return this.#child;
+  #ensure(): Channel {
+    if (this.#channel) return this.#channel;
     this.#failure = undefined;
     const child = spawn('git', ['cat-file', '--batch-command'], { cwd: this.#gitDir, env: this.#env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Each process keeps its own queue: a closed one finishing late never answers (or fails) a newer one's requests.
+    const channel: Channel = { child, queue: [], buffer: Buffer.alloc(0), chunks: [], chunkBytes: 0, need: 0 };
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => this.#onData(chunk));
+    child.stdout.on('data', (chunk: Buffer) => this.#onData(channel, chunk));
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-2000);
     });
     child.stdin.on('error', () => {}); // reported through 'close'
     const fail = (err: Error): void => {
-      if (this.#child === child) this.#child = undefined;
+      if (this.#channel === channel) this.#channel = undefined;
       this.#failure = err;
-      const queue = this.#queue;
-      this.#queue = [];
-      this.#buffer = Buffer.alloc(0);
+      const queue = channel.queue;
+      channel.queue = [];
+      channel.buffer = Buffer.alloc(0);
+      channel.chunks = [];
       for (const p of queue) p.reject(err);
     };
     child.on('error', (err) => fail(new GitError(`cannot run git cat-file: ${err.message}`)));
     child.on('close', (code) => {
-      if (this.#queue.length > 0 || code !== 0) fail(new GitError(`git cat-file exited (${code}): ${stderr.trim() || 'no message'}`));
-      else if (this.#child === child) this.#child = undefined;
+      if (channel.queue.length > 0 || code !== 0) fail(new GitError(`git cat-file exited (${code}): ${stderr.trim() || 'no message'}`));
+      else if (this.#channel === channel) this.#channel = undefined;
     });
-    this.#child = child;
-    return child;
+    this.#channel = channel;
+    return channel;
   }
 
-  #onData(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    while (this.#queue.length > 0) {
-      const newline = this.#buffer.indexOf(0x0a);
+  #onData(channel: Channel, chunk: Buffer): void {
+    // A large blob arrives in many chunks: join them once it is complete, not once per chunk.
+    channel.chunks.push(chunk);
+    channel.chunkBytes += chunk.length;
+    if (channel.chunkBytes < channel.need) return;
+    channel.buffer = Buffer.concat([channel.buffer, ...channel.chunks]);
+    channel.chunks = [];
+    channel.chunkBytes = 0;
+    channel.need = 0;
+    while (channel.queue.length > 0) {
+      const newline = channel.buffer.indexOf(0x0a);
       if (newline < 0) return;
-      const header = this.#buffer.subarray(0, newline).toString('utf8');
-      const pending = this.#queue[0]!;
+      const header = channel.buffer.subarray(0, newline).toString('utf8');
+      const pending = channel.queue[0]!;
       if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
-        this.#buffer = this.#buffer.subarray(newline + 1);
-        this.#queue.shift();
+        channel.buffer = channel.buffer.subarray(newline + 1);
+        channel.queue.shift();
         pending.resolve({ info: undefined });
         continue;
       }
       const [oid, type, sizeText] = header.split(' ');
       const info: ObjectInfo = { oid: oid!, type: type!, size: Number(sizeText) };
       if (pending.command === 'info') {
-        this.#buffer = this.#buffer.subarray(newline + 1);
-        this.#queue.shift();
+        channel.buffer = channel.buffer.subarray(newline + 1);
+        channel.queue.shift();
         pending.resolve({ info });
         continue;
       }
       const end = newline + 1 + info.size;
-      if (this.#buffer.length < end + 1) return; // wait for the body and its trailing LF
-      const content = Buffer.from(this.#buffer.subarray(newline + 1, end));
-      this.#buffer = this.#buffer.subarray(end + 1);
-      this.#queue.shift();
+      if (channel.buffer.length < end + 1) {
+        channel.need = end + 1 - channel.buffer.length; // wait for the body and its trailing LF
+        return;
+      }
+      const content = Buffer.from(channel.buffer.subarray(newline + 1, end));
+      channel.buffer = channel.buffer.subarray(end + 1);
+      channel.queue.shift();
       pending.resolve({ info, content });
     }
   }

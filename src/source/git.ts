@@ -150,15 +150,20 @@ export class GitObjects {
   }
 
   /** Id, type and size of `<commit>:<path>`, or undefined if absent. */
-  pathInfo(commit: string, path: string): Promise<ObjectInfo | undefined> {
-    return this.#catFile.info(`${commit}:${path}`);
+  async pathInfo(commit: string, path: string): Promise<ObjectInfo | undefined> {
+    if (!/[\n\r]/.test(path)) return this.#catFile.info(`${commit}:${path}`);
+    // cat-file reads one name per line: look a path with a line break up in its folder's listing instead.
+    const folder = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+    const entry = (await this.listTree(commit, folder)).find((e) => e.path === path);
+    return entry && { oid: entry.oid, type: entry.type, size: entry.size };
   }
 
   /** Whether `ancestor` is reachable from `commit` (false after a force-push rewrote it away). */
   async isAncestor(ancestor: string, commit: string): Promise<boolean> {
+    // Not `merge-base --is-ancestor`: its answer is the exit code, and simple-git resolves a silent exit 1.
     try {
-      await this.#raw(['merge-base', '--is-ancestor', ancestor, commit]);
-      return true;
+      const [a, base] = await Promise.all([this.resolveCommit(ancestor), this.#raw(['merge-base', ancestor, commit])]);
+      return base.trim() === a;
     } catch {
       return false;
     }

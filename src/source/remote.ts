@@ -17,11 +17,26 @@ export function checkRemote(url: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (!['https', 'http', 'ssh', 'git', 'file'].includes(scheme)) throw new ConfigError(`repo.url scheme "${scheme}://" is not allowed; use https://, ssh://, git://, file:// or a path`);
+    refuseOptionHost(value, value.slice(scheme.length + 3).replace(/^[^/@]*@/, ''));
     return value;
   }
   if (isAbsolute(value)) return value;
-  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:/.test(value)) return value; // scp-like ssh: git@host:org/repo.git
-  throw new ConfigError(`repo.url "${value}" is neither a URL (https://, ssh://, git://, file://), user@host:path, nor an absolute path`);
+  const scp = /^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):/.exec(value); // scp-like ssh: git@host:org/repo.git
+  if (scp) {
+    refuseOptionHost(value, scp[1]!);
+    return value;
+  }
+  throw new ConfigError(`repo.url "${withoutCredentials(value)}" is neither a URL (https://, ssh://, git://, file://), user@host:path, nor an absolute path`);
+}
+
+/** Credentials never belong in the URL; if they are there anyway, keep them out of the message. */
+function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, '//***@');
+}
+
+/** ssh would take a host like `-oProxyCommand=...` for an option (git refuses it too; this says why, earlier). */
+function refuseOptionHost(url: string, host: string): void {
+  if (host.startsWith('-')) throw new ConfigError(`repo.url "${withoutCredentials(url)}" has a host starting with "-", which ssh would read as an option; refusing it`);
 }
 
 /** A branch name as `git check-ref-format --branch` would accept it, and never an option. */

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Change, Json, ResourceMeta, TargetSpec } from '../provider.js';
-import type { Diagnostic, LoadedResource } from '../load/types.js';
+import type { Diagnostic } from '../load/types.js';
 import { diagnosticToJson } from '../load/types.js';
 import type { Acceptance, Cause, PendingTombstone, RecordedResource, ResourceStatus } from '../plan/types.js';
 import { redactText } from '../secrets/redact.js';
