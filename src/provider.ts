@@ -58,6 +58,13 @@ export interface Resource<Spec = unknown> {
   attachments: Record<string, Attachment>;
   /** What the provider remembered from its last apply of this resource (see Applied.memo). */
   memo?: Json;
+  /**
+   * Set when an apply of exactly this spec was interrupted (a crash) after it
+   * journaled progress through OpContext.checkpoint: lets a long operation
+   * (a reset, a firmware update) wait for what it already started instead of
+   * starting it again.
+   */
+  resume?: { startedAt: number; progress: Json };
 }
 
 /** A target as declared by a `kind: Target` document. Secret fields hold references, never values. */
@@ -91,6 +98,19 @@ export interface OpenContext {
 export interface OpContext {
   signal: AbortSignal;
   log: Log;
+  /** Resolves secret references a resource's spec holds (e.g. a BMC account's password). */
+  secrets: Secrets;
+  /**
+   * A keyed hash (HMAC-SHA256 with a key private to this Plumb installation) of a
+   * value that can't be read back from the target, such as a password: remember
+   * the hash in Applied.memo, compare it on the next read. Never the value itself.
+   */
+  keyedHash(value: Buffer | string): string;
+  /**
+   * Journals progress of a long side effect before the next step (apply only):
+   * after a crash the next apply of the same spec sees it as Resource.resume.
+   */
+  checkpoint?(progress: Json): void;
 }
 
 /** A live connection to one target. Pooled: one per target, reused across operations and passes. */
@@ -139,6 +159,13 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
    * settles without touching the target.
    */
   remove?(s: S, r: Resource<Spec>, ctx: OpContext): Promise<void>;
+  /**
+   * The spec is applied but takes effect only at the next reboot (BIOS settings
+   * staged in a settings object): returns why, and the resource is recorded as
+   * `pending-reboot`, a status beside converged and drifted, not as a change to
+   * make again. Called only when diff is empty.
+   */
+  pendingReboot?(r: Resource<Spec>, actual: Actual): string | undefined;
   /** Small JSON summary of actual state for `plumb status` and the event log. Optional. */
   summarize?(actual: Actual | undefined): Json;
   /**

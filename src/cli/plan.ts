@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinProviders } from '../daemon/providers.js';
@@ -11,6 +12,7 @@ import type { Change, TargetSpec } from '../provider.js';
 import { ProviderRegistry } from '../run/registry.js';
 import { Runner, type OpResult } from '../run/runner.js';
 import { SessionPool } from '../run/sessions.js';
+import { keyedHasher, loadHashKey } from '../secrets/keyed-hash.js';
 import { SecretResolver } from '../secrets/resolve.js';
 import { DB_FILE, openReadOnly } from '../state/db.js';
 import { Store } from '../state/store.js';
@@ -81,7 +83,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     });
 
     let live: Map<string, OpResult> | undefined;
-    if (flags.live) live = await readLive(plan, providers, desired, env);
+    if (flags.live) live = await readLive(plan, providers, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined);
     const shown = plan.ops.filter((op) => (live ? live.get(op.key)?.action !== 'noop' || live.get(op.key)?.status === 'failed' : op.action !== 'noop'));
     if (flags.json) printJson(out, planJson(plan, shown, live));
     else printPlan(out, plan, shown, live, changedFiles);
@@ -112,10 +114,13 @@ function targetSpecOf(set: DesiredSet, name: string): TargetSpec | null {
 }
 
 /** Dry run: read and diff every op's target, no journal, no writes. */
-async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv): Promise<Map<string, OpResult>> {
+async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv, hashKey: Buffer | undefined): Promise<Map<string, OpResult>> {
   const log = humanLog('warn');
-  const pool = new SessionPool({ secrets: new SecretResolver({ env }), log, connectTimeoutMs: 15_000, maxConnectFailures: 1 });
-  const runner = new Runner({ registry: new ProviderRegistry(providers), pool, log, options: { maxAttempts: 1 } });
+  const secrets = new SecretResolver({ env });
+  const pool = new SessionPool({ secrets, log, connectTimeoutMs: 15_000, maxConnectFailures: 1 });
+  // Without the daemon's key, secrets that can't be read back (account passwords) compare as changed.
+  const keyedHash = keyedHasher(hashKey ?? randomBytes(32));
+  const runner = new Runner({ registry: new ProviderRegistry(providers), pool, log, secrets, keyedHash, options: { maxAttempts: 1 } });
   const never = new AbortController().signal;
   try {
     const report = await runner.run(plan, { mode: 'plan', stop: never, abort: never, targets: (name) => desired.get(targetId(name))?.spec as TargetSpec | undefined });

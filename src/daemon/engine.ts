@@ -11,6 +11,7 @@ import { backoffDelay } from '../run/backoff.js';
 import { ProviderRegistry } from '../run/registry.js';
 import { Runner, type OpResult, type RunReport } from '../run/runner.js';
 import { SessionPool } from '../run/sessions.js';
+import { keyedHasher, loadHashKey } from '../secrets/keyed-hash.js';
 import { SecretResolver } from '../secrets/resolve.js';
 import { GitMirror } from '../source/git.js';
 import { openWritable, WriterLock } from '../state/db.js';
@@ -89,14 +90,24 @@ export class Engine {
       env: deps.env as NodeJS.ProcessEnv,
       timeoutMs: config.repo.fetchTimeoutMs,
     });
+    const secrets = new SecretResolver({ env: deps.env });
     this.pool = new SessionPool({
-      secrets: new SecretResolver({ env: deps.env }),
+      secrets,
       log: deps.log,
       connectTimeoutMs: config.run.connectTimeoutMs,
       maxConnectFailures: config.run.maxAttempts,
       onReachability: (target, reachable, error) => this.store.markTargetReachable(target, reachable, error),
     });
-    this.#runner = new Runner({ registry: this.registry, pool: this.pool, journal: store, log: deps.log, options: config.run, now: this.#now });
+    this.#runner = new Runner({
+      registry: this.registry,
+      pool: this.pool,
+      journal: store,
+      log: deps.log,
+      secrets,
+      keyedHash: keyedHasher(loadHashKey(config.stateDir, { create: true })!),
+      options: config.run,
+      now: this.#now,
+    });
   }
 
   /** Takes the writer lock, opens (and migrates) the state, and turns a crash's open intents into `interrupted`. */

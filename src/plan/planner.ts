@@ -87,7 +87,8 @@ export function plan(input: PlanInput): Plan {
         target: r.meta.target ?? null,
         action,
         cause,
-        resource: r,
+        // What the provider remembered from its last apply (a command's last-run hash, a password's keyed hash).
+        resource: rec?.memo != null && sameTarget ? { ...r, memo: rec.memo } : r,
         before: rec && sameTarget ? rec.spec : null,
         after: r.spec as JsonObject,
         reasons: reasonsFor(r, rec && sameTarget ? rec : undefined, { retry, targetChanged, renamedFrom: renameSource.get(id) }),

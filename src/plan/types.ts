@@ -30,7 +30,7 @@ export interface RecordedResource {
   hasJournal: boolean;
 }
 
-export type ResourceStatus = 'pending' | 'converged' | 'drifted' | 'failed' | 'blocked' | 'deleting';
+export type ResourceStatus = 'pending' | 'converged' | 'pending-reboot' | 'drifted' | 'failed' | 'blocked' | 'deleting';
 
 /** A deletion carried across passes until the provider confirms removal. */
 export interface PendingTombstone {

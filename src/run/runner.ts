@@ -9,7 +9,7 @@ import {
   TimeoutError,
   VerifyError,
 } from '../errors.js';
-import type { Change, Json, KindHandler, Log, Provider, Resource, Session, TargetSpec } from '../provider.js';
+import type { Change, Json, KindHandler, Log, OpContext, Provider, Resource, Secrets, Session, TargetSpec } from '../provider.js';
 import type { Action, Cause, Op, Plan, ResourceStatus } from '../plan/types.js';
 import type { Outcome } from '../state/store.js';
 import { pointerCovers } from '../util/json-pointer.js';
@@ -32,6 +32,9 @@ export interface Journal {
   tombstoneDone(input: { resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void;
   tombstoneFailed(input: { resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void;
   appliedHash(id: string): string | null;
+  markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string }): void;
+  checkpoint(opId: number, progress: Json): void;
+  interruptedProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined;
 }
 
 export interface RunnerOptions {
@@ -58,7 +61,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   retryLater: { baseMs: 30_000, maxMs: 30 * 60_000 },
 };
 
-export type OpStatus = 'converged' | 'changed' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'planned';
+export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'planned';
 
 export interface OpResult {
   key: string;
@@ -70,6 +73,8 @@ export interface OpResult {
   status: OpStatus;
   changes: Change[];
   error?: { code: string; message: string };
+  /** Why a converged resource still waits (pending reboot). */
+  note?: string;
   attempts: number;
   durationMs: number;
 }
@@ -108,8 +113,21 @@ export class Runner {
   readonly #options: RunnerOptions;
   readonly #log: Log;
   readonly #now: () => number;
+  readonly #secrets: Secrets;
+  readonly #keyedHash: (value: Buffer | string) => string;
 
-  constructor(deps: { registry: ProviderRegistry; pool: SessionPool; journal?: Journal; log: Log; options?: Partial<RunnerOptions>; now?: () => number }) {
+  constructor(deps: {
+    registry: ProviderRegistry;
+    pool: SessionPool;
+    journal?: Journal;
+    log: Log;
+    secrets: Secrets;
+    keyedHash: (value: Buffer | string) => string;
+    options?: Partial<RunnerOptions>;
+    now?: () => number;
+  }) {
+    this.#secrets = deps.secrets;
+    this.#keyedHash = deps.keyedHash;
     this.#registry = deps.registry;
     this.#pool = deps.pool;
     this.#journal = deps.journal;
@@ -154,7 +172,7 @@ export class Runner {
     const finish = (partial: Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'cause'> & { cause?: Cause }): OpResult => ({ ...base, ...partial, durationMs: this.#now() - started });
 
     const upstream = await Promise.all(waits);
-    const blockedBy = upstream.find((r) => !['converged', 'changed', 'deleted', 'planned'].includes(r.status));
+    const blockedBy = upstream.find((r) => !['converged', 'changed', 'pending-reboot', 'deleted', 'planned'].includes(r.status));
     const outside = ctx.mode === 'apply' && op.action !== 'delete' ? op.resource.meta.dependsOn.find((dep) => !inPlan.has(dep) && this.#journal!.status(dep) !== 'converged') : undefined;
     if (blockedBy || outside) {
       const error = new DependencyError(blockedBy ? `waiting on ${blockedBy.id}, which is ${blockedBy.status}` : `waiting on ${outside}, which is ${this.#journal!.status(outside!) ?? 'unknown'}`);
@@ -242,7 +260,7 @@ export class Runner {
   ): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
     const signal = limit.signal;
     const log = this.#log.child({ target: targetName, id: op.id });
-    const opCtx = { signal, log };
+    const opCtx: OpContext = { signal, log, secrets: this.#secrets, keyedHash: this.#keyedHash };
     const guard = async <T>(work: () => Promise<T>): Promise<T> => {
       try {
         return await work();
@@ -255,21 +273,23 @@ export class Runner {
     const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, signal));
     if (op.action === 'delete') return guard(() => this.#delete(op, commit, ctx, handler, session, opCtx));
 
-    const r = op.resource;
+    const journal = this.#journal;
+    const specHash = (op.resource as { specHash?: string }).specHash ?? null;
+    // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress.
+    const resume = ctx.mode === 'apply' && specHash !== null ? journal!.interruptedProgress(op.id, specHash) : undefined;
+    const r: Resource = resume ? { ...op.resource, resume } : op.resource;
     const actual = await guard(() => handler.read(session, r, opCtx));
     const changes = effectiveChanges(handler, r, actual);
     const observed = summarize(handler, actual);
-    const journal = this.#journal;
     if (changes.length === 0) {
-      if (ctx.mode === 'apply') {
-        const specHash = (r as { specHash?: string }).specHash;
-        journal!.markConverged(r.id, observed, specHash ? { commit, specHash } : undefined);
-        journal!.resolveInterrupted(r.id);
-      }
-      return { action: 'noop', cause: op.cause, status: ctx.mode === 'plan' ? 'planned' : 'converged', changes: [] };
+      const waiting = handler.pendingReboot?.(r, actual);
+      if (ctx.mode === 'plan') return { action: 'noop', cause: op.cause, status: 'planned', changes: [], ...(waiting ? { note: waiting } : {}) };
+      if (waiting && specHash !== null) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed, commit, specHash });
+      else journal!.markConverged(r.id, observed, specHash ? { commit, specHash } : undefined);
+      journal!.resolveInterrupted(r.id);
+      return { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...(waiting ? { note: waiting } : {}) };
     }
     const action: Action = actual === undefined ? 'create' : 'update';
-    const specHash = (r as { specHash?: string }).specHash ?? null;
     const drift = ctx.mode === 'apply' && actual !== undefined && specHash !== null && journal!.appliedHash(r.id) === specHash;
     const cause: Cause = drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause;
     if (ctx.mode === 'plan') return { action, cause, status: 'planned', changes };
@@ -284,9 +304,12 @@ export class Runner {
 
     const opId = journal!.journalIntent({ id: r.id, kind: r.kind, target: op.target, action, cause, commit, specHash, changes: trimChanges(changes) });
     try {
-      const applied = await guard(() => handler.apply(session, r, changes, opCtx));
-      const after = await guard(() => handler.read(session, r, opCtx));
-      const remaining = effectiveChanges(handler, r, after);
+      const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => journal!.checkpoint(opId, progress) };
+      const applied = await guard(() => handler.apply(session, r, changes, applyCtx));
+      // Verify against what the provider now remembers (a guardless command's memo says it ran).
+      const verified: Resource = applied?.memo !== undefined ? { ...r, memo: applied.memo } : r;
+      const after = await guard(() => handler.read(session, verified, opCtx));
+      const remaining = effectiveChanges(handler, verified, after);
       if (remaining.length > 0) {
         throw new VerifyError(`${r.id}: applied, but a re-read still differs at ${remaining.map((c) => c.path || '/').join(', ')}; the provider did something other than it planned`);
       }
@@ -306,14 +329,16 @@ export class Runner {
         // Adopted: something that exists (a kind with remove()) was there before Plumb first applied it.
         adopted: action === 'update' && handler.remove !== undefined && journal!.appliedHash(r.id) === null,
       });
-      return { action, cause, status: 'changed', changes };
+      const waiting = handler.pendingReboot?.(verified, after);
+      if (waiting && specHash !== null) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed: summarize(handler, after), commit, specHash });
+      return { action, cause, status: 'changed', changes, ...(waiting ? { note: waiting } : {}) };
     } catch (err) {
       journal!.journalFailed(opId, describeError(err).message);
       throw err;
     }
   }
 
-  async #delete(op: Op, commit: string, ctx: RunContext, handler: KindHandler<unknown, unknown, Session>, session: Session, opCtx: { signal: AbortSignal; log: Log }): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
+  async #delete(op: Op, commit: string, ctx: RunContext, handler: KindHandler<unknown, unknown, Session>, session: Session, opCtx: OpContext): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
     const r: Resource = op.resource;
     const journal = this.#journal;
     if (!handler.remove) {

@@ -108,4 +108,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX tombstones_one_pending ON tombstones (resource_id) WHERE state = 'pending';
   CREATE INDEX tombstones_state ON tombstones (state);
   `,
+  // 2: progress of long side effects (resets, firmware updates), so a crash never repeats one;
+  //    and the reason for a status such as pending-reboot.
+  `
+  ALTER TABLE ops ADD COLUMN progress TEXT;
+  ALTER TABLE resources ADD COLUMN status_detail TEXT;  -- why a resource is in its status (e.g. what waits for a reboot)
+  `,
 ];

@@ -59,6 +59,8 @@ export interface ResourceView {
   nextAttemptAt: number | null;
   lastError: string | null;
   lastErrorCode: string | null;
+  /** Why it is in its status, e.g. which BIOS settings wait for a reboot. */
+  statusDetail: string | null;
 }
 
 export interface EventView {
@@ -334,19 +336,53 @@ export class Store {
     if (!applied) {
       this.#stmt(
         `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-           last_error = NULL, last_error_code = NULL WHERE id = ?`,
+           last_error = NULL, last_error_code = NULL, status_detail = NULL WHERE id = ?`,
       ).run(json(observed), now, id);
       return;
     }
     this.#stmt(
       `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-         last_error = NULL, last_error_code = NULL,
+         last_error = NULL, last_error_code = NULL, status_detail = NULL,
          adopted = CASE WHEN applied_commit IS NULL AND NOT EXISTS (SELECT 1 FROM ops WHERE ops.resource_id = resources.id) THEN 1 ELSE adopted END,
          applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
          applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END,
          applied_hash = ?
        WHERE id = ?`,
     ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, id);
+  }
+
+  /**
+   * Applied, but taking effect only at the next reboot (and the resource's
+   * policy is not to reboot now): recorded as pending-reboot, one event per
+   * distinct reason, nothing journaled, nothing re-applied.
+   */
+  markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string }): void {
+    const row = this.#stmt('SELECT status, status_detail, applied_hash FROM resources WHERE id = ?').get(input.id) as Row | undefined;
+    if (row?.status === 'pending-reboot' && row.status_detail === input.reason && row.applied_hash === input.specHash) return;
+    const now = this.#now();
+    this.db.transaction(() => {
+      this.#stmt(
+        `UPDATE resources SET status = 'pending-reboot', status_detail = ?, observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
+           last_error = NULL, last_error_code = NULL,
+           applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
+           applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END, applied_hash = ?
+         WHERE id = ?`,
+      ).run(input.reason, json(input.observed), now, input.specHash, input.commit, input.specHash, now, input.specHash, input.id);
+      this.#event({ type: 'pending-reboot', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: input.reason });
+    })();
+  }
+
+  /** Progress of a journaled long side effect (a reset issued, a firmware task started). */
+  checkpoint(opId: number, progress: Json): void {
+    this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(JSON.stringify(progress), opId);
+  }
+
+  /** The progress an interrupted apply of exactly this spec journaled before the crash, if any. */
+  interruptedProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined {
+    const row = this.#stmt(
+      "SELECT started_at, progress FROM ops WHERE resource_id = ? AND spec_hash = ? AND state = 'interrupted' AND progress IS NOT NULL ORDER BY id DESC LIMIT 1",
+    ).get(id, specHash) as Row | undefined;
+    return row ? { startedAt: row.started_at as number, progress: parse<Json>(row.progress)! } : undefined;
   }
 
   markTargetReachable(name: string, reachable: boolean, error?: string): void {
@@ -627,6 +663,7 @@ function toView(r: Row): ResourceView {
     nextAttemptAt: r.next_attempt_at as number | null,
     lastError: r.last_error as string | null,
     lastErrorCode: r.last_error_code as string | null,
+    statusDetail: (r.status_detail as string | null | undefined) ?? null,
   };
 }
 

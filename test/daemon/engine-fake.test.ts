@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { compileConfig } from '../../src/daemon/config.js';
 import { Engine } from '../../src/daemon/engine.js';
@@ -223,6 +225,84 @@ describe('engine scenarios (fake provider)', () => {
     const deletion = await engine.pass();
     expect(deletion.run?.results.map((r) => [r.id, r.status])).toEqual([['fake.Item/c', 'deleted']]);
     expect(world.device('t2').items.has('c')).toBe(false);
+  });
+
+  describe('staged settings, long operations and unreadable secrets', () => {
+    const setting = (name: string, value: string, extra = ''): string => `apiVersion: plumb/v1
+kind: fake.Setting
+metadata: { name: ${name}, target: t1 }
+spec: { value: "${value}"${extra} }
+`;
+
+    test('a setting staged for the next reboot is pending-reboot, not a change to make again', async () => {
+      repo.write('settings.yaml', setting('turbo', 'on'));
+      repo.commit('stage turbo');
+      const first = await engine.pass();
+      expect(first.run!.results.find((r) => r.id === 'fake.Setting/turbo')).toMatchObject({ status: 'changed', note: 'value on is staged for the next reboot' });
+      expect(engine.store.resources({ id: 'fake.Setting/turbo' })[0]).toMatchObject({ status: 'pending-reboot', statusDetail: 'value on is staged for the next reboot' });
+      const writes = world.device('t1').writes;
+      const sweep = await engine.pass({ sweep: true });
+      expect(sweep.run!.results.find((r) => r.id === 'fake.Setting/turbo')).toMatchObject({ status: 'pending-reboot', action: 'noop' });
+      expect(world.device('t1').writes).toBe(writes);
+      expect(engine.store.events({ resourceId: 'fake.Setting/turbo' }).filter((e) => e.type === 'pending-reboot')).toHaveLength(1);
+      expect(sweep.converged).toBe(true);
+    });
+
+    test('with reboot allowed: one reboot, then converged', async () => {
+      repo.write('settings.yaml', setting('turbo', 'on', ', reboot: true'));
+      repo.commit('turbo with reboot');
+      const report = await engine.pass();
+      expect(report.run!.results.find((r) => r.id === 'fake.Setting/turbo')?.status).toBe('changed');
+      expect(world.device('t1').reboots).toBe(1);
+      expect(world.device('t1').settings.get('turbo')).toEqual({ current: 'on' });
+      expect(engine.store.resources({ id: 'fake.Setting/turbo' })[0]?.status).toBe('converged');
+    });
+
+    test('a crash after a reboot was issued: the restart waits for that reboot instead of issuing another', async () => {
+      repo.write('settings.yaml', setting('turbo', 'on', ', reboot: true'));
+      const head = repo.commit('turbo with reboot');
+      world.device('t1').unreachable = true;
+      await engine.pass(); // accepted; t1 unreachable, so nothing applied yet
+      world.device('t1').unreachable = false;
+      // What a kill -9 right after the reset leaves: an intent with the checkpoint, a device mid-reboot.
+      const specHash = engine.store.recorded(['fake.Setting/turbo']).get('fake.Setting/turbo')!.specHash;
+      const opId = engine.store.journalIntent({ id: 'fake.Setting/turbo', kind: 'fake.Setting', target: 't1', action: 'create', cause: 'intent', commit: head, specHash, changes: [] });
+      engine.store.checkpoint(opId, { rebootIssuedAt: Date.now() });
+      const d = world.device('t1');
+      d.settings.set('turbo', { current: 'off', staged: 'on' });
+      d.reboots = 1;
+      d.rebootingUntil = Date.now() + 100;
+      await engine.close();
+      engine = await open();
+      const report = await engine.pass();
+      expect(report.run!.results.find((r) => r.id === 'fake.Setting/turbo')?.status).toBe('changed');
+      expect(d.reboots).toBe(1); // the one "issued before the crash"; the restart waited for it
+      expect(d.settings.get('turbo')).toEqual({ current: 'on' });
+    });
+
+    test('a password is remembered only as a keyed hash; changing the secret is a change', async () => {
+      repo.write('settings.yaml', setting('admin', 'x', ', reboot: true, password: env:FAKE_PW'));
+      repo.commit('admin password');
+      const withEnv = async (pw: string): Promise<Engine> =>
+        Engine.open({ config: compileConfig({ repo: { url: repo.dir }, stateDir }), providers: [fakeProvider(world)], log: silentLog, env: { FAKE_PW: pw } });
+      await engine.close();
+      engine = await withEnv('first-password-123');
+      const first = await engine.pass();
+      expect(first.run!.results.find((r) => r.id === 'fake.Setting/admin'), JSON.stringify(first.run!.results)).toMatchObject({ status: 'changed' });
+      const writes = world.device('t1').writes;
+      const again = await engine.pass({ sweep: true });
+      expect(again.run!.results.find((r) => r.id === 'fake.Setting/admin')?.status).toBe('converged');
+      expect(world.device('t1').writes).toBe(writes);
+
+      await engine.close();
+      engine = await withEnv('second-password-456');
+      const rotated = await engine.pass({ sweep: true });
+      expect(rotated.run!.results.find((r) => r.id === 'fake.Setting/admin')).toMatchObject({ status: 'changed', changes: [{ path: '/password' }] });
+      const db = readFileSync(join(stateDir, 'plumb.db')).toString('latin1') + (existsSync(join(stateDir, 'plumb.db-wal')) ? readFileSync(join(stateDir, 'plumb.db-wal')).toString('latin1') : '');
+      expect(db).toContain('hmac-sha256:');
+      expect(db).not.toContain('first-password-123');
+      expect(db).not.toContain('second-password-456');
+    });
   });
 });
 

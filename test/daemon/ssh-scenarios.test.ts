@@ -157,4 +157,22 @@ describe('SSH scenarios', () => {
     expect(readFileSync(onHost('web1', `${root}/a.conf`), 'utf8')).toBe('a=1\n');
     expect(engine.store.events({ resourceId: 'ssh.File/web1-a' })[0]).toMatchObject({ type: 'update', cause: 'drift' });
   });
+
+  test('a command without a guard runs once per spec: not again on a sweep, again when its spec changes', async () => {
+    const command = (run: string): string =>
+      `apiVersion: plumb/v1\nkind: ssh.Command\nmetadata: { name: web2-once, target: web2 }\nspec: { run: "${run}" }\n`;
+    repo.write('once.yaml', command(`echo ran >> ${root}-once.log`));
+    repo.commit('guardless');
+    await engine.pass();
+    const runs = (): number => host('web2').execLog.filter((e) => e.command.includes(`${root}-once.log`) && e.exitCode === 0).length;
+    expect(runs()).toBe(1);
+    await engine.pass({ sweep: true });
+    await engine.pass({ sweep: true });
+    expect(runs()).toBe(1);
+    repo.write('once.yaml', command(`echo ran again >> ${root}-once.log`));
+    repo.commit('guardless, new spec');
+    await engine.pass();
+    expect(runs()).toBe(2);
+  });
 });
+

@@ -23,6 +23,13 @@ export interface FakeDevice {
   hang: boolean;
   /** The next N writes fail with a retryable SessionLostError. */
   failWrites: number;
+  /** fake.Setting: current and staged values, applied at reboot. */
+  settings: Map<string, { current: string; staged?: string }>;
+  reboots: number;
+  /** A reboot in progress finishes at this time (ms since epoch). */
+  rebootingUntil: number;
+  /** Keyed hashes of passwords the device "has" (it can't tell them back). */
+  passwords: Map<string, string>;
 }
 
 /** In-memory targets for engine tests: the boundary fake of a provider. */
@@ -35,7 +42,7 @@ export class FakeWorld {
 
   device(address: string): FakeDevice {
     let d = this.devices.get(address);
-    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0 }));
+    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0, settings: new Map(), reboots: 0, rebootingUntil: 0, passwords: new Map() }));
     return d;
   }
 
@@ -103,10 +110,84 @@ export function fakeProvider(world: FakeWorld): Provider<FakeSession> {
     },
     summarize: (actual) => (actual ? { value: actual.value } : null),
   };
+  /** Staged like BIOS settings: applying stages, a reboot (spec.reboot) makes staged current. */
+  interface SettingSpec {
+    value: string;
+    reboot?: boolean;
+    password?: string;
+  }
+  interface SettingActual {
+    current: string;
+    staged?: string;
+    rebooting: boolean;
+    passwordCurrent?: boolean;
+  }
+  const finishReboot = (d: FakeDevice): void => {
+    if (d.rebootingUntil !== 0 && Date.now() >= d.rebootingUntil) {
+      for (const v of d.settings.values()) if (v.staged !== undefined) ((v.current = v.staged), delete v.staged);
+      d.rebootingUntil = 0;
+    }
+  };
+  const setting: KindHandler<SettingSpec, SettingActual, FakeSession> = {
+    kind: 'fake.Setting',
+    schema: join(here, 'schemas/fake.setting.schema.json'),
+    async read(s, r, ctx) {
+      finishReboot(s.device);
+      world.calls.push(`read ${s.address} ${r.id}`);
+      const found = s.device.settings.get(r.name);
+      if (!found) return undefined;
+      const actual: SettingActual = { current: found.current, rebooting: s.device.rebootingUntil !== 0, ...(found.staged !== undefined ? { staged: found.staged } : {}) };
+      if (r.spec.password) {
+        // The device can't say its password; compare what we last set with the secret now referenced.
+        const now = ctx.keyedHash((await ctx.secrets.resolve(r.spec.password)).reveal());
+        actual.passwordCurrent = (r.memo as { passwordHash?: string } | undefined)?.passwordHash === now;
+      }
+      return actual;
+    },
+    diff(r, actual) {
+      const changes: Change[] = [];
+      // With reboot allowed only the running value counts; without, a staged value is as good as it gets.
+      const effective = r.spec.reboot ? actual?.current : (actual?.staged ?? actual?.current);
+      if (effective !== r.spec.value) changes.push({ path: '/value', before: actual?.current ?? null, after: r.spec.value });
+      if (r.spec.password && !actual?.passwordCurrent) changes.push({ path: '/password', before: null, after: '(changed)' });
+      return changes;
+    },
+    async apply(s, r, _changes, ctx) {
+      const d = s.device;
+      world.calls.push(`apply ${s.address} ${r.id}`);
+      const entry = d.settings.get(r.name) ?? { current: '' };
+      if (entry.current !== r.spec.value && entry.staged !== r.spec.value) {
+        entry.staged = r.spec.value;
+        d.writes++;
+      }
+      d.settings.set(r.name, entry);
+      let memo: { passwordHash?: string } | undefined;
+      if (r.spec.password) {
+        memo = { passwordHash: ctx.keyedHash((await ctx.secrets.resolve(r.spec.password)).reveal()) };
+        d.writes++;
+      }
+      if (r.spec.reboot && entry.staged !== undefined) {
+        const resumed = (r.resume?.progress as { rebootIssuedAt?: number } | undefined)?.rebootIssuedAt;
+        if (resumed === undefined) {
+          ctx.checkpoint?.({ rebootIssuedAt: Date.now() });
+          d.reboots++;
+          d.rebootingUntil = Date.now() + d.latencyMs + 20;
+        }
+        while (d.rebootingUntil !== 0) {
+          await new Promise((res) => setTimeout(res, 5));
+          finishReboot(d);
+        }
+      }
+      return memo ? { memo } : undefined;
+    },
+    pendingReboot(r, actual) {
+      return !r.spec.reboot && actual.staged === r.spec.value && actual.current !== r.spec.value ? `value ${r.spec.value} is staged for the next reboot` : undefined;
+    },
+  };
   return {
     name: 'fake',
     targetSchema: join(here, 'schemas/fake.target.schema.json'),
-    kinds: [item],
+    kinds: [item as unknown as KindHandler<unknown, unknown, FakeSession>, setting as unknown as KindHandler<unknown, unknown, FakeSession>],
     async open(target: Target) {
       const device = world.device(target.spec.address);
       device.opens++;

@@ -3,9 +3,12 @@
  * (ssh against OpenSSH and the simulator, redfish, netconf). A provider passes
  * when, for every case, read/diff/apply/remove behave as src/provider.ts says.
  */
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError, TimeoutError } from '../../src/errors.js';
+import { keyedHasher } from '../../src/secrets/keyed-hash.js';
+import { SecretResolver } from '../../src/secrets/resolve.js';
 import type { Applied, Change, KindHandler, Log, OpContext, Provider, Resource, Secrets, Session, Target } from '../../src/provider.js';
 
 /** A Log that drops everything (or collects, to assert on). */
@@ -20,8 +23,11 @@ export function testLog(lines?: Array<{ level: string; fields: object; msg: stri
   return log;
 }
 
-export function opContext(signal: AbortSignal = AbortSignal.timeout(30_000)): OpContext {
-  return { signal, log: testLog() };
+const testHashKey = randomBytes(32);
+
+/** An OpContext as the runner builds it; `secrets` resolves against `env` (default: none). */
+export function opContext(signal: AbortSignal = AbortSignal.timeout(30_000), env: Record<string, string | undefined> = {}): OpContext {
+  return { signal, log: testLog(), secrets: new SecretResolver({ env }), keyedHash: keyedHasher(testHashKey) };
 }
 
 export interface ContractCase {
