@@ -124,7 +124,11 @@ export function fakeProvider(world: FakeWorld): Provider<FakeSession> {
   }
   const finishReboot = (d: FakeDevice): void => {
     if (d.rebootingUntil !== 0 && Date.now() >= d.rebootingUntil) {
-      for (const v of d.settings.values()) if (v.staged !== undefined) ((v.current = v.staged), delete v.staged);
+      for (const v of d.settings.values()) {
+        if (v.staged === undefined) continue;
+        v.current = v.staged;
+        delete v.staged;
+      }
       d.rebootingUntil = 0;
     }
   };
