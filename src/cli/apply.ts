@@ -3,6 +3,7 @@ import { builtinProviders } from '../daemon/providers.js';
 import { formatDiagnostic } from '../load/types.js';
 import type { OpResult } from '../run/runner.js';
 import { UsageError } from '../errors.js';
+import { redactText } from '../secrets/redact.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { printJson, short, type Out } from './output.js';
@@ -77,7 +78,8 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
           ` in ${((report.run?.durationMs ?? 0) / 1000).toFixed(1)}s\n`,
       );
     }
-    return bad.length > 0 || report.rejected || (!report.commit && report.fetchError) ? 1 : 0;
+    // A broken remote is a failure even when the last accepted commit is converged: cron must notice it.
+    return bad.length > 0 || report.rejected || report.fetchError ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -89,6 +91,6 @@ function printProgress(out: Out, r: OpResult, done: number, total: number): void
   if (r.status === 'converged' && !out.isTTY) return; // plain output lists what happened, not what was fine
   const counter = `[${String(done).padStart(String(total).length)}/${total}]`;
   const what = r.status === 'changed' ? r.action : r.status;
-  const detail = r.error ? `  ${r.error.code}: ${r.error.message}` : r.changes.length > 0 ? `  ${r.changes.map(formatChange).join('; ')}` : '';
+  const detail = r.error ? `  ${r.error.code}: ${redactText(r.error.message)}` : r.changes.length > 0 ? `  ${r.changes.map(formatChange).join('; ')}` : '';
   out.write(`${counter} ${what.padEnd(9)} ${r.id}${r.target ? ` on ${r.target}` : ''}${detail}\n`);
 }

@@ -127,7 +127,7 @@ export class Daemon {
     this.#polling = true;
     try {
       const head = await this.#engine.fetchHead(this.#shutdown.signal);
-      if (this.#passStop && this.#engine.isNew(head) && head !== this.#engine.desiredCommit) {
+      if (this.#passStop && this.#engine.isNew(head)) {
         this.#log.info({ commit: head, superseding: this.#passKind }, 'newer commit: superseding the running pass');
         this.#passStop.abort();
         this.request('delta');

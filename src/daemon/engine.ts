@@ -71,7 +71,8 @@ export class Engine {
   readonly #now: () => number;
   #desired: DesiredSet | undefined;
   #rejected: string | undefined;
-  #interrupted = new Set<string>();
+  /** The commit the running pass works toward, from its fetch on: a poll that sees it again supersedes nothing. */
+  #workingToward: string | undefined;
 
   private constructor(deps: EngineDeps, lock: WriterLock, store: Store) {
     const { config } = deps;
@@ -95,6 +96,7 @@ export class Engine {
       secrets,
       log: deps.log,
       connectTimeoutMs: config.run.connectTimeoutMs,
+      // A target that can't be reached (or that hangs) costs at most this many attempts per pass.
       maxConnectFailures: config.run.maxAttempts,
       onReachability: (target, reachable, error) => this.store.markTargetReachable(target, reachable, error),
     });
@@ -122,8 +124,8 @@ export class Engine {
         throw new StateError(`the state in ${deps.config.stateDir} belongs to ${source.remote}, not ${engine.mirror.url}; use another stateDir`);
       }
       store.setSourceConfig(engine.mirror.url, engine.mirror.branch, engine.mirror.scope);
-      for (const entry of store.markInterrupted()) engine.#interrupted.add(entry.resourceId);
-      if (engine.#interrupted.size > 0) deps.log.warn({ resources: engine.#interrupted.size }, 'interrupted operations found; their resources are re-read first');
+      const interrupted = store.markInterrupted();
+      if (interrupted.length > 0) deps.log.warn({ operations: interrupted.length }, 'interrupted operations found; their resources are re-read first');
       return engine;
     } catch (err) {
       store?.close();
@@ -144,11 +146,28 @@ export class Engine {
   }
 
   /** Whether `commit` is one the engine would work on now (new and not already refused). */
+  /** For the daemon's poll: a commit worth superseding the running pass for (not the one it already works toward). */
   isNew(commit: string): boolean {
+    return this.#differsFromDesired(commit) && commit !== this.#workingToward;
+  }
+
+  #differsFromDesired(commit: string): boolean {
     return commit !== this.#desired?.commit && commit !== this.#rejected;
   }
 
+  #loadOptions(): Parameters<typeof loadFull>[1] {
+    return { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+  }
+
   async pass(options: PassOptions = {}): Promise<PassReport> {
+    try {
+      return await this.#pass(options);
+    } finally {
+      this.#workingToward = undefined;
+    }
+  }
+
+  async #pass(options: PassOptions): Promise<PassReport> {
     const never = new AbortController().signal;
     const stop = options.stop ?? never;
     const timings = { fetchMs: 0, loadMs: 0, planMs: 0, runMs: 0 };
@@ -163,6 +182,7 @@ export class Engine {
     let fetchError: string | undefined;
     try {
       head = await this.fetchHead(stop);
+      this.#workingToward = head;
     } catch (err) {
       fetchError = describeError(err).message;
       this.store.recordSourceError(fetchError);
@@ -182,9 +202,9 @@ export class Engine {
       if (!loaded) return report;
       this.#desired = loaded;
       everything = true; // cold: compare every desired and recorded resource (only a sweep reads them all)
-    } else if (head && this.isNew(head)) {
+    } else if (head && this.#differsFromDesired(head)) {
       try {
-        const options = { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+        const options = this.#loadOptions();
         delta = await loadDelta(this.#desired, head, options);
         report.filesRead = delta.filesRead;
         if (delta.diagnostics.length > 0) {
@@ -225,12 +245,14 @@ export class Engine {
       for (const name of found.changedTargets) changedTargets.add(name);
     }
     const retry = new Set(this.store.retryDue(this.#now()));
-    for (const id of this.#interrupted) retry.add(id);
+    // Interrupted side effects are re-read every pass until a read settles them (a cancelled re-read is not lost).
+    for (const id of this.store.interruptedIds()) retry.add(id);
     for (const id of retry) scope.add(id);
 
     const recorded = everything ? this.store.allRecorded() : this.store.recorded(scope);
     if (everything) for (const id of recorded.keys()) scope.add(id);
-    const tombstones = this.#dueTombstones();
+    const pending = this.store.pendingTombstones();
+    const tombstones = this.#dueTombstones(pending);
     const plan = makePlan({
       commit,
       mode: options.sweep ? 'full' : 'delta',
@@ -241,13 +263,15 @@ export class Engine {
       tombstones,
       retry,
       changedTargets,
+      blockingTombstones: pending,
     });
     lap('planMs');
 
     // Accept: the new desired state and its tombstones, in one transaction; then the in-memory set follows.
     this.store.accept(plan.acceptance, this.#targetSpecs(plan, lookup), { quiet: commit === accepted });
     delta?.apply();
-    this.#interrupted.clear();
+    // Deletions accepted just now learn the id of the tombstone they settle.
+    for (const op of plan.ops) if (op.action === 'delete' && op.tombstoneId === undefined) op.tombstoneId = this.store.pendingTombstoneId(op.id, op.target);
     if (commit !== accepted) {
       await this.mirror.pin(commit).catch((err: unknown) => this.#log.warn({ error: describeError(err).message }, 'cannot pin the accepted commit in the mirror'));
       this.#log.info({ commit, ops: plan.ops.length, mode: plan.mode }, 'commit accepted');
@@ -268,13 +292,13 @@ export class Engine {
 
     const counts = this.store.statusCounts();
     const unsettled = (counts.pending ?? 0) + (counts.failed ?? 0) + (counts.blocked ?? 0) + (counts.deleting ?? 0);
-    report.converged = unsettled === 0 && this.store.pendingTombstones().length === 0 && !this.#rejected;
+    report.converged = unsettled === 0 && this.store.tombstones().length === 0 && !this.#rejected;
     if (unsettled === 0 && run.results.every((r) => r.status !== 'failed' && r.status !== 'cancelled' && r.status !== 'blocked')) this.store.recordApplied(commit);
     return report;
   }
 
   async #loadFull(commit: string, report: PassReport): Promise<DesiredSet | undefined> {
-    const options = { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+    const options = this.#loadOptions();
     const full = await loadFull(commit, options);
     report.filesRead += full.filesRead;
     if (full.diagnostics.length === 0) {
@@ -302,9 +326,9 @@ export class Engine {
   }
 
   /** Pending deletions whose retry time has come (failures back off like resources do). */
-  #dueTombstones(): PendingTombstone[] {
+  #dueTombstones(pending: PendingTombstone[]): PendingTombstone[] {
     const now = this.#now();
-    return this.store.pendingTombstones().filter((t) => t.attempts === 0 || t.updatedAt + backoffDelay(t.attempts, this.config.run.retryLater, () => 0) <= now);
+    return pending.filter((t) => t.attempts === 0 || t.updatedAt + backoffDelay(t.attempts, this.config.run.retryLater, () => 0) <= now);
   }
 
   #targetSpecs(plan: Plan, lookup: { get(id: string): LoadedResource | undefined }): Map<string, TargetSpec> {

@@ -1,5 +1,5 @@
 import type { Json, JsonObject, Resource } from '../provider.js';
-import { TARGET_KIND, type LoadedResource } from '../load/types.js';
+import { TARGET_KIND, targetId, type LoadedResource } from '../load/types.js';
 import { canonicalJson } from '../util/canonical.js';
 import type { Acceptance, Cause, NewTombstone, Op, PendingTombstone, Plan, RecordedResource } from './types.js';
 
@@ -20,6 +20,8 @@ export interface PlanInput {
   retry: Set<string>;
   /** Targets whose own spec changed (address, credentials...): their resources are re-read. */
   changedTargets: Set<string>;
+  /** Every pending tombstone, due or not: a removal never runs before the removal of something that depends on it. */
+  blockingTombstones?: PendingTombstone[];
 }
 
 /**
@@ -53,7 +55,11 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
-  const pendingByResource = new Map(input.tombstones.map((t) => [t.resourceId, t]));
+  // Pending removals by resource and target: a resource moved between targets may have one on each.
+  const tombstoneKey = (id: string, target: string | null | undefined): string => `${id}\u0000${target ?? ''}`;
+  const pendingByResource = new Map(input.tombstones.map((t) => [tombstoneKey(t.resourceId, t.target), t]));
+  // Any pending removal, due now or backing off, is cancelled when its resource is back in Git on the same target.
+  const anyPending = new Map((input.blockingTombstones ?? input.tombstones).map((t) => [tombstoneKey(t.resourceId, t.target), t]));
 
   for (const id of scope) {
     const r = desired.get(id);
@@ -61,12 +67,12 @@ export function plan(input: PlanInput): Plan {
     if (r) {
       acceptance.upserts.push(r);
       if (r.kind === TARGET_KIND) continue; // a Target is how to reach things, not a thing to converge
-      const tombstone = pendingByResource.get(id);
-      if (tombstone && tombstone.target === (r.meta.target ?? null)) {
-        acceptance.resurrected.push(tombstone.tombstoneId); // back in Git before its removal finished
-        pendingByResource.delete(id);
+      const tombstone = anyPending.get(tombstoneKey(id, r.meta.target));
+      if (tombstone) {
+        acceptance.resurrected.push(tombstone.tombstoneId); // back in Git, on the same target, before its removal finished
+        pendingByResource.delete(tombstoneKey(id, r.meta.target));
       }
-      if (rec && rec.target !== null && rec.target !== r.meta.target && rec.appliedCommit !== null) {
+      if (rec && rec.target !== null && rec.target !== r.meta.target) {
         // Moved to another target: it is removed from the old one (per its policy) and created on the new one.
         const deletion = newTombstone(rec);
         acceptance.deletions.push(deletion);
@@ -75,10 +81,10 @@ export function plan(input: PlanInput): Plan {
       const sameTarget = rec !== undefined && rec.target === (r.meta.target ?? null);
       const action = !rec || !sameTarget || rec.appliedCommit === null ? 'create' : rec.specHash !== r.specHash ? 'update' : 'noop';
       const retry = input.retry.has(id);
-      const targetChanged = r.meta.target !== undefined && input.changedTargets.has(r.meta.target);
+      const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || targetSettingsChanged(rec, desired.get(targetId(r.meta.target))));
       if (action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id)) continue;
       if (action !== 'noop') acceptance.pending.push(id);
-      const cause: Cause = retry && action !== 'noop' && rec?.appliedHash !== r.specHash ? 'retry' : action === 'noop' ? (retry ? 'retry' : input.mode === 'full' ? 'sweep' : 'intent') : 'intent';
+      const cause = causeOf(action, retry, input.mode);
       ops.push({
         key: id,
         id,
@@ -107,8 +113,9 @@ export function plan(input: PlanInput): Plan {
   }
 
   // Deletions carried over from earlier commits.
+  const planned = new Set(ops.map((op) => `${op.key}\u0000${op.target ?? ''}`));
   for (const t of pendingByResource.values()) {
-    if (ops.some((op) => op.key === `delete:${t.resourceId}`)) continue;
+    if (planned.has(`delete:${t.resourceId}\u0000${t.target ?? ''}`)) continue;
     ops.push({
       key: `delete:${t.resourceId}`,
       id: t.resourceId,
@@ -128,7 +135,31 @@ export function plan(input: PlanInput): Plan {
   }
 
   linkDependencies(ops);
-  return { commit: input.commit, ...(input.base ? { base: input.base } : {}), mode: input.mode, ops: order(ops), acceptance, diagnostics: [] };
+  const deferred = deferBehindDependents(ops, input.blockingTombstones ?? []);
+  return { commit: input.commit, ...(input.base ? { base: input.base } : {}), mode: input.mode, ops: order(ops.filter((op) => !deferred.has(op))), acceptance, diagnostics: [] };
+}
+
+/** Create/update for what Git changed, retry for what failed before, sweep for a re-read nobody asked a change of. */
+function causeOf(action: Op['action'], retry: boolean, mode: PlanInput['mode']): Cause {
+  if (retry) return 'retry';
+  if (action !== 'noop') return 'intent';
+  return mode === 'full' ? 'sweep' : 'intent';
+}
+
+/** The Target's own settings (address, credentials reference, pinned key) differ from those the resource was accepted with. */
+function targetSettingsChanged(rec: RecordedResource | undefined, target: LoadedResource | undefined): boolean {
+  return rec?.targetSpec != null && target !== undefined && canonicalJson(rec.targetSpec) !== canonicalJson(target.spec);
+}
+
+/**
+ * Reverse dependency order across passes: a removal waits while a pending
+ * tombstone that is not worked on in this pass (backing off, its target down)
+ * still depends on it. The waiting removal stays pending for a later pass.
+ */
+function deferBehindDependents(ops: Op[], pending: PendingTombstone[]): Set<Op> {
+  const inPlan = new Set(ops.filter((op) => op.action === 'delete').map((op) => op.id));
+  const waitedOn = new Set(pending.filter((t) => !inPlan.has(t.resourceId)).flatMap((t) => t.meta.dependsOn));
+  return new Set(ops.filter((op) => op.action === 'delete' && waitedOn.has(op.id)));
 }
 
 /** Prune only what Plumb's own inventory says it applied; Retain forgets; protection is remembered in the tombstone. */

@@ -7,7 +7,7 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
-/** Exponential backoff with full jitter (AWS architecture blog): spreads retries of many targets apart. */
+/** Exponential backoff with equal jitter (half fixed, half random): spreads retries of many targets apart, never ~0. */
 export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));

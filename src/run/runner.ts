@@ -6,6 +6,7 @@ import {
   describeError,
   InterruptedError,
   ProviderError,
+  SessionLostError,
   TimeoutError,
   VerifyError,
 } from '../errors.js';
@@ -29,8 +30,9 @@ export interface Journal {
   markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void;
   markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void;
   markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void;
-  tombstoneDone(input: { resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void;
-  tombstoneFailed(input: { resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void;
+  tombstoneDone(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void;
+  tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void;
+  attempts(id: string): number;
   appliedHash(id: string): string | null;
   markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string }): void;
   checkpoint(opId: number, progress: Json): void;
@@ -98,6 +100,9 @@ export interface RunContext {
 }
 
 const SUMMARY_LIMIT = 2048;
+
+/** What a dependency may be for its dependents to go ahead: the spec is on the target (or, report-only, deliberately left). */
+const SATISFIED = new Set<string>(['converged', 'changed', 'pending-reboot', 'drifted', 'deleted', 'planned']);
 
 /**
  * Works a plan off a bounded queue: a global limit, a lane per target so one slow
@@ -172,8 +177,10 @@ export class Runner {
     const finish = (partial: Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'cause'> & { cause?: Cause }): OpResult => ({ ...base, ...partial, durationMs: this.#now() - started });
 
     const upstream = await Promise.all(waits);
-    const blockedBy = upstream.find((r) => !['converged', 'changed', 'pending-reboot', 'deleted', 'planned'].includes(r.status));
-    const outside = ctx.mode === 'apply' && op.action !== 'delete' ? op.resource.meta.dependsOn.find((dep) => !inPlan.has(dep) && this.#journal!.status(dep) !== 'converged') : undefined;
+    // Work cancelled upstream (a newer commit, shutdown) cancels what waits on it; it is not a failure to record.
+    if (upstream.some((r) => r.status === 'cancelled')) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: 0 });
+    const blockedBy = upstream.find((r) => !SATISFIED.has(r.status));
+    const outside = ctx.mode === 'apply' && op.action !== 'delete' ? op.resource.meta.dependsOn.find((dep) => !inPlan.has(dep) && !SATISFIED.has(this.#journal!.status(dep) ?? 'unknown')) : undefined;
     if (blockedBy || outside) {
       const error = new DependencyError(blockedBy ? `waiting on ${blockedBy.id}, which is ${blockedBy.status}` : `waiting on ${outside}, which is ${this.#journal!.status(outside!) ?? 'unknown'}`);
       if (ctx.mode === 'apply') this.#recordFailure(op, commit, error, 'blocked', 0);
@@ -204,6 +211,8 @@ export class Runner {
             return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt });
           }
         }
+        // A target that times out or drops the session is charged like a failed connect: its next ops fail fast.
+        if (err instanceof TimeoutError || err instanceof SessionLostError) this.#pool.markBroken(op.target ?? '', err);
         this.#log.warn({ id: op.id, target: op.target, code, error: message, attempts: attempt }, 'operation failed');
         if (ctx.mode === 'apply') this.#recordFailure(op, commit, err, 'failed', attempt);
         return finish({ action: op.action, status: 'failed', changes: [], error: { code, message }, attempts: attempt });
@@ -214,10 +223,11 @@ export class Runner {
   #recordFailure(op: Op, commit: string, err: unknown, status: 'failed' | 'blocked', attempts: number): void {
     const { code, message } = describeError(err);
     if (op.action === 'delete') {
-      this.#journal!.tombstoneFailed({ resourceId: op.id, kind: op.kind, target: op.target, code, message, commit });
+      if (op.tombstoneId !== undefined) this.#journal!.tombstoneFailed({ tombstoneId: op.tombstoneId, resourceId: op.id, kind: op.kind, target: op.target, code, message, commit });
       return;
     }
-    const failures = attempts + 1;
+    // The delay before a later pass tries again grows with every failure recorded, not just this pass's.
+    const failures = this.#journal!.attempts(op.id) + Math.max(attempts, 1);
     this.#journal!.markFailed({
       id: op.id,
       kind: op.kind,
@@ -344,7 +354,7 @@ export class Runner {
     if (!handler.remove) {
       // Nothing of it to undo on the target (e.g. ssh.Command): the deletion settles without a read.
       if (ctx.mode === 'plan') return { action: 'noop', cause: 'deletion', status: 'planned', changes: [] };
-      journal!.tombstoneDone({ resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
+      journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
       return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
     }
     const remove = handler.remove.bind(handler);
@@ -354,7 +364,7 @@ export class Runner {
     }
     if (!journal) throw new Error('apply needs a journal');
     if (actual === undefined) {
-      journal.tombstoneDone({ resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
+      journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
       return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
     }
     const opId = journal.journalIntent({ id: op.id, kind: op.kind, target: op.target, action: 'delete', cause: 'deletion', commit, specHash: null, changes: [] });
@@ -365,7 +375,7 @@ export class Runner {
       journal.journalFailed(opId, describeError(err).message);
       throw err;
     }
-    journal.tombstoneDone({ resourceId: op.id, kind: op.kind, target: op.target, opId, commit, before: op.before, message: 'removed from the target' });
+    journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, opId, commit, before: op.before, message: 'removed from the target' });
     return { action: 'delete', cause: 'deletion', status: 'deleted', changes: [] };
   }
 }

@@ -91,8 +91,21 @@ export class SessionPool {
   }
 
   #drop(name: string, entry: Entry): void {
-    this.#entries.delete(name);
+    if (this.#entries.get(name) === entry) this.#entries.delete(name); // never a newer session another op just opened
     entry.session.then((s) => s.close()).catch(() => {});
+  }
+
+  /**
+   * An operation timed out or lost its session: the session is not trusted
+   * again, and the failure counts against the target's budget for this pass,
+   * so a target that accepts connections and then hangs can't hold queue slots
+   * op after op.
+   */
+  markBroken(name: string, error: unknown): void {
+    const entry = this.#entries.get(name);
+    if (entry) this.#drop(name, entry);
+    const previous = this.#failures.get(name);
+    this.#failures.set(name, { count: (previous?.count ?? 0) + 1, error });
   }
 
   /** Closes sessions unused for `idleMs` (a BMC has few session slots; a host has MaxSessions). */

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { GitError, RevisionError } from '../errors.js';
 import { CatFile, type ObjectInfo } from './cat-file.js';
-import { ALLOWED_PROTOCOLS, checkBranch, checkRemote, checkScopePath } from './remote.js';
+import { ALLOWED_PROTOCOLS, checkBranch, checkRemote, checkScopePath, redactUrl } from './remote.js';
 
 /** One entry of `git ls-tree -r -l`. */
 export interface TreeEntry {
@@ -277,11 +277,6 @@ export class GitMirror {
   close(): void {
     this.objects.close();
   }
-}
-
-/** Credentials never belong in the URL, but if someone put them there, keep them out of messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
 }
 
 function firstLine(text: string): string {

@@ -17,6 +17,10 @@ export function checkRemote(url: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (!['https', 'http', 'ssh', 'git', 'file'].includes(scheme)) throw new ConfigError(`repo.url scheme "${scheme}://" is not allowed; use https://, ssh://, git://, file:// or a path`);
+    // A password or token in the URL would be a secret in the config, the state and every log line naming the repo.
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value)) {
+      throw new ConfigError(`repo.url "${redactUrl(value)}" carries a password or token; give the plumb user a git credential helper (https) or an SSH key (ssh://) instead`);
+    }
     refuseOptionHost(value, value.slice(scheme.length + 3).replace(/^[^/@]*@/, ''));
     return value;
   }
@@ -26,17 +30,17 @@ export function checkRemote(url: string): string {
     refuseOptionHost(value, scp[1]!);
     return value;
   }
-  throw new ConfigError(`repo.url "${withoutCredentials(value)}" is neither a URL (https://, ssh://, git://, file://), user@host:path, nor an absolute path`);
+  throw new ConfigError(`repo.url "${redactUrl(value)}" is neither a URL (https://, ssh://, git://, file://), user@host:path, nor an absolute path`);
 }
 
-/** Credentials never belong in the URL; if they are there anyway, keep them out of the message. */
-function withoutCredentials(url: string): string {
+/** Credentials never belong in the URL; if they are there anyway, keep them out of messages. */
+export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]*@/, '//***@');
 }
 
 /** ssh would take a host like `-oProxyCommand=...` for an option (git refuses it too; this says why, earlier). */
 function refuseOptionHost(url: string, host: string): void {
-  if (host.startsWith('-')) throw new ConfigError(`repo.url "${withoutCredentials(url)}" has a host starting with "-", which ssh would read as an option; refusing it`);
+  if (host.startsWith('-')) throw new ConfigError(`repo.url "${redactUrl(url)}" has a host starting with "-", which ssh would read as an option; refusing it`);
 }
 
 /** A branch name as `git check-ref-format --branch` would accept it, and never an option. */

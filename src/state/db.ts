@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StateError } from '../errors.js';
@@ -6,6 +6,7 @@ import { MIGRATIONS } from './migrations.js';
 
 export const DB_FILE = 'plumb.db';
 const LOCK_FILE = 'plumb.lock';
+const LOCK_PID_FILE = 'plumb.lock.pid';
 
 export type Db = Database.Database;
 
@@ -65,47 +66,47 @@ function migrate(db: Db): void {
 
 /**
  * One writer per state directory: two daemons acting on the same targets would
- * fight. A lock file holds the writer's pid; a lock left by a dead process (kill -9)
- * is taken over.
+ * fight. The lock is an exclusive SQLite lock on `plumb.lock`, held by an open
+ * transaction for the life of the process: the OS drops it when the process
+ * dies however it dies (kill -9, power loss), so there is no stale lock to take
+ * over and no pid that could have been reused. The holder's pid sits beside it,
+ * for the error message only.
  */
 export class WriterLock {
-  readonly #path: string;
+  readonly #db: Db;
+  readonly #pidFile: string;
 
-  private constructor(path: string) {
-    this.#path = path;
+  private constructor(db: Db, pidFile: string) {
+    this.#db = db;
+    this.#pidFile = pidFile;
   }
 
   static acquire(stateDir: string): WriterLock {
     mkdirSync(stateDir, { recursive: true, mode: 0o750 });
-    const path = join(stateDir, LOCK_FILE);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, 'wx', 0o640);
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return new WriterLock(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StateError(`cannot create ${path}: ${(err as Error).message}`);
-        const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-          throw new StateError(`another Plumb (pid ${holder}) is already writing to ${stateDir}; stop it or use its control socket`);
-        }
-        rmSync(path, { force: true }); // stale: its writer died
+    const pidFile = join(stateDir, LOCK_PID_FILE);
+    const db = new Database(join(stateDir, LOCK_FILE), { timeout: 0 });
+    try {
+      db.pragma('journal_mode = DELETE');
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      db.close();
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+        const holder = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : 'unknown';
+        throw new StateError(`another Plumb (pid ${holder}) is already writing to ${stateDir}; stop it first (status, history and plan work meanwhile)`);
       }
+      throw new StateError(`cannot take the writer lock in ${stateDir}: ${(err as Error).message}`, { cause: err });
     }
-    throw new StateError(`cannot take the writer lock ${path}`);
+    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o640 });
+    return new WriterLock(db, pidFile);
   }
 
   release(): void {
-    rmSync(this.#path, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    rmSync(this.#pidFile, { force: true });
+    try {
+      this.#db.exec('ROLLBACK');
+    } finally {
+      this.#db.close();
+    }
   }
 }

@@ -114,4 +114,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE ops ADD COLUMN progress TEXT;
   ALTER TABLE resources ADD COLUMN status_detail TEXT;  -- why a resource is in its status (e.g. what waits for a reboot)
   `,
+  // 3: a resource moved between targets can have a pending removal on each (one per resource and target);
+  //    the per-poll status queries (retry due, counts) are answered from an index, not a table scan.
+  `
+  DROP INDEX tombstones_one_pending;
+  CREATE UNIQUE INDEX tombstones_one_pending ON tombstones (resource_id, COALESCE(target, '')) WHERE state = 'pending';
+  DROP INDEX resources_status;
+  CREATE INDEX resources_status ON resources (status, next_attempt_at, kind);
+  `,
 ];

@@ -210,6 +210,9 @@ export class Store {
 
       for (const rename of acceptance.renames) {
         this.#stmt('UPDATE resources SET id = ?, name = ? WHERE id = ?').run(rename.to, rename.to.slice(rename.to.indexOf('/') + 1), rename.from);
+        // History and journal follow the resource, so `plumb history NEW` shows its whole life.
+        this.#stmt('UPDATE ops SET resource_id = ? WHERE resource_id = ?').run(rename.to, rename.from);
+        this.#stmt('UPDATE events SET resource_id = ? WHERE resource_id = ?').run(rename.to, rename.from);
         this.#event({ type: 'rename', resourceId: rename.to, commit, message: `renamed from ${rename.from}`, before: rename.from, after: rename.to });
       }
 
@@ -219,7 +222,18 @@ export class Store {
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, file = excluded.file, line = excluded.line,
            spec = excluded.spec, meta = excluded.meta, spec_hash = excluded.spec_hash, target_spec = excluded.target_spec,
            accepted_commit = excluded.accepted_commit,
-           status = CASE WHEN resources.status = 'deleting' THEN 'pending' ELSE resources.status END`,
+           -- A new spec (or a new target) is worked on at once, whatever backoff an older spec was in.
+           status = CASE WHEN resources.status = 'deleting' OR resources.spec_hash <> excluded.spec_hash OR resources.target IS NOT excluded.target
+                         THEN 'pending' ELSE resources.status END,
+           attempts = CASE WHEN resources.spec_hash <> excluded.spec_hash OR resources.target IS NOT excluded.target THEN 0 ELSE resources.attempts END,
+           next_attempt_at = CASE WHEN resources.spec_hash <> excluded.spec_hash OR resources.target IS NOT excluded.target THEN NULL ELSE resources.next_attempt_at END,
+           -- Moved to another target: nothing has been applied there yet.
+           applied_commit = CASE WHEN resources.target IS excluded.target THEN resources.applied_commit END,
+           applied_hash = CASE WHEN resources.target IS excluded.target THEN resources.applied_hash END,
+           applied_at = CASE WHEN resources.target IS excluded.target THEN resources.applied_at END,
+           adopted = CASE WHEN resources.target IS excluded.target THEN resources.adopted ELSE 0 END,
+           memo = CASE WHEN resources.target IS excluded.target THEN resources.memo END,
+           observed = CASE WHEN resources.target IS excluded.target THEN resources.observed END`,
       );
       for (const r of acceptance.upserts) {
         const target = r.meta.target ?? null;
@@ -248,11 +262,12 @@ export class Store {
         `INSERT INTO tombstones (resource_id, kind, name, target, target_spec, spec, meta, memo, policy, state, deleted_commit, last_error, created_at, updated_at)
          VALUES (@resource_id, @kind, @name, @target, @target_spec, @spec, @meta, @memo, @policy, @state, @commit, @note, @now, @now)`,
       );
+      const live = new Set(acceptance.upserts.map((r) => r.id));
       for (const deletion of acceptance.deletions) {
         const r = deletion.recorded;
         const state = deletion.settledReason ? 'retained' : 'pending';
-        // A pending tombstone from an earlier move of this resource to another target stays; only one pending per id.
-        if (state === 'pending') this.#stmt("UPDATE tombstones SET state = 'cancelled', updated_at = ? WHERE resource_id = ? AND state = 'pending'").run(now, r.id);
+        // One pending removal per resource and target: an older one on another target (a move) stays.
+        if (state === 'pending') this.#stmt("UPDATE tombstones SET state = 'cancelled', updated_at = ? WHERE resource_id = ? AND target IS ? AND state = 'pending'").run(now, r.id, r.target);
         insertTombstone.run({
           resource_id: r.id,
           kind: r.kind,
@@ -268,7 +283,10 @@ export class Store {
           note: deletion.settledReason ?? null,
           now,
         });
-        if (state === 'pending') {
+        if (live.has(r.id)) {
+          // Moved to another target: the row now describes the new one; only the tombstone speaks for the old.
+          if (state !== 'pending') this.#event({ type: 'retain', resourceId: r.id, kind: r.kind, target: r.target, cause: 'deletion', commit, message: deletion.settledReason ?? null, before: r.spec });
+        } else if (state === 'pending') {
           this.#stmt("UPDATE resources SET status = 'deleting' WHERE id = ?").run(r.id);
         } else {
           this.#stmt('DELETE FROM resources WHERE id = ?').run(r.id);
@@ -524,28 +542,46 @@ export class Store {
   }
 
   /** The provider confirmed removal (or found it already absent): the tombstone is settled. */
-  tombstoneDone(input: { resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void {
+  tombstoneDone(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void {
     const now = this.#now();
     this.db.transaction(() => {
-      this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE resource_id = ? AND state = 'pending'").run(now, input.resourceId);
+      this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'").run(now, input.tombstoneId);
       if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, input.opId);
-      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted') AND action = 'delete'").run(now, input.resourceId);
-      this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting'").run(input.resourceId);
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'interrupted') AND action = 'delete'").run(now, input.resourceId, input.target);
+      // Only the row of the very thing removed: a resource moved to another target keeps its row.
+      this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting' AND target IS ?").run(input.resourceId, input.target);
       this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
     })();
   }
 
-  tombstoneFailed(input: { resourceId: string; kind: string; target: string | null; opId?: number; code: string; message: string; commit: string | null }): void {
+  tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; code: string; message: string; commit: string | null }): void {
     const now = this.#now();
     const message = redactText(input.message);
     this.db.transaction(() => {
-      const previous = this.#stmt("SELECT last_error FROM tombstones WHERE resource_id = ? AND state = 'pending'").get(input.resourceId) as Row | undefined;
-      this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE resource_id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.resourceId);
+      const previous = this.#stmt('SELECT last_error FROM tombstones WHERE id = ?').get(input.tombstoneId) as Row | undefined;
+      this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.tombstoneId);
       if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ?").run(now, message, input.opId);
       if (previous?.last_error !== `${input.code}: ${message}`) {
         this.#event({ type: 'fail', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, message: `${input.code}: ${message}` });
       }
     })();
+  }
+
+  /** The pending tombstone for a resource on a target (ops of a new deletion learn theirs after accept). */
+  pendingTombstoneId(resourceId: string, target: string | null): number | undefined {
+    const row = this.#stmt("SELECT id FROM tombstones WHERE resource_id = ? AND target IS ? AND state = 'pending'").get(resourceId, target) as Row | undefined;
+    return row?.id as number | undefined;
+  }
+
+  /** Resources with an interrupted side effect not yet settled by a read: re-read every pass until it is. */
+  interruptedIds(): string[] {
+    return (this.#stmt("SELECT DISTINCT resource_id FROM ops WHERE state = 'interrupted'").all() as Row[]).map((r) => r.resource_id as string);
+  }
+
+  /** Failures recorded so far for a resource (its retry delay grows with them). */
+  attempts(id: string): number {
+    const row = this.#stmt('SELECT attempts FROM resources WHERE id = ?').get(id) as Row | undefined;
+    return (row?.attempts as number | undefined) ?? 0;
   }
 
   // ---- queries for the CLI ------------------------------------------------
@@ -559,7 +595,7 @@ export class Store {
   }
 
   statusCounts(): Record<string, number> {
-    const rows = this.#stmt("SELECT status, COUNT(*) AS n FROM resources WHERE kind <> 'Target' GROUP BY status").all() as Row[];
+    const rows = this.#stmt("SELECT status, COUNT(*) AS n FROM resources INDEXED BY resources_status WHERE kind <> 'Target' GROUP BY status").all() as Row[];
     return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));
   }
 

@@ -3,7 +3,8 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { GitError, RevisionError } from '../../src/errors.js';
-import { GitMirror, GitObjects, gitEnv, MODE_SUBMODULE, MODE_SYMLINK, redactUrl, type FileChange } from '../../src/source/git.js';
+import { GitMirror, GitObjects, gitEnv, MODE_SUBMODULE, MODE_SYMLINK, type FileChange } from '../../src/source/git.js';
+import { redactUrl } from '../../src/source/remote.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
 
 const bareGit = (dir: string, ...args: string[]): string => execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();

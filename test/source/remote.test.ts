@@ -50,6 +50,14 @@ describe('checkRemote', () => {
     expect(() => checkRemote('ssh://bot:s3cret-pw@-oProxyCommand=x/repo')).not.toThrow(/s3cret/);
   });
 
+  test.each(['https://user:t0ken-abc@git.example.com/ops/config.git', 'http://bot:pw@host/r.git', 'ssh://git:pw@host/r.git'])(
+    'refuses a password or token in %j (secrets are references, never config values)',
+    (url) => {
+      expect(() => checkRemote(url)).toThrow(/carries a password or token; give the plumb user a git credential helper/);
+      expect(() => checkRemote(url)).not.toThrow(/t0ken|:pw@/);
+    },
+  );
+
   test('trims surrounding space', () => {
     expect(checkRemote('  https://example.com/r.git \n')).toBe('https://example.com/r.git');
   });
