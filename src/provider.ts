@@ -175,6 +175,14 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
   safeToRetryAfterCrash?(r: Resource<Spec>): boolean;
 }
 
+/** One resource's share of a per-target transaction: its changes, or its removal. */
+export interface BatchItem {
+  r: Resource;
+  changes: Change[];
+  /** Remove what the resource owns instead of applying changes. */
+  remove: boolean;
+}
+
 /** A provider plugin: how to reach one kind of target, and the kinds it converges there. */
 export interface Provider<S extends Session = Session> {
   /** The `provider:` value of Target specs, e.g. `ssh`. */
@@ -183,4 +191,12 @@ export interface Provider<S extends Session = Session> {
   targetSchema: string;
   kinds: KindHandler<unknown, unknown, S>[];
   open(target: Target, ctx: OpenContext): Promise<S>;
+  /**
+   * Optional, for transactional devices (NETCONF candidate + commit): applies
+   * everything one pass changes on one target as a single transaction, items in
+   * dependency order. All or nothing: if it throws, the device must be as before.
+   * Returns one Applied per item. The runner still reads, diffs, journals and
+   * verifies each resource; only the writes are batched.
+   */
+  applyBatch?(s: S, items: BatchItem[], ctx: OpContext): Promise<Array<Applied | void>>;
 }

@@ -1,21 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
-import {
-  CancelledError,
-  DependencyError,
-  describeError,
-  InterruptedError,
-  ProviderError,
-  SessionLostError,
-  TimeoutError,
-  VerifyError,
-} from '../errors.js';
-import type { Change, Json, KindHandler, Log, OpContext, Provider, Resource, Secrets, Session, TargetSpec } from '../provider.js';
+import { CancelledError, DependencyError, describeError, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
+import type { Applied, Change, Json, Log, OpContext, Secrets, TargetSpec } from '../provider.js';
 import type { Action, Cause, Op, Plan, ResourceStatus } from '../plan/types.js';
-import type { Outcome } from '../state/store.js';
-import { pointerCovers } from '../util/json-pointer.js';
+import type { Outcome as JournalOutcome } from '../state/store.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { deadline, type Deadline } from './deadline.js';
+import { OperationSteps, type Outcome, type PendingWrite } from './operation.js';
 import type { ProviderRegistry } from './registry.js';
 import type { SessionPool } from './sessions.js';
 
@@ -26,7 +17,7 @@ export interface Journal {
   resolveInterrupted(id: string): void;
   journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number;
   journalFailed(opId: number, message: string): void;
-  journalDone(outcome: Outcome): void;
+  journalDone(outcome: JournalOutcome): void;
   markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void;
   markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void;
   markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void;
@@ -99,20 +90,33 @@ export interface RunContext {
   onResult?: (result: OpResult) => void;
 }
 
-const SUMMARY_LIMIT = 2048;
-
 /** What a dependency may be for its dependents to go ahead: the spec is on the target (or, report-only, deliberately left). */
 const SATISFIED = new Set<string>(['converged', 'changed', 'pending-reboot', 'drifted', 'deleted', 'planned']);
+
+/** One op, or every op of one target whose provider applies them as a single transaction. */
+interface Unit {
+  target: string | null;
+  ops: Op[];
+  batch: boolean;
+}
+
+type UnitResult = { results: Map<string, Outcome | { error: unknown }>; attempts: number } | { cancelled: true; attempts: number } | { error: unknown; attempts: number };
+
+interface Deferred {
+  promise: Promise<OpResult>;
+  resolve(result: OpResult): void;
+}
 
 /**
  * Works a plan off a bounded queue: a global limit, a lane per target so one slow
  * or dead target never stalls the others, dependencies in order, a deadline per
  * operation, retries with backoff for retryable errors only. Level-based: every
  * operation re-reads the target and diffs before it acts, and re-reads after to
- * verify.
+ * verify. A transactional provider gets all of one target's writes in one
+ * transaction (Provider.applyBatch); the reads, journal and verification stay per
+ * resource.
  */
 export class Runner {
-  readonly #registry: ProviderRegistry;
   readonly #pool: SessionPool;
   readonly #journal: Journal | undefined;
   readonly #options: RunnerOptions;
@@ -120,6 +124,7 @@ export class Runner {
   readonly #now: () => number;
   readonly #secrets: Secrets;
   readonly #keyedHash: (value: Buffer | string) => string;
+  readonly #steps: OperationSteps;
 
   constructor(deps: {
     registry: ProviderRegistry;
@@ -133,12 +138,12 @@ export class Runner {
   }) {
     this.#secrets = deps.secrets;
     this.#keyedHash = deps.keyedHash;
-    this.#registry = deps.registry;
     this.#pool = deps.pool;
     this.#journal = deps.journal;
     this.#options = { ...DEFAULT_RUNNER_OPTIONS, ...deps.options };
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
+    this.#steps = new OperationSteps(deps.registry, deps.journal);
   }
 
   async run(plan: Plan, ctx: RunContext): Promise<RunReport> {
@@ -156,67 +161,224 @@ export class Runner {
       return q;
     };
     const inPlan = new Set(plan.ops.map((op) => op.id));
-    const settled = new Map<string, Promise<OpResult>>();
+    const deferred = new Map<string, Deferred>();
     for (const op of plan.ops) {
-      const waits = op.waitFor.map((k) => settled.get(k)).filter((p): p is Promise<OpResult> => p !== undefined);
-      settled.set(
-        op.key,
-        this.#schedule(op, plan.commit, waits, inPlan, ctx, lane, global).then((result) => {
-          ctx.onResult?.(result);
-          return result;
-        }),
-      );
+      let resolve!: (result: OpResult) => void;
+      const promise = new Promise<OpResult>((r) => (resolve = r)).then((result) => {
+        ctx.onResult?.(result);
+        return result;
+      });
+      deferred.set(op.key, { promise, resolve });
     }
-    const results = await Promise.all(settled.values());
+    const units = this.#units(plan, ctx);
+    await Promise.all(units.map((unit) => this.#runUnit(unit, plan.commit, ctx, lane, global, deferred, inPlan)));
+    const results = await Promise.all(plan.ops.map((op) => deferred.get(op.key)!.promise));
     return { results, durationMs: this.#now() - started };
   }
 
-  async #schedule(op: Op, commit: string, waits: Promise<OpResult>[], inPlan: Set<string>, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue): Promise<OpResult> {
-    const started = this.#now();
-    const base = { key: op.key, id: op.id, target: op.target, cause: op.cause };
-    const finish = (partial: Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'cause'> & { cause?: Cause }): OpResult => ({ ...base, ...partial, durationMs: this.#now() - started });
-
-    const upstream = await Promise.all(waits);
-    // Work cancelled upstream (a newer commit, shutdown) cancels what waits on it; it is not a failure to record.
-    if (upstream.some((r) => r.status === 'cancelled')) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: 0 });
-    const blockedBy = upstream.find((r) => !SATISFIED.has(r.status));
-    const outside = ctx.mode === 'apply' && op.action !== 'delete' ? op.resource.meta.dependsOn.find((dep) => !inPlan.has(dep) && !SATISFIED.has(this.#journal!.status(dep) ?? 'unknown')) : undefined;
-    if (blockedBy || outside) {
-      const error = new DependencyError(blockedBy ? `waiting on ${blockedBy.id}, which is ${blockedBy.status}` : `waiting on ${outside}, which is ${this.#journal!.status(outside!) ?? 'unknown'}`);
-      if (ctx.mode === 'apply') this.#recordFailure(op, commit, error, 'blocked', 0);
-      return finish({ action: op.action, status: 'blocked', changes: [], error: { code: error.code, message: error.message }, attempts: 0 });
+  /** Groups the ops of transactional targets into one unit per target (unless a dependency cycle through another target forbids it). */
+  #units(plan: Plan, ctx: RunContext): Unit[] {
+    const groups = new Map<string, Op[]>();
+    if (ctx.mode === 'apply') {
+      for (const op of plan.ops) {
+        if (op.target === null) continue;
+        let batchable = false;
+        try {
+          batchable = this.#steps.place(op, ctx.targets).provider.applyBatch !== undefined;
+        } catch {
+          // unknown kind or target: runs alone and reports the error
+        }
+        if (batchable) (groups.get(op.target) ?? groups.set(op.target, []).get(op.target)!).push(op);
+      }
+      const byKey = new Map(plan.ops.map((op) => [op.key, op]));
+      for (const [target, members] of groups) if (members.length < 2 || cycleThroughOthers(members, byKey)) groups.delete(target);
     }
+    const units: Unit[] = [];
+    const emitted = new Set<string>();
+    for (const op of plan.ops) {
+      const group = op.target !== null ? groups.get(op.target) : undefined;
+      if (!group) units.push({ target: op.target, ops: [op], batch: false });
+      else if (!emitted.has(op.target!)) {
+        emitted.add(op.target!);
+        units.push({ target: op.target, ops: group, batch: true });
+      }
+    }
+    return units;
+  }
 
+  async #runUnit(unit: Unit, commit: string, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, deferred: Map<string, Deferred>, inPlan: Set<string>): Promise<void> {
+    const started = this.#now();
+    const finish = (op: Op, partial: Partial<OpResult> & Pick<OpResult, 'action' | 'status'>): void => {
+      deferred.get(op.key)!.resolve({ key: op.key, id: op.id, target: op.target, cause: op.cause, changes: [], attempts: 0, ...partial, durationMs: this.#now() - started });
+    };
+
+    // Dependencies: wait for everything outside the unit; inside a unit, order is the provider's business.
+    const members = new Set(unit.ops.map((op) => op.key));
+    const outside = [...new Set(unit.ops.flatMap((op) => op.waitFor).filter((k) => !members.has(k) && deferred.has(k)))];
+    const upstream = new Map(await Promise.all(outside.map(async (k) => [k, await deferred.get(k)!.promise] as const)));
+    const runnable: Op[] = [];
+    const held = new Map<string, OpResult['status']>();
+    for (const op of unit.ops) {
+      const waits = op.waitFor.map((k) => upstream.get(k) ?? (held.has(k) ? { id: k, status: held.get(k)! } : undefined)).filter((r) => r !== undefined);
+      if (waits.some((r) => r.status === 'cancelled')) {
+        // Work cancelled upstream (a newer commit, shutdown) cancels what waits on it; it is not a failure to record.
+        held.set(op.key, 'cancelled');
+        finish(op, { action: op.action, status: 'cancelled' });
+        continue;
+      }
+      const blockedBy = waits.find((r) => !SATISFIED.has(r.status));
+      const notConverged = ctx.mode === 'apply' && op.action !== 'delete' ? op.resource.meta.dependsOn.find((dep) => !inPlan.has(dep) && !SATISFIED.has(this.#journal!.status(dep) ?? 'unknown')) : undefined;
+      if (blockedBy || notConverged) {
+        const error = new DependencyError(blockedBy ? `waiting on ${blockedBy.id}, which is ${blockedBy.status}` : `waiting on ${notConverged}, which is ${this.#journal!.status(notConverged!) ?? 'unknown'}`);
+        if (ctx.mode === 'apply') this.#recordFailure(op, commit, error, 'blocked', 0);
+        held.set(op.key, 'blocked');
+        finish(op, { action: op.action, status: 'blocked', error: { code: error.code, message: error.message } });
+        continue;
+      }
+      runnable.push(op);
+    }
+    if (runnable.length === 0) return;
+
+    const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx) : this.#executeSingle(runnable[0]!, commit, ctx)));
+    for (const op of runnable) {
+      if ('cancelled' in outcome) {
+        finish(op, { action: op.action, status: 'cancelled', attempts: outcome.attempts });
+        continue;
+      }
+      const result = 'results' in outcome ? outcome.results.get(op.key)! : { error: outcome.error };
+      if ('error' in result) {
+        const { code, message } = describeError(result.error);
+        this.#log.warn({ id: op.id, target: op.target, code, error: message, attempts: outcome.attempts }, 'operation failed');
+        if (ctx.mode === 'apply') this.#recordFailure(op, commit, result.error, 'failed', outcome.attempts);
+        finish(op, { action: op.action, status: 'failed', error: { code, message }, attempts: outcome.attempts });
+      } else {
+        finish(op, { ...result, attempts: outcome.attempts });
+      }
+    }
+  }
+
+  /** Runs a unit in its lane within the global limit, retrying retryable errors with backoff; the queue alone decides. */
+  async #retrying(unit: Unit, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, work: () => Promise<Map<string, Outcome | { error: unknown }>>): Promise<UnitResult> {
     for (let attempt = 1; ; attempt++) {
-      if (ctx.stop.aborted) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt - 1 });
+      if (ctx.stop.aborted) return { cancelled: true, attempts: attempt - 1 };
       try {
         // Queued work checks the stop signal when its turn comes (no listener per queued op on one signal).
-        const outcome = await lane(op.target).add(() => {
+        const results = await lane(unit.target).add(() => {
           if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
           return global.add(() => {
             if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
-            return this.#execute(op, commit, ctx);
+            return work();
           });
         });
-        return finish({ ...outcome!, attempts: attempt });
+        return { results: results!, attempts: attempt };
       } catch (err) {
-        if (ctx.stop.aborted && (isAbortError(err) || err instanceof CancelledError)) return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt });
-        const { code, message, retryable } = describeError(err);
+        if (ctx.stop.aborted && (isAbortError(err) || err instanceof CancelledError)) return { cancelled: true, attempts: attempt };
+        const { code, retryable } = describeError(err);
         if (retryable && attempt < this.#options.maxAttempts) {
-          this.#log.debug({ id: op.id, target: op.target, code, attempt }, 'retrying');
+          this.#log.debug({ target: unit.target, ops: unit.ops.length, code, attempt }, 'retrying');
           try {
             await sleep(backoffDelay(attempt, this.#options.backoff), ctx.stop);
             continue;
           } catch {
-            return finish({ action: op.action, status: 'cancelled', changes: [], attempts: attempt });
+            return { cancelled: true, attempts: attempt };
           }
         }
         // A target that times out or drops the session is charged like a failed connect: its next ops fail fast.
-        if (err instanceof TimeoutError || err instanceof SessionLostError) this.#pool.markBroken(op.target ?? '', err);
-        this.#log.warn({ id: op.id, target: op.target, code, error: message, attempts: attempt }, 'operation failed');
-        if (ctx.mode === 'apply') this.#recordFailure(op, commit, err, 'failed', attempt);
-        return finish({ action: op.action, status: 'failed', changes: [], error: { code, message }, attempts: attempt });
+        if (err instanceof TimeoutError || err instanceof SessionLostError) this.#pool.markBroken(unit.target ?? '', err);
+        return { error: err, attempts: attempt };
       }
+    }
+  }
+
+  #opContext(targetName: string, id: string, limit: Deadline): OpContext {
+    return { signal: limit.signal, log: this.#log.child({ target: targetName, id }), secrets: this.#secrets, keyedHash: this.#keyedHash };
+  }
+
+  /** Rethrows the deadline as a TimeoutError, whatever the provider made of the abort. */
+  #guard(limit: Deadline, what: string): <T>(work: () => Promise<T>) => Promise<T> {
+    return async (work) => {
+      try {
+        return await work();
+      } catch (err) {
+        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${what}: no answer within ${this.#options.opTimeoutMs} ms`, { cause: err });
+        throw err;
+      }
+    };
+  }
+
+  async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Map<string, Outcome>> {
+    const { handler, provider, targetName, targetSpec } = this.#steps.place(op, ctx.targets);
+    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, op.id);
+    const guard = this.#guard(limit, op.id);
+    try {
+      const opCtx = this.#opContext(targetName, op.id, limit);
+      const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
+      const prepared = await guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, opCtx));
+      if ('done' in prepared) return new Map([[op.key, prepared.done]]);
+      const w = prepared.write;
+      const opId = this.#steps.intent(w, commit);
+      try {
+        const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => this.#journal!.checkpoint(opId, progress) };
+        const applied = await guard(() => this.#steps.write(w, session, applyCtx));
+        return new Map([[op.key, await guard(() => this.#steps.verifyAndRecord(w, opId, applied, commit, session, opCtx))]]);
+      } catch (err) {
+        this.#steps.failed(opId, err);
+        throw err;
+      }
+    } finally {
+      limit.dispose();
+    }
+  }
+
+  /**
+   * All writes of one target in one transaction: read and diff every member,
+   * journal every intent, one applyBatch, then verify and record each member.
+   * If the transaction throws, nothing was changed (the provider's promise) and
+   * the whole unit is retried or failed; a member that fails verification fails alone.
+   */
+  async #executeBatch(ops: Op[], commit: string, ctx: RunContext): Promise<Map<string, Outcome | { error: unknown }>> {
+    const { provider, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
+    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, `transaction on ${targetName}`);
+    const guard = this.#guard(limit, `transaction on ${targetName}`);
+    const results = new Map<string, Outcome | { error: unknown }>();
+    try {
+      const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
+      const writes: PendingWrite[] = [];
+      for (const op of ops) {
+        const { handler } = this.#steps.place(op, ctx.targets);
+        try {
+          const prepared = await guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit)));
+          if ('done' in prepared) results.set(op.key, prepared.done);
+          else writes.push(prepared.write);
+        } catch (err) {
+          if (!(err instanceof ProviderError) && describeError(err).retryable) throw err; // the session is in trouble: retry the unit
+          results.set(op.key, { error: err });
+        }
+      }
+      if (writes.length === 0) return results;
+      const opIds = writes.map((w) => this.#steps.intent(w, commit));
+      const txCtx: OpContext = {
+        ...this.#opContext(targetName, `${writes.length} resources`, limit),
+        checkpoint: (progress) => opIds.forEach((id) => this.#journal!.checkpoint(id, progress)),
+      };
+      let applied: Array<Applied | void>;
+      try {
+        applied = await guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove })), txCtx));
+      } catch (err) {
+        opIds.forEach((id) => this.#steps.failed(id, err));
+        throw err;
+      }
+      for (const [i, w] of writes.entries()) {
+        try {
+          results.set(w.op.key, await guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit))));
+        } catch (err) {
+          this.#steps.failed(opIds[i]!, err);
+          results.set(w.op.key, { error: err });
+        }
+      }
+      return results;
+    } finally {
+      limit.dispose();
     }
   }
 
@@ -241,167 +403,23 @@ export class Runner {
       cause: op.cause,
     });
   }
+}
 
-  async #execute(op: Op, commit: string, ctx: RunContext): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
-    const kind = this.#registry.kind(op.kind);
-    if (!kind) throw new ProviderError(`no provider handles kind ${op.kind}`);
-    const targetName = op.target!;
-    const targetSpec = ctx.targets(targetName) ?? op.targetSpec;
-    if (!targetSpec) throw new ProviderError(`target ${targetName} is not defined any more and its settings were not recorded`);
-    const provider = this.#registry.provider(targetSpec.provider) ?? kind.provider;
-
-    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, op.id);
-    try {
-      return await this.#executeWithin(op, commit, ctx, limit, kind.handler, targetName, targetSpec, provider);
-    } finally {
-      limit.dispose();
+/** Whether a group's dependencies on other targets lead back into the group (batching it would deadlock). */
+function cycleThroughOthers(members: Op[], byKey: Map<string, Op>): boolean {
+  const inGroup = new Set(members.map((op) => op.key));
+  const seen = new Set<string>();
+  const stack = members.flatMap((op) => op.waitFor).filter((k) => !inGroup.has(k));
+  while (stack.length > 0) {
+    const key = stack.pop()!;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    for (const next of byKey.get(key)?.waitFor ?? []) {
+      if (inGroup.has(next)) return true;
+      stack.push(next);
     }
   }
-
-  async #executeWithin(
-    op: Op,
-    commit: string,
-    ctx: RunContext,
-    limit: Deadline,
-    handler: KindHandler<unknown, unknown, Session>,
-    targetName: string,
-    targetSpec: TargetSpec,
-    provider: Provider,
-  ): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
-    const signal = limit.signal;
-    const log = this.#log.child({ target: targetName, id: op.id });
-    const opCtx: OpContext = { signal, log, secrets: this.#secrets, keyedHash: this.#keyedHash };
-    const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-      try {
-        return await work();
-      } catch (err) {
-        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${op.id}: no answer within ${this.#options.opTimeoutMs} ms`, { cause: err });
-        throw err;
-      }
-    };
-
-    const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, signal));
-    if (op.action === 'delete') return guard(() => this.#delete(op, commit, ctx, handler, session, opCtx));
-
-    const journal = this.#journal;
-    const specHash = (op.resource as { specHash?: string }).specHash ?? null;
-    // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress.
-    const resume = ctx.mode === 'apply' && specHash !== null ? journal!.interruptedProgress(op.id, specHash) : undefined;
-    const r: Resource = resume ? { ...op.resource, resume } : op.resource;
-    const actual = await guard(() => handler.read(session, r, opCtx));
-    const changes = effectiveChanges(handler, r, actual);
-    const observed = summarize(handler, actual);
-    if (changes.length === 0) {
-      const waiting = handler.pendingReboot?.(r, actual);
-      if (ctx.mode === 'plan') return { action: 'noop', cause: op.cause, status: 'planned', changes: [], ...(waiting ? { note: waiting } : {}) };
-      if (waiting && specHash !== null) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed, commit, specHash });
-      else journal!.markConverged(r.id, observed, specHash ? { commit, specHash } : undefined);
-      journal!.resolveInterrupted(r.id);
-      return { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...(waiting ? { note: waiting } : {}) };
-    }
-    const action: Action = actual === undefined ? 'create' : 'update';
-    const drift = ctx.mode === 'apply' && actual !== undefined && specHash !== null && journal!.appliedHash(r.id) === specHash;
-    const cause: Cause = drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause;
-    if (ctx.mode === 'plan') return { action, cause, status: 'planned', changes };
-
-    if (drift && r.meta.drift === 'report') {
-      journal!.markDrifted(r.id, r.kind, op.target, trimChanges(changes), observed, commit);
-      return { action, cause: 'drift', status: 'drifted', changes };
-    }
-    if (specHash !== null && !(handler.safeToRetryAfterCrash?.(r) ?? true) && journal!.hasInterrupted(r.id, specHash)) {
-      throw new InterruptedError(`${r.id} was interrupted mid-run by a crash and has no guard that proves whether it finished; check the target, then change its spec or add a guard (creates/unless/onlyIf) to run it again`);
-    }
-
-    const opId = journal!.journalIntent({ id: r.id, kind: r.kind, target: op.target, action, cause, commit, specHash, changes: trimChanges(changes) });
-    try {
-      const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => journal!.checkpoint(opId, progress) };
-      const applied = await guard(() => handler.apply(session, r, changes, applyCtx));
-      // Verify against what the provider now remembers (a guardless command's memo says it ran).
-      const verified: Resource = applied?.memo !== undefined ? { ...r, memo: applied.memo } : r;
-      const after = await guard(() => handler.read(session, verified, opCtx));
-      const remaining = effectiveChanges(handler, verified, after);
-      if (remaining.length > 0) {
-        throw new VerifyError(`${r.id}: applied, but a re-read still differs at ${remaining.map((c) => c.path || '/').join(', ')}; the provider did something other than it planned`);
-      }
-      journal!.journalDone({
-        opId,
-        id: r.id,
-        kind: r.kind,
-        target: op.target,
-        action,
-        cause,
-        commit,
-        specHash: specHash ?? '',
-        changes: trimChanges(changes),
-        observed: summarize(handler, after),
-        memo: applied?.memo,
-        output: applied?.output,
-        // Adopted: something that exists (a kind with remove()) was there before Plumb first applied it.
-        adopted: action === 'update' && handler.remove !== undefined && journal!.appliedHash(r.id) === null,
-      });
-      const waiting = handler.pendingReboot?.(verified, after);
-      if (waiting && specHash !== null) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed: summarize(handler, after), commit, specHash });
-      return { action, cause, status: 'changed', changes, ...(waiting ? { note: waiting } : {}) };
-    } catch (err) {
-      journal!.journalFailed(opId, describeError(err).message);
-      throw err;
-    }
-  }
-
-  async #delete(op: Op, commit: string, ctx: RunContext, handler: KindHandler<unknown, unknown, Session>, session: Session, opCtx: OpContext): Promise<Omit<OpResult, 'key' | 'id' | 'target' | 'durationMs' | 'attempts'>> {
-    const r: Resource = op.resource;
-    const journal = this.#journal;
-    if (!handler.remove) {
-      // Nothing of it to undo on the target (e.g. ssh.Command): the deletion settles without a read.
-      if (ctx.mode === 'plan') return { action: 'noop', cause: 'deletion', status: 'planned', changes: [] };
-      journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
-      return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
-    }
-    const remove = handler.remove.bind(handler);
-    const actual = await handler.read(session, r, opCtx);
-    if (ctx.mode === 'plan') {
-      return { action: actual === undefined ? 'noop' : 'delete', cause: 'deletion', status: 'planned', changes: [] };
-    }
-    if (!journal) throw new Error('apply needs a journal');
-    if (actual === undefined) {
-      journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
-      return { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] };
-    }
-    const opId = journal.journalIntent({ id: op.id, kind: op.kind, target: op.target, action: 'delete', cause: 'deletion', commit, specHash: null, changes: [] });
-    try {
-      await remove(session, r, opCtx);
-      if ((await handler.read(session, r, opCtx)) !== undefined) throw new VerifyError(`${op.id}: removed, but a re-read still finds it`);
-    } catch (err) {
-      journal.journalFailed(opId, describeError(err).message);
-      throw err;
-    }
-    journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, opId, commit, before: op.before, message: 'removed from the target' });
-    return { action: 'delete', cause: 'deletion', status: 'deleted', changes: [] };
-  }
-}
-
-/** diff, minus what `ignore:` hands to someone else (only once the thing exists: ignored fields are still set on create). */
-export function effectiveChanges(handler: KindHandler<unknown, unknown, Session>, r: Resource, actual: unknown): Change[] {
-  const changes = handler.diff(r, actual);
-  if (actual === undefined || r.meta.ignore.length === 0) return changes;
-  return changes.filter((c) => !r.meta.ignore.some((pointer) => pointerCovers(pointer, c.path)));
-}
-
-function summarize(handler: KindHandler<unknown, unknown, Session>, actual: unknown): Json {
-  if (handler.summarize) return handler.summarize(actual);
-  if (actual === undefined) return null;
-  const text = JSON.stringify(actual);
-  return text.length <= SUMMARY_LIMIT ? (JSON.parse(text) as Json) : { truncated: true, bytes: text.length };
-}
-
-/** Large values (file contents) are summarised in the journal and event log. */
-function trimChanges(changes: Change[]): Change[] {
-  return changes.map((c) => ({ ...c, before: trimValue(c.before), after: trimValue(c.after) }));
-}
-
-function trimValue(value: Json | undefined): Json | undefined {
-  if (typeof value === 'string' && value.length > 200) return `${value.slice(0, 200)}… (${value.length} chars)`;
-  return value;
+  return false;
 }
 
 function isAbortError(err: unknown): boolean {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, SessionLostError, TimeoutError, UnreachableError } from '../../src/errors.js';
-import type { Change, KindHandler, Provider, Resource, Session, Target } from '../../src/provider.js';
+import type { Applied, BatchItem, Change, KindHandler, Provider, Resource, Session, Target } from '../../src/provider.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -30,6 +30,10 @@ export interface FakeDevice {
   rebootingUntil: number;
   /** Keyed hashes of passwords the device "has" (it can't tell them back). */
   passwords: Map<string, string>;
+  /** Transactions applied (transactional mode), and the size of each. */
+  transactions: number[];
+  /** The next N transactions fail before changing anything (retryable). */
+  failTransactions: number;
 }
 
 /** In-memory targets for engine tests: the boundary fake of a provider. */
@@ -42,7 +46,7 @@ export class FakeWorld {
 
   device(address: string): FakeDevice {
     let d = this.devices.get(address);
-    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0, settings: new Map(), reboots: 0, rebootingUntil: 0, passwords: new Map() }));
+    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0, settings: new Map(), reboots: 0, rebootingUntil: 0, passwords: new Map(), transactions: [], failTransactions: 0 }));
     return d;
   }
 
@@ -76,7 +80,8 @@ async function wait(device: FakeDevice, world: FakeWorld, signal: AbortSignal): 
   }
 }
 
-export function fakeProvider(world: FakeWorld): Provider<FakeSession> {
+/** `transactional`: the provider applies all of a target's writes in one all-or-nothing transaction (like NETCONF). */
+export function fakeProvider(world: FakeWorld, options: { transactional?: boolean } = {}): Provider<FakeSession> {
   const item: KindHandler<Item, Item, FakeSession> = {
     kind: 'fake.Item',
     schema: join(here, 'schemas/fake.item.schema.json'),
@@ -188,9 +193,26 @@ export function fakeProvider(world: FakeWorld): Provider<FakeSession> {
       return !r.spec.reboot && actual.staged === r.spec.value && actual.current !== r.spec.value ? `value ${r.spec.value} is staged for the next reboot` : undefined;
     },
   };
+  const applyBatch = async (s: FakeSession, batch: BatchItem[]): Promise<Array<Applied | void>> => {
+    world.calls.push(`transaction ${s.address} ${batch.map((b) => `${b.remove ? '-' : '+'}${b.r.id}`).join(' ')}`);
+    if (s.device.failTransactions > 0) {
+      s.device.failTransactions--;
+      throw new SessionLostError('fake transaction aborted before commit; nothing changed');
+    }
+    s.device.transactions.push(batch.length);
+    for (const b of batch) {
+      if (b.r.kind !== 'fake.Item') throw new Error('only fake.Item is transactional');
+      const spec = b.r.spec as Item;
+      if (b.remove) s.device.items.delete(b.r.name);
+      else s.device.items.set(b.r.name, { value: spec.value, ...(spec.extra !== undefined ? { extra: spec.extra } : {}) });
+      s.device.writes++;
+    }
+    return batch.map(() => undefined);
+  };
   return {
     name: 'fake',
     targetSchema: join(here, 'schemas/fake.target.schema.json'),
+    ...(options.transactional ? { applyBatch } : {}),
     kinds: [item as unknown as KindHandler<unknown, unknown, FakeSession>, setting as unknown as KindHandler<unknown, unknown, FakeSession>],
     async open(target: Target) {
       const device = world.device(target.spec.address);
