@@ -1,13 +1,11 @@
 import { Engine } from '../daemon/engine.js';
 import { builtinProviders } from '../daemon/providers.js';
 import { formatDiagnostic } from '../load/types.js';
-import type { OpResult } from '../run/runner.js';
 import { UsageError } from '../errors.js';
-import { redactText } from '../secrets/redact.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { printJson, short, type Out } from './output.js';
-import { formatChange } from './plan.js';
+import { Progress } from './progress.js';
 
 export interface ApplyFlags extends CommonFlags {
   once?: boolean;
@@ -36,22 +34,20 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let total = 0;
-  let done = 0;
+  const progress = new Progress(out);
   try {
     const report = await engine.pass({
       sweep: Boolean(flags.all),
       stop: stop.signal,
       abort: abort.signal,
       onPlan: (plan) => {
-        total = plan.ops.length;
-        if (!flags.json && total > 0) out.write(`${short(plan.commit)}: ${total} resource(s) to check\n`);
+        if (!flags.json) progress.plan(plan.commit, plan.ops.length);
       },
       onResult: (r) => {
-        done++;
-        if (!flags.json) printProgress(out, r, done, total);
+        if (!flags.json) progress.result(r);
       },
     });
+    progress.finish();
     const results = report.run?.results ?? [];
     const bad = results.filter((r) => r.status === 'failed' || r.status === 'blocked' || r.status === 'cancelled');
     if (flags.json) {
@@ -85,12 +81,4 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
     process.off('SIGTERM', onSignal);
     await engine.close();
   }
-}
-
-function printProgress(out: Out, r: OpResult, done: number, total: number): void {
-  if (r.status === 'converged' && !out.isTTY) return; // plain output lists what happened, not what was fine
-  const counter = `[${String(done).padStart(String(total).length)}/${total}]`;
-  const what = r.status === 'changed' ? r.action : r.status;
-  const detail = r.error ? `  ${r.error.code}: ${redactText(r.error.message)}` : r.changes.length > 0 ? `  ${r.changes.map(formatChange).join('; ')}` : '';
-  out.write(`${counter} ${what.padEnd(9)} ${r.id}${r.target ? ` on ${r.target}` : ''}${detail}\n`);
 }

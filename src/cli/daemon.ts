@@ -1,22 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { loadConfigFile } from '../daemon/config.js';
+import { ControlServer } from '../daemon/control.js';
 import { createLogger } from '../daemon/log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Engine } from '../daemon/engine.js';
 import { builtinProviders } from '../daemon/providers.js';
+import { describeError } from '../errors.js';
 import { resolveContext, type CommonFlags } from './context.js';
 
-/** `plumb daemon`: poll, converge the delta, sweep for drift periodically; SIGTERM drains and exits. */
+/**
+ * `plumb daemon`: poll, converge the delta, sweep for drift periodically; serve
+ * the control socket; SIGHUP reloads the config, SIGTERM drains and exits.
+ */
 export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv): Promise<number> {
   const ctx = resolveContext(flags, env, { state: true });
+  const configPath = flags.config ?? (flags.repo ? undefined : (env.PLUMB_CONFIG ?? '/etc/plumb/plumb.yaml'));
   const log = createLogger({ level: ctx.config.logLevel });
   const engine = await Engine.open({ config: ctx.config, providers: builtinProviders(), log, env });
   const daemon = new Daemon(engine, ctx.config, log);
+  const reload = (): string[] => {
+    if (!configPath) return [];
+    const next = loadConfigFile(resolve(configPath));
+    if (flags.state) next.stateDir = ctx.config.stateDir;
+    const changed = daemon.reconfigure(next);
+    log.level = next.logLevel;
+    return changed;
+  };
+  mkdirSync(dirname(ctx.config.control.socket), { recursive: true });
+  const control = new ControlServer({ socketPath: ctx.config.control.socket, ...(ctx.config.control.group ? { group: ctx.config.control.group } : {}), daemon, store: engine.store, log, reload });
+  await control.listen();
   const stop = (): void => void daemon.stop();
+  const onHup = (): void => {
+    try {
+      log.info({ changed: reload() }, 'configuration reloaded (SIGHUP)');
+    } catch (err) {
+      log.error({ error: describeError(err).message }, 'reload refused; the running configuration stays');
+    }
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  log.info({ repo: engine.mirror.url, branch: engine.mirror.branch, path: engine.mirror.scope, stateDir: ctx.config.stateDir }, 'daemon started');
+  process.on('SIGHUP', onHup);
+  log.info({ repo: engine.mirror.url, branch: engine.mirror.branch, path: engine.mirror.scope, stateDir: ctx.config.stateDir, socket: ctx.config.control.socket }, 'daemon started');
   try {
     await daemon.run();
   } finally {
+    process.off('SIGHUP', onHup);
+    await control.close();
     await engine.close();
     log.info({}, 'daemon stopped');
   }

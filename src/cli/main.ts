@@ -4,6 +4,7 @@ import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';
 import { applyCommand } from './apply.js';
 import type { CommonFlags } from './context.js';
+import { pauseCommand, reloadCommand, resumeCommand, syncCommand } from './control.js';
 import { daemonCommand } from './daemon.js';
 import { explainCommand } from './explain.js';
 import { historyCommand } from './history.js';
@@ -91,6 +92,28 @@ common(program.command('tombstones'))
   .description('deletions waiting for removal to be confirmed')
   .option('--all', 'include settled ones (done, retained, cancelled)')
   .action(action((flags) => tombstonesCommand(flags, stdout(), env)));
+
+common(program.command('sync'))
+  .description('fetch and converge now (through the running daemon); with selections, re-read just those')
+  .argument('[selectors...]', 'target names or Kind/name')
+  .option('--wait', 'wait for the pass and show its progress; exit 1 if anything failed')
+  .action(action((selectors: string[], flags) => syncCommand(selectors, flags, stdout(), env)));
+
+common(program.command('pause'))
+  .description('stop Plumb from changing or remediating a target or resource (break-glass, e.g. during an incident)')
+  .argument('<selector>', 'a target name, or Kind/name')
+  .option('--reason <text>', 'why (shown in plumb status and the audit log; required)')
+  .option('--for <duration>', 'resume automatically after this long, e.g. 2h')
+  .action(action((selector: string, flags) => pauseCommand(selector, flags, stdout(), env)));
+
+common(program.command('resume'))
+  .description('undo plumb pause; the selection is synced right away')
+  .argument('<selector>', 'a target name, or Kind/name')
+  .action(action((selector: string, flags) => resumeCommand(selector, flags, stdout(), env)));
+
+common(program.command('reload'))
+  .description('re-read the config file in the running daemon (same as SIGHUP)')
+  .action(action((flags: CommonFlags) => reloadCommand(flags, stdout(), env)));
 
 program
   .command('explain')

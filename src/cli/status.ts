@@ -22,9 +22,12 @@ export function statusCommand(filter: string | undefined, flags: CommonFlags & {
     const counts = store.statusCounts();
     const tombstones = store.tombstones();
     const all = filter ? store.resources(filter.includes('/') ? { id: filter } : { target: filter }) : store.resources();
-    const shown = filter || flags.all ? all : all.filter((r) => r.status !== 'converged' && r.kind !== 'Target');
+    const pauses = store.pauses();
+    const pausedBy = new Map(pauses.map((p) => [p.selector, p]));
+    const pauseOf = (r: ResourceView) => pausedBy.get(r.id) ?? (r.target ? pausedBy.get(r.target) : undefined) ?? (r.kind === 'Target' ? pausedBy.get(r.name) : undefined);
+    const shown = filter || flags.all ? all : all.filter((r) => (r.status !== 'converged' && r.kind !== 'Target') || pauseOf(r));
     if (flags.json) {
-      printJson(out, { source, counts, pendingTombstones: tombstones.length, resources: shown });
+      printJson(out, { source, counts, pendingTombstones: tombstones.length, pauses, resources: shown.map((r) => ({ ...r, paused: pauseOf(r) ?? null })) });
       return filter && all.length === 0 ? 1 : 0;
     }
     if (filter && all.length === 0) {
@@ -41,15 +44,18 @@ export function statusCommand(filter: string | undefined, flags: CommonFlags & {
     } else if (source.lastError) {
       out.write(`Error     ${source.lastError}  ${when(out, source.lastErrorAt)}\n`);
     }
-    const order = ['converged', 'pending', 'drifted', 'failed', 'blocked', 'deleting'];
+    const order = ['converged', 'pending-reboot', 'pending', 'drifted', 'failed', 'blocked', 'deleting'];
     const summary = order.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') || 'none';
     out.write(`Resources ${summary}${tombstones.length ? `; ${tombstones.length} deletion(s) pending` : ''}\n`);
+    for (const p of pauses) {
+      out.write(`Paused    ${p.selector} by ${p.by} ${when(out, p.since)}${p.until ? `, until ${new Date(p.until).toISOString()}` : ', until resumed'}: ${p.reason}\n`);
+    }
     if (shown.length > 0) {
       out.write('\n');
       printTable(
         out,
         ['STATUS', 'KIND/NAME', 'TARGET', 'FILE', 'APPLIED', 'DETAIL'],
-        shown.map((r) => [r.status, r.id, r.target ?? '-', `${r.file}:${r.line}`, when(out, r.appliedAt), detail(r)]),
+        shown.map((r) => [pauseOf(r) ? `paused/${r.status}` : r.status, r.id, r.target ?? '-', `${r.file}:${r.line}`, when(out, r.appliedAt), pauseOf(r) ? `paused by ${pauseOf(r)!.by}: ${pauseOf(r)!.reason}` : detail(r)]),
       );
     }
     return 0;
@@ -59,6 +65,7 @@ export function statusCommand(filter: string | undefined, flags: CommonFlags & {
 }
 
 function detail(r: ResourceView): string {
+  if (r.statusDetail) return r.statusDetail;
   if (r.lastError) return `${r.lastErrorCode ? r.lastErrorCode + ': ' : ''}${r.lastError}${r.nextAttemptAt ? ` (retry ${new Date(r.nextAttemptAt).toISOString()})` : ''}`;
   if (r.kind === 'Target') return r.status === 'converged' ? 'reachable' : r.status === 'pending' ? 'not contacted yet' : 'unreachable';
   return summary(r.observed);

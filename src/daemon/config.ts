@@ -20,6 +20,7 @@ export interface Config {
   limits: LoadLimits;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   drainMs: number;
+  control: { socket: string; group?: string };
 }
 
 /** The YAML as written (see schemas/config.schema.json for every field and its default). */
@@ -42,6 +43,7 @@ export interface RawConfig {
   limits?: { maxFileBytes?: number; maxNodes?: number; maxAttachmentBytes?: number };
   log?: { level?: Config['logLevel'] };
   shutdown?: { drain?: string };
+  control?: { socket?: string; group?: string };
 }
 
 /** Reads, validates (file:line:col on errors) and compiles a config file. */
@@ -73,7 +75,11 @@ export function loadConfigFile(path: string): Config {
   const raw = doc!.value as RawConfig;
   // A relative stateDir is relative to the config file, not to wherever the command was started.
   const base = resolve(path, '..');
-  return compileConfig({ ...raw, ...(raw.stateDir && !isAbsolute(raw.stateDir) ? { stateDir: join(base, raw.stateDir) } : {}) });
+  return compileConfig({
+    ...raw,
+    ...(raw.stateDir && !isAbsolute(raw.stateDir) ? { stateDir: join(base, raw.stateDir) } : {}),
+    ...(raw.control?.socket && !isAbsolute(raw.control.socket) ? { control: { ...raw.control, socket: join(base, raw.control.socket) } } : {}),
+  });
 }
 
 let compiledValidator: ReturnType<Ajv['compile']> | undefined;
@@ -83,6 +89,32 @@ function configValidator(): ReturnType<Ajv['compile']> {
     compiledValidator = ajv.compile(JSON.parse(readFileSync(join(schemasDir(), 'config.schema.json'), 'utf8')) as object);
   }
   return compiledValidator;
+}
+
+/** Settings that need a restart to change (the daemon refuses them on reload). */
+export const RESTART_ONLY = ['repo.url', 'repo.branch', 'repo.path', 'repo.fetchTimeout', 'stateDir', 'control.socket', 'control.group'];
+
+/** What differs between two configs, as dotted setting names. */
+export function configChanges(a: Config, b: Config): string[] {
+  const flat = (c: Config): Record<string, string> => ({
+    'repo.url': c.repo.url,
+    'repo.branch': c.repo.branch,
+    'repo.path': c.repo.path,
+    'repo.pollInterval': String(c.repo.pollIntervalMs),
+    'repo.pollJitter': String(c.repo.pollJitter),
+    'repo.fetchTimeout': String(c.repo.fetchTimeoutMs),
+    stateDir: c.stateDir,
+    run: JSON.stringify(c.run),
+    'sweep.interval': String(c.sweepIntervalMs),
+    limits: JSON.stringify(c.limits),
+    'log.level': c.logLevel,
+    'shutdown.drain': String(c.drainMs),
+    'control.socket': c.control.socket,
+    'control.group': c.control.group ?? '',
+  });
+  const fa = flat(a);
+  const fb = flat(b);
+  return Object.keys(fa).filter((k) => fa[k] !== fb[k]);
 }
 
 /** Applies defaults and converts durations. Also used by the CLI's `--repo DIR --state DIR` mode. */
@@ -114,6 +146,7 @@ export function compileConfig(raw: RawConfig): Config {
     limits: { ...DEFAULT_LOAD_LIMITS, ...raw.limits },
     logLevel: raw.log?.level ?? 'info',
     drainMs: ms(raw.shutdown?.drain, 30_000),
+    control: { socket: resolve(raw.control?.socket ?? join(resolve(raw.stateDir ?? '/var/lib/plumb'), 'plumb.sock')), ...(raw.control?.group ? { group: raw.control.group } : {}) },
   };
   return config;
 }

@@ -1,9 +1,23 @@
 import { describeError } from '../errors.js';
 import type { Log } from '../provider.js';
 import type { Config } from './config.js';
+import type { Plan } from '../plan/types.js';
+import type { OpResult } from '../run/runner.js';
 import type { Engine, PassReport } from './engine.js';
 
 type PassKind = 'delta' | 'sweep';
+
+/** What a pass reports as it goes, for `plumb sync --wait`. */
+export type PassEvent = { type: 'plan'; commit: string; total: number } | { type: 'result'; result: OpResult };
+
+/** Requests merged into the next pass: the strongest kind, the union of selections, everyone waiting on it. */
+interface Wanted {
+  kind: PassKind;
+  /** Targets or Kind/names to read besides what changed; 'all' for a full sweep. */
+  only: Set<string> | 'all' | undefined;
+  waiters: Array<(report: PassReport | undefined) => void>;
+  listeners: Array<(event: PassEvent) => void>;
+}
 
 /**
  * The long-running loop. Level-based, like a controller: a poll, the sweep timer
@@ -14,10 +28,10 @@ type PassKind = 'delta' | 'sweep';
  */
 export class Daemon {
   readonly #engine: Engine;
-  readonly #config: Config;
+  #config: Config;
   readonly #log: Log;
   readonly #random: () => number;
-  #wanted: PassKind | null = 'sweep'; // start-up reads everything
+  #wanted: Wanted | null = { kind: 'sweep', only: 'all', waiters: [], listeners: [] }; // start-up reads everything
   #wake: (() => void) | undefined;
   #passStop: AbortController | undefined;
   #passKind: PassKind | undefined;
@@ -37,44 +51,76 @@ export class Daemon {
     this.#random = options.random ?? Math.random;
   }
 
+  #sweepTimer: NodeJS.Timeout | undefined;
+
   /** Runs until stop() completes. */
   async run(): Promise<void> {
     this.#schedulePoll();
-    if (this.#config.sweepIntervalMs > 0) {
-      const sweep = setInterval(() => this.request('sweep'), this.#config.sweepIntervalMs);
-      sweep.unref();
-      this.#timers.push(sweep);
-    }
+    this.#scheduleSweeps();
     while (!this.#shutdown.signal.aborted) {
       if (this.#wanted === null) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
         continue;
       }
-      const kind = this.#wanted;
+      const wanted = this.#wanted;
       this.#wanted = null;
-      await this.#pass(kind);
+      await this.#pass(wanted);
     }
   }
 
-  /** Asks for a pass; a sweep request outranks a delta one. */
-  request(kind: PassKind): void {
-    if (this.#shutdown.signal.aborted) return;
-    if (this.#wanted !== 'sweep') this.#wanted = kind;
-    this.#wake?.();
+  /** Asks for a pass; a sweep outranks a delta; selections add up. Resolves with the report of the pass that served it. */
+  request(kind: PassKind, options: { only?: string[]; onEvent?: (event: PassEvent) => void } = {}): Promise<PassReport | undefined> {
+    if (this.#shutdown.signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.#merge({
+        kind,
+        only: kind === 'sweep' && !options.only?.length ? 'all' : options.only?.length ? new Set(options.only) : undefined,
+        waiters: [resolve],
+        listeners: options.onEvent ? [options.onEvent] : [],
+      });
+      this.#wake?.();
+    });
   }
 
-  async #pass(kind: PassKind): Promise<void> {
+  #merge(add: Wanted): void {
+    const w = this.#wanted;
+    if (!w) {
+      this.#wanted = add;
+      return;
+    }
+    if (add.kind === 'sweep') w.kind = 'sweep';
+    if (w.only === 'all' || add.only === 'all') w.only = 'all';
+    else if (add.only) w.only = new Set([...(w.only ?? []), ...add.only]);
+    w.waiters.push(...add.waiters);
+    w.listeners.push(...add.listeners);
+  }
+
+  /** Whether a pass is running now (for /readyz and status). */
+  get busy(): boolean {
+    return this.#passStop !== undefined;
+  }
+
+  async #pass(wanted: Wanted): Promise<void> {
+    const kind = wanted.kind;
     const stop = new AbortController();
     this.#passStop = stop;
     this.#passKind = kind;
     const started = Date.now();
+    const emit = (event: PassEvent): void => {
+      for (const listener of wanted.listeners) listener(event);
+    };
+    let served: PassReport | undefined;
     try {
       const report = await this.#engine.pass({
-        sweep: kind === 'sweep',
+        sweep: wanted.only === 'all',
+        ...(wanted.only instanceof Set ? { only: [...wanted.only] } : {}),
         stop: AbortSignal.any([stop.signal, this.#shutdown.signal]),
         abort: this.#hardAbort.signal,
+        onPlan: (plan: Plan) => emit({ type: 'plan', commit: plan.commit, total: plan.ops.length }),
+        onResult: (result) => emit({ type: 'result', result }),
       });
+      served = report;
       const results = report.run?.results ?? [];
       const count = (status: string): number => results.filter((r) => r.status === status).length;
       this.#log.info(
@@ -92,7 +138,11 @@ export class Daemon {
         },
         'pass finished',
       );
-      if (stop.signal.aborted && kind === 'sweep') this.request('sweep'); // a superseded sweep still owes its full read
+      if (stop.signal.aborted && !this.#shutdown.signal.aborted) {
+        // Superseded by a newer commit: whoever waited, and whatever it owed (a full read), moves to the next pass.
+        this.#merge(wanted);
+        served = undefined;
+      }
       this.onPass?.(report);
     } catch (err) {
       this.#log.error({ kind, error: describeError(err).message, code: describeError(err).code }, 'pass failed');
@@ -100,8 +150,25 @@ export class Daemon {
       this.#passStop = undefined;
       this.#passKind = undefined;
     }
+    if (served !== undefined || this.#shutdown.signal.aborted) for (const waiter of wanted.waiters) waiter(served);
     await this.#engine.pool.closeIdle(this.#config.run.sessionIdleMs);
     this.#scheduleRetry();
+  }
+
+  #scheduleSweeps(): void {
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    if (this.#config.sweepIntervalMs <= 0) return;
+    this.#sweepTimer = setInterval(() => void this.request('sweep'), this.#config.sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  /** A config reload (SIGHUP, `plumb reload`): the engine takes what it can, then the timers follow. */
+  reconfigure(next: Config): string[] {
+    const changed = this.#engine.reconfigure(next);
+    this.#config = next;
+    if (changed.includes('sweep.interval')) this.#scheduleSweeps();
+    return changed;
   }
 
   #schedulePoll(): void {
@@ -120,7 +187,7 @@ export class Daemon {
   /** Between passes a poll just requests one (the pass fetches); during one, it fetches to see whether to supersede it. */
   async #poll(): Promise<void> {
     if (!this.#passStop) {
-      this.request('delta');
+      void this.request('delta');
       return;
     }
     if (this.#polling) return;
@@ -130,7 +197,7 @@ export class Daemon {
       if (this.#passStop && this.#engine.isNew(head)) {
         this.#log.info({ commit: head, superseding: this.#passKind }, 'newer commit: superseding the running pass');
         this.#passStop.abort();
-        this.request('delta');
+        void this.request('delta');
       }
     } catch (err) {
       this.#log.warn({ error: describeError(err).message }, 'poll fetch failed');
@@ -143,7 +210,7 @@ export class Daemon {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     const at = this.#engine.store.nextRetryAt();
     if (at === null || this.#shutdown.signal.aborted) return;
-    this.#retryTimer = setTimeout(() => this.request('delta'), Math.max(1_000, at - Date.now()));
+    this.#retryTimer = setTimeout(() => void this.request('delta'), Math.max(1_000, at - Date.now()));
     this.#retryTimer.unref();
   }
 
@@ -155,8 +222,12 @@ export class Daemon {
     this.#stopped ??= (async () => {
       this.#log.info({ drainMs: this.#config.drainMs }, 'stopping: draining in-flight operations');
       for (const t of this.#timers) clearTimeout(t);
+      if (this.#sweepTimer) clearInterval(this.#sweepTimer);
       if (this.#retryTimer) clearTimeout(this.#retryTimer);
       this.#shutdown.abort();
+      // Requests nobody will serve now: their callers get an answer instead of a hang.
+      for (const waiter of this.#wanted?.waiters ?? []) waiter(undefined);
+      this.#wanted = null;
       this.#wake?.();
       const deadline = setTimeout(() => {
         this.#log.warn({}, 'drain deadline passed: aborting in-flight operations');

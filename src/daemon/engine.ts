@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { describeError, GitError, StateError } from '../errors.js';
+import { ConfigError, describeError, GitError, StateError } from '../errors.js';
 import { loadDelta, loadFull, type DeltaLoad } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
@@ -16,7 +16,7 @@ import { SecretResolver } from '../secrets/resolve.js';
 import { GitMirror } from '../source/git.js';
 import { openWritable, WriterLock } from '../state/db.js';
 import { Store } from '../state/store.js';
-import type { Config } from './config.js';
+import { configChanges, RESTART_ONLY, type Config } from './config.js';
 
 export interface EngineDeps {
   config: Config;
@@ -36,6 +36,8 @@ export interface PassOptions {
   abort?: AbortSignal;
   onPlan?: (plan: Plan) => void;
   onResult?: (result: OpResult) => void;
+  /** `plumb sync TARGET|KIND/NAME`: besides what changed, read (and converge) only what matches. */
+  only?: string[];
 }
 
 export interface PassReport {
@@ -59,7 +61,7 @@ export interface PassReport {
  * commit in memory so that a new commit costs a delta, not a reload.
  */
 export class Engine {
-  readonly config: Config;
+  #config: Config;
   readonly store: Store;
   readonly mirror: GitMirror;
   readonly registry: ProviderRegistry;
@@ -76,7 +78,7 @@ export class Engine {
 
   private constructor(deps: EngineDeps, lock: WriterLock, store: Store) {
     const { config } = deps;
-    this.config = config;
+    this.#config = config;
     this.#lock = lock;
     this.store = store;
     this.#log = deps.log;
@@ -134,6 +136,21 @@ export class Engine {
     }
   }
 
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** A config reload: applies what can change at run time; refuses the rest (restart needed). Returns what changed. */
+  reconfigure(next: Config): string[] {
+    const changed = configChanges(this.#config, next);
+    const refused = changed.filter((c) => RESTART_ONLY.includes(c));
+    if (refused.length > 0) throw new ConfigError(`changing ${refused.join(', ')} needs a restart (systemctl restart plumb); nothing was reloaded`);
+    this.#config = next;
+    this.#runner.configure(next.run);
+    this.pool.configure({ connectTimeoutMs: next.run.connectTimeoutMs, maxConnectFailures: next.run.maxAttempts });
+    return changed;
+  }
+
   get desiredCommit(): string | undefined {
     return this.#desired?.commit;
   }
@@ -156,7 +173,7 @@ export class Engine {
   }
 
   #loadOptions(): Parameters<typeof loadFull>[1] {
-    return { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.config.limits };
+    return { objects: this.mirror.objects, registry: this.schemas, scope: this.mirror.scope, limits: this.#config.limits };
   }
 
   async pass(options: PassOptions = {}): Promise<PassReport> {
@@ -194,6 +211,7 @@ export class Engine {
     const accepted = this.store.source().acceptedCommit;
     let delta: DeltaLoad | undefined;
     let everything = options.sweep === true;
+    let cold = false;
 
     if (!this.#desired) {
       const candidate = head ?? accepted;
@@ -202,6 +220,7 @@ export class Engine {
       if (!loaded) return report;
       this.#desired = loaded;
       everything = true; // cold: compare every desired and recorded resource (only a sweep reads them all)
+      cold = true;
     } else if (head && this.#differsFromDesired(head)) {
       try {
         const options = this.#loadOptions();
@@ -237,9 +256,14 @@ export class Engine {
     const lookup = delta ?? { get: (id: string) => desired.resources.get(id) };
     const scope = new Set<string>();
     const changedTargets = new Set<string>();
-    if (everything) {
+    // A cold pass compares everything anyway; a selection narrows only a warm one.
+    const only = !cold && options.only && options.only.length > 0 ? new Set(options.only) : undefined;
+    if (everything && !only) {
       for (const id of desired.resources.keys()) scope.add(id);
-    } else if (delta) {
+    } else if (only) {
+      for (const [id, r] of desired.resources) if (only.has(id) || (r.meta.target !== undefined && only.has(r.meta.target))) scope.add(id);
+    }
+    if (delta) {
       const found = deltaScope(desired, delta);
       for (const id of found.scope) scope.add(id);
       for (const name of found.changedTargets) changedTargets.add(name);
@@ -249,13 +273,13 @@ export class Engine {
     for (const id of this.store.interruptedIds()) retry.add(id);
     for (const id of retry) scope.add(id);
 
-    const recorded = everything ? this.store.allRecorded() : this.store.recorded(scope);
-    if (everything) for (const id of recorded.keys()) scope.add(id);
+    const recorded = everything && !only ? this.store.allRecorded() : this.store.recorded(scope);
+    if (everything && !only) for (const id of recorded.keys()) scope.add(id);
     const pending = this.store.pendingTombstones();
     const tombstones = this.#dueTombstones(pending);
     const plan = makePlan({
       commit,
-      mode: options.sweep ? 'full' : 'delta',
+      mode: options.sweep || only ? 'full' : 'delta',
       ...(delta ? { base: delta.base } : {}),
       desired: lookup,
       scope,
@@ -280,8 +304,14 @@ export class Engine {
     report.plan = plan;
     options.onPlan?.(plan);
 
+    const pauses = this.store.pauses(this.#now());
+    const pausedBy = new Map(pauses.map((p) => [p.selector, p]));
     const run = await this.#runner.run(plan, {
       mode: 'apply',
+      paused: (op) => {
+        const p = pausedBy.get(op.id) ?? (op.target !== null ? pausedBy.get(op.target) : undefined);
+        return p ? `paused by ${p.by}${p.until ? ` until ${new Date(p.until).toISOString()}` : ''}: ${p.reason}` : undefined;
+      },
       stop,
       abort: options.abort ?? never,
       targets: (name) => (lookup.get(targetId(name))?.spec as TargetSpec | undefined) ?? undefined,
@@ -328,7 +358,7 @@ export class Engine {
   /** Pending deletions whose retry time has come (failures back off like resources do). */
   #dueTombstones(pending: PendingTombstone[]): PendingTombstone[] {
     const now = this.#now();
-    return pending.filter((t) => t.attempts === 0 || t.updatedAt + backoffDelay(t.attempts, this.config.run.retryLater, () => 0) <= now);
+    return pending.filter((t) => t.attempts === 0 || t.updatedAt + backoffDelay(t.attempts, this.#config.run.retryLater, () => 0) <= now);
   }
 
   #targetSpecs(plan: Plan, lookup: { get(id: string): LoadedResource | undefined }): Map<string, TargetSpec> {

@@ -10,7 +10,7 @@ const SECRET_PATHS = ['password', 'privateKey', 'passphrase', 'secret', 'token',
  * fields; secret-named fields are censored by path, and every string is scrubbed
  * of resolved secret values before it is written (invariant 7).
  */
-export function createLogger(options: { level: string; destination?: NodeJS.WritableStream; name?: string }): Log {
+export function createLogger(options: { level: string; destination?: NodeJS.WritableStream; name?: string }): Log & { level: string } {
   const logger: Logger = pino(
     {
       name: options.name ?? 'plumb',
@@ -28,7 +28,7 @@ export function createLogger(options: { level: string; destination?: NodeJS.Writ
     },
     (options.destination ?? process.stderr) as pino.DestinationStream,
   );
-  return logger as unknown as Log;
+  return logger as unknown as Log & { level: string };
 }
 
 /** A logger that drops everything (tests, and CLI commands that print their own output). */

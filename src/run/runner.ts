@@ -54,7 +54,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   retryLater: { baseMs: 30_000, maxMs: 30 * 60_000 },
 };
 
-export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'planned';
+export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'paused' | 'planned';
 
 export interface OpResult {
   key: string;
@@ -88,6 +88,8 @@ export interface RunContext {
   targets: (name: string) => TargetSpec | undefined;
   /** Progress, for the CLI. */
   onResult?: (result: OpResult) => void;
+  /** Why an op must not touch its target now (a pause in force), if it must not. */
+  paused?: (op: Op) => string | undefined;
 }
 
 /** What a dependency may be for its dependents to go ahead: the spec is on the target (or, report-only, deliberately left). */
@@ -119,7 +121,7 @@ interface Deferred {
 export class Runner {
   readonly #pool: SessionPool;
   readonly #journal: Journal | undefined;
-  readonly #options: RunnerOptions;
+  #options: RunnerOptions;
   readonly #log: Log;
   readonly #now: () => number;
   readonly #secrets: Secrets;
@@ -144,6 +146,11 @@ export class Runner {
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
     this.#steps = new OperationSteps(deps.registry, deps.journal);
+  }
+
+  /** New queue settings (a config reload); the next pass uses them. */
+  configure(options: Partial<RunnerOptions>): void {
+    this.#options = { ...this.#options, ...options };
   }
 
   async run(plan: Plan, ctx: RunContext): Promise<RunReport> {
@@ -219,11 +226,19 @@ export class Runner {
     const runnable: Op[] = [];
     const held = new Map<string, OpResult['status']>();
     for (const op of unit.ops) {
+      const pause = ctx.paused?.(op);
+      if (pause) {
+        // Break-glass: neither read nor changed. What waits on it is skipped quietly below.
+        held.set(op.key, 'paused');
+        finish(op, { action: op.action, status: 'paused', note: pause });
+        continue;
+      }
       const waits = op.waitFor.map((k) => upstream.get(k) ?? (held.has(k) ? { id: k, status: held.get(k)! } : undefined)).filter((r) => r !== undefined);
-      if (waits.some((r) => r.status === 'cancelled')) {
-        // Work cancelled upstream (a newer commit, shutdown) cancels what waits on it; it is not a failure to record.
-        held.set(op.key, 'cancelled');
-        finish(op, { action: op.action, status: 'cancelled' });
+      const skipped = waits.find((r) => r.status === 'cancelled' || r.status === 'paused');
+      if (skipped) {
+        // Work cancelled (a newer commit, shutdown) or paused upstream holds what waits on it; it is not a failure to record.
+        held.set(op.key, skipped.status);
+        finish(op, { action: op.action, status: skipped.status, ...(skipped.status === 'paused' ? { note: `waits on paused ${skipped.id}` } : {}) });
         continue;
       }
       const blockedBy = waits.find((r) => !SATISFIED.has(r.status));

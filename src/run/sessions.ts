@@ -28,13 +28,17 @@ interface Entry {
  * instead of each waiting out a connect timeout.
  */
 export class SessionPool {
-  readonly #options: SessionPoolOptions;
+  #options: SessionPoolOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #failures = new Map<string, { count: number; error: unknown }>();
   readonly #reachable = new Map<string, boolean>();
 
   constructor(options: SessionPoolOptions) {
     this.#options = options;
+  }
+
+  configure(options: Partial<Pick<SessionPoolOptions, 'connectTimeoutMs' | 'maxConnectFailures'>>): void {
+    this.#options = { ...this.#options, ...options };
   }
 
   /** Forget connect failures: a new pass tries unreachable targets again. */

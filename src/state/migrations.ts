@@ -122,4 +122,14 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX resources_status;
   CREATE INDEX resources_status ON resources (status, next_attempt_at, kind);
   `,
+  // 4: pauses — the break-glass path: a paused target or resource is neither changed nor remediated.
+  `
+  CREATE TABLE pauses (
+    selector    TEXT PRIMARY KEY,   -- a target name, or Kind/name
+    reason      TEXT NOT NULL,
+    paused_by   TEXT NOT NULL,
+    until_at    INTEGER,            -- null: until resumed
+    created_at  INTEGER NOT NULL
+  );
+  `,
 ];

@@ -91,6 +91,15 @@ export interface TombstoneView {
   updatedAt: number;
 }
 
+export interface PauseView {
+  /** A target name, or Kind/name. */
+  selector: string;
+  reason: string;
+  by: string;
+  until: number | null;
+  since: number;
+}
+
 export interface OpenJournalEntry {
   opId: number;
   resourceId: string;
@@ -582,6 +591,43 @@ export class Store {
   attempts(id: string): number {
     const row = this.#stmt('SELECT attempts FROM resources WHERE id = ?').get(id) as Row | undefined;
     return (row?.attempts as number | undefined) ?? 0;
+  }
+
+  // ---- pauses ---------------------------------------------------------------
+
+  pause(input: { selector: string; reason: string; by: string; until: number | null }): void {
+    const now = this.#now();
+    this.db.transaction(() => {
+      this.#stmt('INSERT INTO pauses (selector, reason, paused_by, until_at, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (selector) DO UPDATE SET reason = excluded.reason, paused_by = excluded.paused_by, until_at = excluded.until_at, created_at = excluded.created_at').run(
+        input.selector,
+        redactText(input.reason),
+        input.by,
+        input.until,
+        now,
+      );
+      this.#event({ type: 'pause', resourceId: input.selector.includes('/') ? input.selector : null, target: input.selector.includes('/') ? null : input.selector, message: `paused by ${input.by}${input.until ? ` until ${new Date(input.until).toISOString()}` : ''}: ${input.reason}` });
+    })();
+  }
+
+  /** Returns whether something was paused. */
+  resume(selector: string, by: string): boolean {
+    let found = false;
+    this.db.transaction(() => {
+      found = this.#stmt('DELETE FROM pauses WHERE selector = ?').run(selector).changes > 0;
+      if (found) this.#event({ type: 'resume', resourceId: selector.includes('/') ? selector : null, target: selector.includes('/') ? null : selector, message: `resumed by ${by}` });
+    })();
+    return found;
+  }
+
+  /** Pauses in force now (expired ones are ignored, not deleted: the history says when they ended). */
+  pauses(now: number = this.#now()): PauseView[] {
+    return (this.#stmt('SELECT * FROM pauses WHERE until_at IS NULL OR until_at > ? ORDER BY created_at').all(now) as Row[]).map((r) => ({
+      selector: r.selector as string,
+      reason: r.reason as string,
+      by: r.paused_by as string,
+      until: r.until_at as number | null,
+      since: r.created_at as number,
+    }));
   }
 
   // ---- queries for the CLI ------------------------------------------------

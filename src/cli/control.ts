@@ -1,0 +1,84 @@
+import { UsageError } from '../errors.js';
+import type { OpResult } from '../run/runner.js';
+import { parseDuration } from '../util/duration.js';
+import { resolveContext, type CommonFlags } from './context.js';
+import { callDaemon, requester } from './control-client.js';
+import { printJson, type Out } from './output.js';
+import { Progress } from './progress.js';
+
+type Event = { type: 'plan'; commit: string; total: number } | { type: 'result'; result: OpResult } | { type: 'done'; commit: string | null; converged: boolean; rejected: unknown; fetchError: string | null; stopped: boolean };
+
+function socketOf(flags: CommonFlags, env: NodeJS.ProcessEnv): string {
+  return resolveContext(flags, env, { state: true }).config.control.socket;
+}
+
+function failed(status: number, body: unknown): never {
+  throw new UsageError((body as { error?: string } | null)?.error ?? `the daemon answered ${status}`);
+}
+
+/** `plumb sync [TARGET|KIND/NAME ...] [--wait]`: fetch and converge now; with selections, re-read just those. */
+export async function syncCommand(selectors: string[], flags: CommonFlags & { wait?: boolean }, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const socket = socketOf(flags, env);
+  const body = { only: selectors, wait: Boolean(flags.wait), by: requester(env) };
+  if (!flags.wait) {
+    const res = await callDaemon(socket, '/v1/sync', body);
+    if (res.status !== 202) failed(res.status, res.body);
+    if (!flags.json) out.write(`sync requested${selectors.length ? ` for ${selectors.join(', ')}` : ''}; follow it with plumb status\n`);
+    else printJson(out, res.body);
+    return 0;
+  }
+  const progress = new Progress(out);
+  const results: OpResult[] = [];
+  let done: Extract<Event, { type: 'done' }> | undefined;
+  const res = await callDaemon(socket, '/v1/sync', body, (line) => {
+    const event = line as Event;
+    if (event.type === 'plan' && !flags.json) progress.plan(event.commit, event.total);
+    if (event.type === 'result') {
+      results.push(event.result);
+      if (!flags.json) progress.result(event.result);
+    }
+    if (event.type === 'done') done = event;
+  });
+  progress.finish();
+  if (res.status !== 200) failed(res.status, res.body);
+  const bad = results.filter((r) => r.status === 'failed' || r.status === 'blocked').length;
+  if (flags.json) printJson(out, { ...done, results });
+  else if (done?.stopped) out.write('the daemon is stopping; the sync did not run\n');
+  else out.write(`${(done?.commit ?? '').slice(0, 12)}: ${results.filter((r) => r.status === 'changed').length} changed, ${bad} failed or blocked, ${results.filter((r) => r.status === 'paused').length} paused${done?.fetchError ? `; fetch failed: ${done.fetchError}` : ''}\n`);
+  return !done || done.stopped || bad > 0 || done.rejected || done.fetchError ? 1 : 0;
+}
+
+/** `plumb pause TARGET|KIND/NAME --reason TEXT [--for 2h]`: the break-glass path during an incident. */
+export async function pauseCommand(selector: string, flags: CommonFlags & { reason?: string; for?: string }, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  if (!flags.reason) throw new UsageError('say why: plumb pause SELECTOR --reason "hotfix for INC-1234"');
+  let untilMs: number | undefined;
+  if (flags.for) {
+    try {
+      untilMs = parseDuration(flags.for);
+    } catch (err) {
+      throw new UsageError(`--for ${(err as Error).message}`);
+    }
+  }
+  const res = await callDaemon(socketOf(flags, env), '/v1/pause', { selector, reason: flags.reason, by: requester(env), ...(untilMs ? { untilMs } : {}) });
+  if (res.status !== 200) failed(res.status, res.body);
+  if (flags.json) printJson(out, res.body);
+  else out.write(`paused ${selector}${untilMs ? ` for ${flags.for}` : ' until resumed'}: Plumb will neither change nor remediate it\n`);
+  return 0;
+}
+
+export async function resumeCommand(selector: string, flags: CommonFlags, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const res = await callDaemon(socketOf(flags, env), '/v1/resume', { selector, by: requester(env) });
+  if (res.status !== 200) failed(res.status, res.body);
+  if (flags.json) printJson(out, res.body);
+  else out.write(`resumed ${selector}; a sync of it is on its way\n`);
+  return 0;
+}
+
+export async function reloadCommand(flags: CommonFlags, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const res = await callDaemon(socketOf(flags, env), '/v1/reload', { by: requester(env) });
+  if (res.status !== 200) failed(res.status, res.body);
+  const changed = (res.body as { reloaded: string[] }).reloaded;
+  if (flags.json) printJson(out, res.body);
+  else out.write(changed.length ? `reloaded: ${changed.join(', ')}\n` : 'reloaded: nothing changed\n');
+  return 0;
+}
