@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { loadConfigFile } from '../daemon/config.js';
 import { ControlServer } from '../daemon/control.js';
 import { createLogger } from '../daemon/log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { Engine } from '../daemon/engine.js';
 import { builtinProviders } from '../daemon/providers.js';
+import { SystemdNotifier } from '../daemon/systemd.js';
 import { describeError } from '../errors.js';
+import { RefWatcher } from '../source/watch.js';
 import { resolveContext, type CommonFlags } from './context.js';
 
 /**
@@ -30,7 +32,15 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
   mkdirSync(dirname(ctx.config.control.socket), { recursive: true });
   const control = new ControlServer({ socketPath: ctx.config.control.socket, ...(ctx.config.control.group ? { group: ctx.config.control.group } : {}), daemon, store: engine.store, log, reload });
   await control.listen();
-  const stop = (): void => void daemon.stop();
+  // A repo on this host that people push to: a push triggers a pass at once (polling stays as the safety net).
+  const watcher = isAbsolute(engine.mirror.url) ? new RefWatcher(engine.mirror.url, engine.mirror.branch, () => void daemon.request('delta'), log) : undefined;
+  await watcher?.start();
+  const systemd = new SystemdNotifier(env, log);
+  systemd.ready(`watching ${engine.mirror.branch} of ${engine.mirror.url}`);
+  const stop = (): void => {
+    systemd.stopping();
+    void daemon.stop();
+  };
   const onHup = (): void => {
     try {
       log.info({ changed: reload() }, 'configuration reloaded (SIGHUP)');
@@ -46,6 +56,7 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
     await daemon.run();
   } finally {
     process.off('SIGHUP', onHup);
+    await watcher?.close();
     await control.close();
     await engine.close();
     log.info({}, 'daemon stopped');
