@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';
 import { applyCommand } from './apply.js';
+import { backupCommand } from './backup.js';
 import type { CommonFlags } from './context.js';
 import { pauseCommand, reloadCommand, resumeCommand, syncCommand } from './control.js';
 import { daemonCommand } from './daemon.js';
@@ -114,6 +115,11 @@ common(program.command('resume'))
 common(program.command('reload'))
   .description('re-read the config file in the running daemon (same as SIGHUP)')
   .action(action((flags: CommonFlags) => reloadCommand(flags, stdout(), env)));
+
+common(program.command('backup'))
+  .description('an online, consistent copy of the state database (the daemon keeps running)')
+  .argument('<file>', 'where to write the copy (must not exist)')
+  .action(action((file: string, flags: CommonFlags) => backupCommand(file, flags, stdout(), env)));
 
 program
   .command('explain')

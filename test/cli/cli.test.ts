@@ -125,3 +125,27 @@ describe('plumb CLI', () => {
     expect((await plumb('explain', 'ssh.Fiel')).stderr).toContain('did you mean "ssh.File"');
   });
 });
+
+describe('plumb backup', () => {
+  test('copies the state online into a database that opens and holds the same records', async () => {
+    const lab = await startSshLab(['bk1']);
+    const repo = new TempRepo();
+    const state = tempDir('plumb-bk-state-');
+    try {
+      repo.write('t.yaml', `${lab.target('bk1')}---\n${sshFile('f', 'bk1', `/etc/bk-${Date.now()}`, 'x\n')}`);
+      repo.commit('one file');
+      expect((await plumb('apply', '--once', '--repo', repo.dir, '--state', state)).code).toBe(0);
+      const copy = join(tempDir('plumb-bk-'), 'copy.db');
+      const res = await plumb('backup', copy, '--repo', repo.dir, '--state', state);
+      expect(res.code, res.stderr).toBe(0);
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(copy, { readonly: true });
+      expect(db.prepare("SELECT status FROM resources WHERE id = 'ssh.File/f'").get()).toEqual({ status: 'converged' });
+      db.close();
+      expect((await plumb('backup', copy, '--repo', repo.dir, '--state', state)).stderr).toContain('exists; give a new file name');
+    } finally {
+      await lab.stop();
+      repo.cleanup();
+    }
+  });
+});
