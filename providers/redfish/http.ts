@@ -1,0 +1,172 @@
+/**
+ * The HTTP transport to one BMC: one small undici Pool (keep-alive), TLS trust
+ * enforced in the connector, no redirects followed, bounded header/body waits and
+ * response size, every request abortable. Network failures become typed errors;
+ * HTTP statuses are left to the caller (session.ts) to interpret.
+ */
+import { Pool } from 'undici';
+import type { PlumbError } from '../../src/errors.js';
+import { HostKeyError, PlumbError as PlumbErrorClass, ProviderError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import { redactText } from '../../src/secrets/redact.js';
+import { abortError, throwIfAborted } from './abort.js';
+import type { TlsTrust } from './tls.js';
+import { isUntrustedCertificate, trustedConnector } from './tls.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+const CLOSE_GRACE_MS = 1_000;
+
+export interface HttpOptions {
+  connectTimeoutMs: number;
+  /** Wait for response headers, and between body chunks; default 30s. */
+  requestTimeoutMs: number;
+  /** Largest response body read; default 4 MiB. */
+  maxBodyBytes?: number;
+  /** Keep-alive connections to the BMC; default 2 (BMCs have little to spare). */
+  connections?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  /** Parsed JSON body; undefined when empty or not JSON. */
+  json: unknown;
+  /** Raw text, for error messages when the body is not JSON (truncated). */
+  text: string;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+function headerMap(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(raw)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+export class RedfishHttp {
+  readonly origin: string;
+  readonly #target: string;
+  readonly #pool: Pool;
+  readonly #maxBody: number;
+  readonly #trust: TlsTrust;
+  #closed = false;
+
+  constructor(targetName: string, origin: string, trust: TlsTrust, options: HttpOptions) {
+    this.#target = targetName;
+    this.origin = origin;
+    this.#trust = trust;
+    this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#pool = new Pool(origin, {
+      connections: options.connections ?? 2,
+      connect: trustedConnector(targetName, trust, options.connectTimeoutMs),
+      headersTimeout: options.requestTimeoutMs,
+      bodyTimeout: options.requestTimeoutMs,
+      keepAliveTimeout: 10_000,
+      maxResponseSize: this.#maxBody,
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** One request; the answer whatever its status. Network failures throw typed errors. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const what = `redfish ${this.#target}: ${req.method} ${req.path}`;
+    throwIfAborted(req.signal, what);
+    if (this.#closed) throw new UnreachableError(`${what}: the session is closed`);
+    try {
+      const res = await this.#pool.request({
+        method: req.method,
+        path: req.path,
+        headers: req.headers ?? {},
+        ...(req.body !== undefined ? { body: req.body } : {}),
+        signal: req.signal,
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        const buf = chunk as Buffer;
+        size += buf.length;
+        if (size > this.#maxBody) {
+          res.body.destroy();
+          throw new ProviderError(`${what}: the response body is larger than ${this.#maxBody} bytes; refused`);
+        }
+        chunks.push(buf);
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      if (text.trim() !== '') {
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+      }
+      return { status: res.statusCode, headers: headerMap(res.headers), json, text: text.slice(0, 2_000) };
+    } catch (err) {
+      throw this.#networkError(err, req.signal, what);
+    }
+  }
+
+  #networkError(err: unknown, signal: AbortSignal, what: string): PlumbError {
+    if (signal.aborted) return abortError(signal, what);
+    if (err instanceof PlumbErrorClass) return err;
+    const e = err as (Error & { code?: string; cause?: unknown }) | undefined;
+    const cause = e?.cause as (Error & { code?: string }) | undefined;
+    // undici may wrap the connector's error; our pin error travels as the cause.
+    if (cause instanceof PlumbErrorClass) return cause;
+    const code = e?.code ?? cause?.code;
+    const detail = redactText(e?.message ?? String(err));
+    if (isUntrustedCertificate(e) || isUntrustedCertificate(cause)) {
+      const by = this.#trust.kind === 'ca' ? `the CA in ${this.#trust.path}` : 'the configured trust';
+      return new HostKeyError(`${what}: the BMC's certificate is not trusted by ${by} (${code}); no credentials were sent`, { cause: err });
+    }
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new TimeoutError(`${what}: the BMC stopped answering (${code})`, { cause: err });
+    if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new ProviderError(`${what}: the response body is larger than ${this.#maxBody} bytes; refused`, { cause: err });
+    if (code !== undefined && UNREACHABLE_CODES.has(code)) return new UnreachableError(`${what}: ${code} (${detail})`, { cause: err });
+    if (code === 'UND_ERR_ABORTED') return new UnreachableError(`${what}: the request was aborted by the transport (${detail})`, { cause: err });
+    return new UnreachableError(`${what}: ${detail}`, { cause: err });
+  }
+
+  /** Lets requests in flight finish briefly, then destroys the sockets. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.#pool.close().catch(() => {});
+    await Promise.race([graceful, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    await this.#pool.destroy().catch(() => {});
+  }
+}
+
+/** `Retry-After: 5` or an HTTP date -> ms; undefined when absent or unparsable. */
+export function retryAfterMs(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^[0-9]+$/.test(value.trim())) return Number(value.trim()) * 1_000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,127 @@
+/**
+ * redfish.VirtualMedia: an image URL inserted in one virtual media slot of the
+ * manager (InsertMedia / EjectMedia). The resource owns its slot: absent means the
+ * slot is empty, and removing the resource ejects whatever the slot holds. A
+ * different image, or a different write protection, is ejected and inserted again.
+ */
+import { SpecError } from '../../../src/errors.js';
+import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
+import { throwIfAborted } from '../abort.js';
+import { action, managerUri, members, systemUri } from '../discovery.js';
+import type { RedfishSession } from '../session.js';
+import { odataId } from '../session.js';
+
+export interface VirtualMediaSpec {
+  image: string;
+  slot?: string;
+  mediaType?: 'CD' | 'DVD' | 'USBStick' | 'Floppy';
+  writeProtected?: boolean;
+}
+
+export interface VirtualMediaActual {
+  slot: string;
+  image: string | null;
+  inserted: boolean;
+  writeProtected: boolean | null;
+}
+
+function mediaTypes(body: JsonObject): string[] {
+  return Array.isArray(body.MediaTypes) ? body.MediaTypes.filter((t): t is string => typeof t === 'string') : [];
+}
+
+/** The slot's URI: `slot` by id, else the first slot that takes `mediaType` (CD by default). Cached per session. */
+async function slotUri(s: RedfishSession, spec: VirtualMediaSpec, signal: AbortSignal): Promise<string> {
+  const key = `vm:${spec.slot ?? ''}:${spec.mediaType ?? 'CD'}`;
+  const cached = s.discovery.get(key);
+  if (typeof cached === 'string') return cached;
+  const manager = await s.getJson(await managerUri(s, signal), signal);
+  let link = odataId(manager.VirtualMedia);
+  if (!link) {
+    // Newer BMCs hang virtual media off the system instead.
+    const system = await s.getJson(await systemUri(s, signal), signal);
+    link = odataId(system.VirtualMedia);
+  }
+  if (!link) throw new SpecError(`redfish ${s.targetName}: this BMC exposes no VirtualMedia collection`);
+  const slots = await members(s, s.path(link), signal);
+  let found: string | undefined;
+  if (spec.slot !== undefined) {
+    found = slots.find((u) => u.replace(/\/+$/, '').split('/').pop() === spec.slot);
+    if (!found) throw new SpecError(`redfish ${s.targetName}: no virtual media slot "${spec.slot}" (the BMC has: ${slots.map((u) => u.split('/').pop()).join(', ') || 'none'})`);
+  } else {
+    const want = spec.mediaType ?? 'CD';
+    for (const u of slots) {
+      const types = mediaTypes(await s.getJson(u, signal));
+      if (types.includes(want) || (want === 'CD' && types.includes('DVD'))) {
+        found = u;
+        break;
+      }
+    }
+    if (!found) throw new SpecError(`redfish ${s.targetName}: no virtual media slot takes ${want}`);
+  }
+  s.discovery.set(key, found);
+  return found;
+}
+
+function actualOf(uri: string, body: JsonObject): VirtualMediaActual {
+  const image = typeof body.Image === 'string' && body.Image !== '' ? body.Image : null;
+  return {
+    slot: String(body.Id ?? uri.split('/').pop()),
+    image,
+    inserted: body.Inserted === true || (body.Inserted === undefined && image !== null),
+    writeProtected: typeof body.WriteProtected === 'boolean' ? body.WriteProtected : null,
+  };
+}
+
+async function eject(s: RedfishSession, uri: string, body: JsonObject, signal: AbortSignal): Promise<void> {
+  const act = await action(s, body, '#VirtualMedia.EjectMedia', undefined, signal);
+  if (act) await s.post(act.target, {}, signal);
+  else await s.patch(uri, () => ({ Image: null, Inserted: false }), signal); // older BMCs: no actions, PATCH the slot
+}
+
+export const virtualMediaKind: KindHandler<VirtualMediaSpec, VirtualMediaActual, RedfishSession> = {
+  kind: 'redfish.VirtualMedia',
+  schema: 'redfish.virtualmedia.schema.json',
+
+  async read(s, r, ctx) {
+    throwIfAborted(ctx.signal, `${r.id}: read`);
+    const uri = await slotUri(s, r.spec, ctx.signal);
+    const actual = actualOf(uri, await s.getJson(uri, ctx.signal));
+    return actual.inserted ? actual : undefined;
+  },
+
+  diff(r, actual) {
+    const wp = r.spec.writeProtected ?? true;
+    if (!actual) return [{ path: '/image', before: null, after: r.spec.image, note: `insert ${r.spec.image}` }];
+    const changes: Change[] = [];
+    if (actual.image !== r.spec.image) changes.push({ path: '/image', before: actual.image, after: r.spec.image, note: `eject ${actual.image ?? '(none)'}, insert ${r.spec.image}` });
+    if (actual.writeProtected !== null && actual.writeProtected !== wp) changes.push({ path: '/writeProtected', before: actual.writeProtected, after: wp, note: 'eject and insert again' });
+    return changes;
+  },
+
+  async apply(s, r, changes, ctx) {
+    throwIfAborted(ctx.signal, `${r.id}: apply`);
+    if (changes.length === 0) return;
+    const uri = await slotUri(s, r.spec, ctx.signal);
+    const body = (await s.read(uri, ctx.signal)).body;
+    const now = actualOf(uri, body);
+    const wp = r.spec.writeProtected ?? true;
+    if (now.inserted && now.image === r.spec.image && (now.writeProtected === null || now.writeProtected === wp)) return;
+    if (now.inserted) await eject(s, uri, body, ctx.signal);
+    const insert = await action(s, body, '#VirtualMedia.InsertMedia', undefined, ctx.signal);
+    if (insert) await s.post(insert.target, { Image: r.spec.image, Inserted: true, WriteProtected: wp }, ctx.signal);
+    else await s.patch(uri, () => ({ Image: r.spec.image, Inserted: true, WriteProtected: wp }), ctx.signal);
+  },
+
+  async remove(s, r, ctx) {
+    throwIfAborted(ctx.signal, `${r.id}: remove`);
+    const uri = await slotUri(s, r.spec, ctx.signal);
+    const body = (await s.read(uri, ctx.signal)).body;
+    if (!actualOf(uri, body).inserted) return;
+    await eject(s, uri, body, ctx.signal);
+  },
+
+  summarize(actual): Json {
+    if (!actual) return { inserted: false };
+    return { slot: actual.slot, image: actual.image, inserted: actual.inserted, writeProtected: actual.writeProtected };
+  },
+};

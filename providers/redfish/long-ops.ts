@@ -1,0 +1,91 @@
+/**
+ * Long side effects (a reset, a firmware update) are never started twice for one
+ * plan. Two memories say one is already under way:
+ * - within a process, an in-flight record per resource and spec (a deadline that
+ *   passed mid-wait, then a retry by the queue, must wait, not reset again);
+ * - across a crash, the progress journaled through OpContext.checkpoint before the
+ *   side effect was issued, handed back as Resource.resume.
+ */
+import { createHash } from 'node:crypto';
+import { CancelledError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import type { Json, JsonObject, OpContext, Resource } from '../../src/provider.js';
+import { delay } from './abort.js';
+import type { RedfishSession } from './session.js';
+import { isObject } from './session.js';
+
+const inFlight = new Map<string, { specHash: string; progress: JsonObject }>();
+
+function canonical(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+}
+
+/** Short stable hash of a JSON value (object keys sorted). */
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 32);
+}
+
+function key(s: RedfishSession, r: Resource): string {
+  return `${s.targetName}\u0000${r.id}`;
+}
+
+/**
+ * Progress of a long operation already started for exactly this spec: earlier in
+ * this process (newest, so it wins), or before a crash (Resource.resume).
+ */
+export function recall(s: RedfishSession, r: Resource): JsonObject | undefined {
+  const mine = inFlight.get(key(s, r));
+  if (mine && mine.specHash === hashOf(r.spec)) return mine.progress;
+  const resumed = r.resume?.progress;
+  return isObject(resumed) ? resumed : undefined;
+}
+
+/** Journals progress BEFORE the side effect it describes is issued. */
+export function remember(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject): void {
+  ctx.checkpoint?.(progress as Json);
+  inFlight.set(key(s, r), { specHash: hashOf(r.spec), progress });
+}
+
+export function settle(s: RedfishSession, r: Resource): void {
+  inFlight.delete(key(s, r));
+}
+
+/**
+ * Journals `progress`, then sends the side effect. When the BMC clearly refused it
+ * (an HTTP error status, or a certificate refused before sending), the in-process
+ * record is dropped so a retry may issue it; when the outcome is unknown (the
+ * connection dropped, a deadline), the record stays and a retry waits for it.
+ */
+export async function issue<T>(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject, send: () => Promise<T>): Promise<T> {
+  remember(s, r, ctx, progress);
+  try {
+    return await send();
+  } catch (err) {
+    const unknown = err instanceof UnreachableError || err instanceof TimeoutError || err instanceof CancelledError;
+    if (!unknown) settle(s, r);
+    throw err;
+  }
+}
+
+export type PollResult<T> = { done: true; value: T } | { done: false; delayMs?: number };
+
+/**
+ * Polls `probe` with backoff (doubling from 250 ms up to the target's
+ * pollInterval, or the BMC's Retry-After within that cap) until it says done or
+ * the operation's deadline (ctx.signal) ends the wait with a TimeoutError.
+ */
+export async function pollUntil<T>(s: RedfishSession, signal: AbortSignal, what: string, probe: () => Promise<PollResult<T>>): Promise<T> {
+  let wait = Math.min(250, s.pollMaxMs);
+  for (;;) {
+    const result = await probe();
+    if (result.done) return result.value;
+    const next = result.delayMs !== undefined ? Math.min(Math.max(result.delayMs, 10), s.pollMaxMs) : wait;
+    await delay(next, signal, what);
+    wait = Math.min(wait * 2, s.pollMaxMs);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Power and reset of a ComputerSystem: the reset type chosen from what the BMC
+ * allows, the PowerState polled until it settles. Transitional states count as
+ * where they are heading, so a reset in progress is never mistaken for drift.
+ */
+import { SpecError } from '../../src/errors.js';
+import type { JsonObject } from '../../src/provider.js';
+import { action } from './discovery.js';
+import { pollUntil } from './long-ops.js';
+import type { RedfishSession } from './session.js';
+
+export type PowerState = 'On' | 'Off' | 'PoweringOn' | 'PoweringOff' | 'Paused' | string;
+
+const POWER_STATES = ['On', 'Off', 'PoweringOn', 'PoweringOff', 'Paused'];
+
+/** Case-insensitive match against canonical values; unknown values are returned as given. */
+export function canonicalEnum(value: unknown, canonical: readonly string[]): string | null {
+  if (typeof value !== 'string') return null;
+  return canonical.find((c) => c.toLowerCase() === value.toLowerCase()) ?? value;
+}
+
+export function powerStateOf(system: JsonObject): PowerState {
+  return canonicalEnum(system.PowerState, POWER_STATES) ?? 'Unknown';
+}
+
+/** Where a power state is heading: PoweringOn counts as On, PoweringOff as Off. */
+export function settledPower(state: PowerState): string {
+  if (state === 'PoweringOn') return 'On';
+  if (state === 'PoweringOff') return 'Off';
+  return state;
+}
+
+/** The first of `preferences` the BMC allows (all of them, when it does not say). */
+export function chooseResetType(allowed: string[] | undefined, preferences: string[], what: string): string {
+  if (!allowed || allowed.length === 0) return preferences[0]!;
+  const found = preferences.find((p) => allowed.includes(p));
+  if (!found) throw new SpecError(`${what}: the BMC allows ResetType ${allowed.join(', ')}; none of ${preferences.join(', ')}`);
+  return found;
+}
+
+export async function resetAction(s: RedfishSession, system: JsonObject, signal: AbortSignal): Promise<{ target: string; allowed?: string[] }> {
+  const info = await action(s, system, '#ComputerSystem.Reset', 'ResetType', signal);
+  if (!info) throw new SpecError(`redfish ${s.targetName}: the system lists no #ComputerSystem.Reset action`);
+  return info;
+}
+
+/** POST the reset; no If-Match on actions. */
+export async function postReset(s: RedfishSession, target: string, resetType: string, signal: AbortSignal): Promise<void> {
+  s.log.info({ target: s.targetName, resetType }, 'redfish reset');
+  await s.post(target, { ResetType: resetType }, signal);
+}
+
+/** Polls until PowerState is `want` (true), or until `untilMs` (epoch ms) passes (false). */
+export async function waitForPower(s: RedfishSession, systemUri: string, want: 'On' | 'Off', signal: AbortSignal, untilMs?: number): Promise<boolean> {
+  return pollUntil<boolean>(s, signal, `redfish ${s.targetName}: waiting for power ${want}`, async () => {
+    const system = await s.getJson(systemUri, signal);
+    if (powerStateOf(system) === want) return { done: true, value: true };
+    if (untilMs !== undefined && Date.now() >= untilMs) return { done: true, value: false };
+    return { done: false };
+  });
+}
+
+/** Polls until the system is On or Off (not on its way). */
+export async function waitSettled(s: RedfishSession, systemUri: string, signal: AbortSignal): Promise<JsonObject> {
+  return pollUntil<JsonObject>(s, signal, `redfish ${s.targetName}: waiting for the power state to settle`, async () => {
+    const system = await s.getJson(systemUri, signal);
+    const state = powerStateOf(system);
+    return state === 'On' || state === 'Off' ? { done: true, value: system } : { done: false };
+  });
+}

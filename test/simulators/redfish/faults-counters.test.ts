@@ -1,0 +1,147 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import type { SimBmc } from '../../../fixtures/simulators/redfish/index.js';
+import { header, messageIds, paths, startTestSim, type BmcClient, type TestSim } from './redfish-client.js';
+
+describe('redfish simulator: faults', () => {
+  let t: TestSim;
+  let bmc: SimBmc;
+  let client: BmcClient;
+
+  beforeAll(async () => {
+    t = await startTestSim({ latencyMs: 0 });
+    bmc = t.sim.bmcs[0] as SimBmc;
+    client = await t.admin();
+  });
+  afterEach(() => {
+    const faults = bmc.faults;
+    delete faults.latencyMs;
+    delete faults.errorRate;
+    delete faults.errorStatus;
+    delete faults.preconditionStorm;
+    delete faults.dropConnections;
+    delete faults.slowBodyMs;
+  });
+  afterAll(() => t.dispose());
+
+  it('latencyMs delays every answer by about that much', async () => {
+    bmc.faults.latencyMs = 120;
+    const started = Date.now();
+    expect((await client.get(paths.system())).status).toBe(200);
+    const ms = Date.now() - started;
+    expect(ms).toBeGreaterThanOrEqual(110);
+    expect(ms).toBeLessThan(600);
+  });
+
+  it('latency runs on timers: 50 concurrent requests at 100 ms take far less than 50 x 100 ms', async () => {
+    bmc.faults.latencyMs = 100;
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => client.get('/redfish/v1/')));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('errorRate 1 answers every request with 503 (Retry-After) and a GeneralError body; errorStatus picks 500', async () => {
+    bmc.faults.errorRate = 1;
+    const answer = await client.get(paths.system());
+    expect(answer.status).toBe(503);
+    expect(header(answer, 'retry-after')).toBe('1');
+    expect((answer.body?.error as Record<string, unknown>).code).toBe('Base.1.8.GeneralError');
+    expect(messageIds(answer.body)).toEqual(['Base.1.8.ServiceTemporarilyUnavailable']);
+    bmc.faults.errorStatus = 500;
+    const patched = await client.patch(paths.system(), { AssetTag: 'never' });
+    expect(patched.status).toBe(500);
+    expect(messageIds(patched.body)).toEqual(['Base.1.8.InternalError']);
+    expect(bmc.state.assetTag).toBe('');
+  });
+
+  it('errorRate 0.5 fails about half of the requests', async () => {
+    bmc.faults.errorRate = 0.5;
+    const answers = await Promise.all(Array.from({ length: 200 }, () => client.get('/redfish/v1/')));
+    const failed = answers.filter((a) => a.status === 503).length;
+    expect(failed).toBeGreaterThan(50);
+    expect(failed).toBeLessThan(150);
+  });
+
+  it('preconditionStorm n: the next n PATCHes get 412 even with the right ETag, then PATCHes work', async () => {
+    bmc.faults.preconditionStorm = 2;
+    for (let i = 0; i < 2; i += 1) {
+      const refused = await client.patchWithEtag(paths.system(), { AssetTag: 'storm' });
+      expect(refused.status).toBe(412);
+      expect(messageIds(refused.body)).toEqual(['Base.1.8.PreconditionFailed']);
+    }
+    expect(bmc.state.assetTag).toBe('');
+    expect((await client.patchWithEtag(paths.system(), { AssetTag: 'storm' })).status).toBe(204);
+    expect(bmc.faults.preconditionStorm).toBe(0);
+  });
+
+  it('dropConnections n: the next n requests lose their connection without an answer', async () => {
+    bmc.faults.dropConnections = 2;
+    const before = bmc.counters.requests;
+    for (let i = 0; i < 2; i += 1) {
+      await expect(request(`${bmc.url}/redfish/v1/`, { dispatcher: t.agent })).rejects.toThrow();
+    }
+    expect((await client.get('/redfish/v1/')).status).toBe(200);
+    expect(bmc.counters.requests - before).toBe(3);
+  });
+
+  it('slowBodyMs sends the headers at once and the body in chunks over that time', async () => {
+    bmc.faults.slowBodyMs = 600;
+    const started = Date.now();
+    const res = await request(`${bmc.url}${paths.system()}`, { dispatcher: t.agent, headers: { 'X-Auth-Token': client.auth.token ?? '' } });
+    const headersAfter = Date.now() - started;
+    const body = JSON.parse(await res.body.text()) as Record<string, unknown>;
+    const bodyAfter = Date.now() - started;
+    expect(res.statusCode).toBe(200);
+    expect(body.PowerState).toBe('On');
+    expect(headersAfter).toBeLessThan(300);
+    expect(bodyAfter).toBeGreaterThanOrEqual(540);
+  });
+});
+
+describe('redfish simulator: counters', () => {
+  let t: TestSim;
+  let bmc: SimBmc;
+  let client: BmcClient;
+
+  beforeAll(async () => {
+    t = await startTestSim();
+    bmc = t.sim.bmcs[0] as SimBmc;
+    client = await t.admin();
+  });
+  beforeEach(() => bmc.resetCounters());
+  afterAll(() => t.dispose());
+
+  it('counts GET-only traffic as requests and gets, never as writes', async () => {
+    for (const path of ['/redfish/v1/', paths.system(), paths.bios(), paths.biosSettings(), paths.manager(), paths.networkProtocol(), paths.virtualMedia(), paths.accounts]) {
+      await client.get(path);
+    }
+    expect(bmc.counters).toMatchObject({ requests: 8, gets: 8, writes: 0, resets: 0, updates: 0, authAttempts: 0 });
+  });
+
+  it('counts each PATCH, POST and DELETE as a write, whatever its outcome', async () => {
+    await client.patch(paths.system(), { AssetTag: 'a' });
+    await client.patch(paths.system(), { AssetTag: 12 });
+    await client.post(paths.reset(), { ResetType: 'On' });
+    await client.post(paths.accounts, { UserName: 'w', Password: 'p', RoleId: 'ReadOnly' });
+    await client.delete(`${paths.accounts}/2`);
+    expect(bmc.counters).toMatchObject({ writes: 5, gets: 0, resets: 1 });
+  });
+
+  it('resetCounters zeroes every counter but activeSessions, which stays live', () => {
+    bmc.counters.requests = 7;
+    bmc.resetCounters();
+    expect(bmc.counters).toEqual({
+      requests: 0,
+      gets: 0,
+      writes: 0,
+      sessionsCreated: 0,
+      sessionsDeleted: 0,
+      resets: 0,
+      updates: 0,
+      authAttempts: 0,
+      tlsHandshakes: 0,
+      activeSessions: 1,
+    });
+  });
+});
