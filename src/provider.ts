@@ -133,7 +133,11 @@ export interface Change {
 }
 
 export interface Applied {
-  /** Remembered and handed back as Resource.memo: e.g. the spec hash a one-shot command ran for. Never a secret. */
+  /**
+   * Remembered and handed back as Resource.memo: e.g. the spec hash a one-shot
+   * command ran for. Never a secret. It replaces the whole previous memo (start
+   * from r.memo to keep parts of it); undefined keeps the previous one.
+   */
   memo?: Json;
   /** Output worth keeping in the event log (truncated by the engine). */
   output?: string;
@@ -166,6 +170,12 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
    * make again. Called only when diff is empty.
    */
   pendingReboot?(r: Resource<Spec>, actual: Actual): string | undefined;
+  /**
+   * How long one operation on this resource may take when that is longer than
+   * the daemon's `run.opTimeout` (a reboot to apply BIOS settings, a firmware
+   * update). The runner uses the larger of the two; every operation still has one.
+   */
+  deadlineMs?(r: Resource<Spec>): number | undefined;
   /** Small JSON summary of actual state for `plumb status` and the event log. Optional. */
   summarize?(actual: Actual | undefined): Json;
   /**

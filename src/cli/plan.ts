@@ -84,12 +84,17 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
 
     let live: Map<string, OpResult> | undefined;
     if (flags.live) live = await readLive(plan, providers, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined);
-    const shown = plan.ops.filter((op) => (live ? live.get(op.key)?.action !== 'noop' || live.get(op.key)?.status === 'failed' : op.action !== 'noop'));
+    // Live: what would change, what failed to read, and what is converged but waits (a BIOS value staged for a reboot).
+    const shown = plan.ops.filter((op) => {
+      const result = live?.get(op.key);
+      return result ? result.action !== 'noop' || result.status === 'failed' || result.note !== undefined : op.action !== 'noop';
+    });
     if (flags.json) printJson(out, planJson(plan, shown, live));
     else printPlan(out, plan, shown, live, changedFiles);
     const failed = live && [...live.values()].some((r) => r.status === 'failed' || r.status === 'blocked');
     if (failed) return 1;
-    return shown.length > 0 ? 2 : 0;
+    // Something that only waits (for a reboot) is shown, but it is not a change Plumb would make.
+    return shown.some((op) => (live?.get(op.key)?.action ?? op.action) !== 'noop') ? 2 : 0;
   } finally {
     objects.close();
     store?.close();
@@ -142,9 +147,9 @@ function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult
   for (const op of shown) {
     const result = live?.get(op.key);
     const action = result?.action ?? op.action;
-    const label = result?.cause === 'drift' ? 'drift' : action;
+    const label = result?.cause === 'drift' ? 'drift' : action === 'noop' && result?.note ? 'waits' : action;
     counts[label] = (counts[label] ?? 0) + 1;
-    const reasons = result?.error ? `${result.error.code}: ${result.error.message}` : op.reasons.join('; ');
+    const reasons = result?.error ? `${result.error.code}: ${result.error.message}` : [...op.reasons, ...(result?.note ? [result.note] : [])].join('; ');
     out.write(`  ${result?.status === 'failed' ? '!' : (SYMBOL[action] ?? '?')} ${label.padEnd(6)} ${op.id.padEnd(idWidth)}  ${(op.target ?? '-').padEnd(12)} ${reasons}\n`);
     for (const change of result?.changes ?? []) out.write(`      ${formatChange(change)}\n`);
   }
@@ -171,7 +176,7 @@ function planJson(plan: Plan, shown: Op[], live: Map<string, OpResult> | undefin
         id: op.id,
         target: op.target,
         reasons: op.reasons,
-        ...(result ? { changes: result.changes, status: result.status, ...(result.error ? { error: result.error } : {}) } : {}),
+        ...(result ? { changes: result.changes, status: result.status, ...(result.error ? { error: result.error } : {}), ...(result.note ? { note: result.note } : {}) } : {}),
       };
     }),
   };

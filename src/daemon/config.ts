@@ -21,7 +21,28 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   drainMs: number;
   control: { socket: string; group?: string };
+  /** The HTTP listener (webhooks, metrics, health); null: off. */
+  http: { host: string; port: number } | null;
+  /** The webhook receiver on the HTTP listener; null: off. Secrets stay references. */
+  webhook: WebhookConfig | null;
+  /** Where each commit's outcome is reported. */
+  notify: NotifySinkConfig[];
 }
+
+export interface WebhookConfig {
+  path: string;
+  /** Secret reference (file:/path, env:NAME), resolved for each request. */
+  secret: string;
+  maxBodyBytes: number;
+  minFetchIntervalMs: number;
+  dedupeWindowMs: number;
+  maxFailuresPerMinute: number;
+}
+
+/** A commit status API (token by reference) or a signed generic JSON webhook. */
+export type NotifySinkConfig =
+  | { type: 'github' | 'gitlab' | 'gitea'; api: string; repo: string; token: string; context: string; caFile?: string }
+  | { type: 'webhook'; url: string; secret: string; caFile?: string };
 
 /** The YAML as written (see schemas/config.schema.json for every field and its default). */
 export interface RawConfig {
@@ -44,6 +65,12 @@ export interface RawConfig {
   log?: { level?: Config['logLevel'] };
   shutdown?: { drain?: string };
   control?: { socket?: string; group?: string };
+  http?: { listen: string };
+  webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number };
+  notify?: Array<
+    | { type: 'github' | 'gitlab' | 'gitea'; api: string; repo: string; token: string; context?: string; caFile?: string }
+    | { type: 'webhook'; url: string; secret: string; caFile?: string }
+  >;
 }
 
 /** Reads, validates (file:line:col on errors) and compiles a config file. */
@@ -147,6 +174,63 @@ export function compileConfig(raw: RawConfig): Config {
     logLevel: raw.log?.level ?? 'info',
     drainMs: ms(raw.shutdown?.drain, 30_000),
     control: { socket: resolve(raw.control?.socket ?? join(resolve(raw.stateDir ?? '/var/lib/plumb'), 'plumb.sock')), ...(raw.control?.group ? { group: raw.control.group } : {}) },
+    http: raw.http ? parseListen(raw.http.listen) : null,
+    webhook: raw.webhook
+      ? {
+          path: raw.webhook.path ?? '/hooks/git',
+          secret: checkSecretRef(raw.webhook.secret, 'webhook.secret'),
+          maxBodyBytes: raw.webhook.maxBodyBytes ?? 1024 * 1024,
+          minFetchIntervalMs: ms(raw.webhook.minFetchInterval, 1_000),
+          dedupeWindowMs: ms(raw.webhook.dedupeWindow, 24 * 3_600_000),
+          maxFailuresPerMinute: raw.webhook.maxFailuresPerMinute ?? 10,
+        }
+      : null,
+    notify: (raw.notify ?? []).map(compileNotifySink),
   };
+  if (config.webhook && !config.http) throw new ConfigError('webhook needs the HTTP listener: set http.listen (e.g. 127.0.0.1:9180)');
   return config;
+}
+
+/** `127.0.0.1:9180`, `[::1]:9180`, `localhost:9180`; port 0 picks a free one (tests). */
+function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(listen.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65_535) throw new ConfigError(`http.listen "${listen}" is not host:port (e.g. 127.0.0.1:9180 or [::1]:9180)`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+const SECRET_REF = /^(file:\/.+|env:[A-Za-z_][A-Za-z0-9_]*)$/;
+
+function checkSecretRef(ref: string, setting: string): string {
+  if (!SECRET_REF.test(ref)) throw new ConfigError(`${setting} must be a secret reference (file:/absolute/path or env:NAME), never the secret itself`);
+  return ref;
+}
+
+/** An http(s) URL without credentials in it (they would end up in logs): tokens go by reference. */
+function checkUrl(value: string, setting: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${setting} "${value.slice(0, 100)}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${setting} must be an http(s) URL`);
+  if (url.username || url.password) throw new ConfigError(`${setting} must not hold credentials; give them by reference (token:, secret:)`);
+  return value.replace(/\/+$/, '');
+}
+
+function compileNotifySink(raw: NonNullable<RawConfig['notify']>[number], index: number): NotifySinkConfig {
+  const at = `notify[${index}]`;
+  if (raw.type === 'webhook') {
+    return { type: 'webhook', url: checkUrl(raw.url, `${at}.url`), secret: checkSecretRef(raw.secret, `${at}.secret`), ...(raw.caFile ? { caFile: raw.caFile } : {}) };
+  }
+  if (raw.type !== 'gitlab' && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(raw.repo)) throw new ConfigError(`${at}.repo "${raw.repo}" must be owner/name for ${raw.type}`);
+  return {
+    type: raw.type,
+    api: checkUrl(raw.api, `${at}.api`),
+    repo: raw.repo,
+    token: checkSecretRef(raw.token, `${at}.token`),
+    context: raw.context ?? 'plumb',
+    ...(raw.caFile ? { caFile: raw.caFile } : {}),
+  };
 }

@@ -310,21 +310,29 @@ export class Runner {
   }
 
   /** Rethrows the deadline as a TimeoutError, whatever the provider made of the abort. */
-  #guard(limit: Deadline, what: string): <T>(work: () => Promise<T>) => Promise<T> {
+  #guard(limit: Deadline, what: string, ms: number): <T>(work: () => Promise<T>) => Promise<T> {
     return async (work) => {
       try {
         return await work();
       } catch (err) {
-        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${what}: no answer within ${this.#options.opTimeoutMs} ms`, { cause: err });
+        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${what}: no answer within ${ms} ms`, { cause: err });
         throw err;
       }
     };
   }
 
+  /** The run's deadline, or longer where the kind says its operations take longer (reboots, firmware). */
+  #deadlineFor(ops: Op[], ctx: RunContext): number {
+    let ms = this.#options.opTimeoutMs;
+    for (const op of ops) ms = Math.max(ms, this.#steps.place(op, ctx.targets).handler.deadlineMs?.(op.resource) ?? 0);
+    return ms;
+  }
+
   async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Map<string, Outcome>> {
     const { handler, provider, targetName, targetSpec } = this.#steps.place(op, ctx.targets);
-    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, op.id);
-    const guard = this.#guard(limit, op.id);
+    const ms = this.#deadlineFor([op], ctx);
+    const limit = deadline(ms, ctx.abort, op.id);
+    const guard = this.#guard(limit, op.id, ms);
     try {
       const opCtx = this.#opContext(targetName, op.id, limit);
       const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
@@ -353,8 +361,9 @@ export class Runner {
    */
   async #executeBatch(ops: Op[], commit: string, ctx: RunContext): Promise<Map<string, Outcome | { error: unknown }>> {
     const { provider, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
-    const limit = deadline(this.#options.opTimeoutMs, ctx.abort, `transaction on ${targetName}`);
-    const guard = this.#guard(limit, `transaction on ${targetName}`);
+    const ms = this.#deadlineFor(ops, ctx);
+    const limit = deadline(ms, ctx.abort, `transaction on ${targetName}`);
+    const guard = this.#guard(limit, `transaction on ${targetName}`, ms);
     const results = new Map<string, Outcome | { error: unknown }>();
     try {
       const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));

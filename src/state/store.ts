@@ -404,11 +404,17 @@ export class Store {
     this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(JSON.stringify(progress), opId);
   }
 
-  /** The progress an interrupted apply of exactly this spec journaled before the crash, if any. */
+  /**
+   * The newest progress an unfinished apply of exactly this spec journaled
+   * (interrupted by a crash, or failed after it started something) since the
+   * last success: a second crash must not fall back to older progress.
+   */
   interruptedProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined {
     const row = this.#stmt(
-      "SELECT started_at, progress FROM ops WHERE resource_id = ? AND spec_hash = ? AND state = 'interrupted' AND progress IS NOT NULL ORDER BY id DESC LIMIT 1",
-    ).get(id, specHash) as Row | undefined;
+      `SELECT started_at, progress FROM ops WHERE resource_id = ? AND spec_hash = ? AND state IN ('interrupted', 'failed') AND progress IS NOT NULL
+         AND id > COALESCE((SELECT MAX(id) FROM ops WHERE resource_id = ? AND state = 'done'), 0)
+       ORDER BY id DESC LIMIT 1`,
+    ).get(id, specHash, id) as Row | undefined;
     return row ? { startedAt: row.started_at as number, progress: parse<Json>(row.progress)! } : undefined;
   }
 

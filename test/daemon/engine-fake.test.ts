@@ -271,7 +271,7 @@ spec: { value: "${value}"${extra} }
       const d = world.device('t1');
       d.settings.set('turbo', { current: 'off', staged: 'on' });
       d.reboots = 1;
-      d.rebootingUntil = Date.now() + 100;
+      d.rebootingUntil = Date.now() + 1_500; // still rebooting when the restarted engine reads
       await engine.close();
       engine = await open();
       const report = await engine.pass();

@@ -282,4 +282,18 @@ describe('redfish scenarios (CLI, child processes)', () => {
     expect(b.counters.writes).toBe(writes);
     expect(b.counters.resets).toBe(0);
   });
+
+  test.runIf(built)('plumb plan --live shows a value only staged for the next reboot as waiting, not as a change (exit 0)', async () => {
+    const b = lab.sim.bmc('plan1');
+    b.state.biosCurrent.ProcTurboMode = 'Disabled';
+    b.state.biosPending = { ProcTurboMode: 'Enabled' };
+    repo.write('plan1.yaml', system('plan1', 'plan1', '  bios: { ProcTurboMode: Enabled }\n  reboot: Never\n'));
+    repo.commit('staged is enough');
+    const res = await plumb(['plan', '--repo', repo.dir, '--live']).done;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/= waits\s+redfish\.System\/plan1\s+plan1\s+.*ProcTurboMode/);
+    const json = JSON.parse((await plumb(['plan', '--repo', repo.dir, '--live', '--json']).done).stdout) as { ops: Array<{ action: string; note?: string }> };
+    expect(json.ops).toMatchObject([{ action: 'noop', note: expect.stringContaining('ProcTurboMode') }]);
+  });
 });
+

@@ -185,6 +185,11 @@ export const firmwareKind: KindHandler<FirmwareSpec, FirmwareActual, RedfishSess
     settle(s, r);
   },
 
+  /** Transfer, flash and verify: up to an hour on slow BMCs. */
+  deadlineMs() {
+    return 60 * 60_000;
+  },
+
   summarize(actual) {
     if (!actual) return null;
     return { component: actual.component, version: actual.version };

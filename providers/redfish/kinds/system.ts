@@ -286,6 +286,9 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
   await force();
 }
 
+/** Room for a server to reboot through POST (some take 10 minutes with many DIMMs). */
+const LONG_OPERATION_MS = 20 * 60_000;
+
 export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> = {
   kind: 'redfish.System',
   schema: 'redfish.system.schema.json',
@@ -416,6 +419,12 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
     }
     settle(s, r);
     return memo ? { memo } : undefined;
+  },
+
+  /** A reboot (BIOS, power on, graceful shutdown with its grace period) takes minutes, not the default 2. */
+  deadlineMs(r) {
+    const mayReset = (r.spec.bios !== undefined && r.spec.reboot === 'IfRequired') || r.spec.powerState !== undefined;
+    return mayReset ? LONG_OPERATION_MS : undefined;
   },
 
   summarize(actual) {
