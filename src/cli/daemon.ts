@@ -9,6 +9,10 @@ import { builtinProviders } from '../daemon/providers.js';
 import { SystemdNotifier } from '../daemon/systemd.js';
 import { describeError } from '../errors.js';
 import { RefWatcher } from '../source/watch.js';
+import { HttpServer } from '../daemon/http.js';
+import { Metrics } from '../daemon/metrics.js';
+import { Notifier } from '../daemon/notify.js';
+import { SecretResolver } from '../secrets/resolve.js';
 import { resolveContext, type CommonFlags } from './context.js';
 
 /**
@@ -32,9 +36,28 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
   mkdirSync(dirname(ctx.config.control.socket), { recursive: true });
   const control = new ControlServer({ socketPath: ctx.config.control.socket, ...(ctx.config.control.group ? { group: ctx.config.control.group } : {}), daemon, store: engine.store, log, reload });
   await control.listen();
-  // A repo on this host that people push to: a push triggers a pass at once (polling stays as the safety net).
-  const watcher = isAbsolute(engine.mirror.url) ? new RefWatcher(engine.mirror.url, engine.mirror.branch, () => void daemon.request('delta'), log) : undefined;
+  // A repo on this host that people push to: a push triggers a fetch at once (polling stays as the safety net).
+  const watcher = isAbsolute(engine.mirror.url) ? new RefWatcher(engine.mirror.url, engine.mirror.branch, () => daemon.poke(), log) : undefined;
   await watcher?.start();
+  // Webhooks, /metrics, /healthz, /readyz; commit statuses after each commit converges or fails.
+  const secrets = new SecretResolver({ env });
+  const metrics = new Metrics({ store: engine.store });
+  const notifier = new Notifier({ sinks: ctx.config.notify, secrets, log });
+  const http = ctx.config.http
+    ? new HttpServer({
+        ...ctx.config.http,
+        log,
+        metrics,
+        ...(ctx.config.webhook ? { webhook: { ...ctx.config.webhook, secrets, trigger: () => daemon.poke() } } : {}),
+      })
+    : undefined;
+  daemon.onEvent = (event) => metrics.onEvent(event);
+  daemon.onPass = (report, kind) => {
+    metrics.onPass(report, kind);
+    http?.onPass(report);
+    notifier.onPass(report);
+  };
+  await http?.listen();
   const systemd = new SystemdNotifier(env, log);
   systemd.ready(`watching ${engine.mirror.branch} of ${engine.mirror.url}`);
   const stop = (): void => {
@@ -57,6 +80,8 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
   } finally {
     process.off('SIGHUP', onHup);
     await watcher?.close();
+    await http?.close();
+    await notifier.close();
     await control.close();
     await engine.close();
     log.info({}, 'daemon stopped');

@@ -119,7 +119,7 @@ function configValidator(): ReturnType<Ajv['compile']> {
 }
 
 /** Settings that need a restart to change (the daemon refuses them on reload). */
-export const RESTART_ONLY = ['repo.url', 'repo.branch', 'repo.path', 'repo.fetchTimeout', 'stateDir', 'control.socket', 'control.group'];
+export const RESTART_ONLY = ['repo.url', 'repo.branch', 'repo.path', 'repo.fetchTimeout', 'stateDir', 'control.socket', 'control.group', 'http', 'webhook', 'notify'];
 
 /** What differs between two configs, as dotted setting names. */
 export function configChanges(a: Config, b: Config): string[] {
@@ -138,6 +138,9 @@ export function configChanges(a: Config, b: Config): string[] {
     'shutdown.drain': String(c.drainMs),
     'control.socket': c.control.socket,
     'control.group': c.control.group ?? '',
+    http: JSON.stringify(c.http),
+    webhook: JSON.stringify(c.webhook),
+    notify: JSON.stringify(c.notify),
   });
   const fa = flat(a);
   const fb = flat(b);

@@ -41,8 +41,10 @@ export class Daemon {
   #retryTimer: NodeJS.Timeout | undefined;
   #polling = false;
   #stopped: Promise<void> | undefined;
-  /** Reports of finished passes, for tests and the CLI. */
-  onPass?: (report: PassReport) => void;
+  /** Reports of finished passes (metrics, readiness, notifications, tests). */
+  onPass?: (report: PassReport, kind: PassKind) => void;
+  /** Every pass's progress, whoever asked for it (metrics). */
+  onEvent?: (event: PassEvent) => void;
 
   constructor(engine: Engine, config: Config, log: Log, options: { random?: () => number } = {}) {
     this.#engine = engine;
@@ -108,6 +110,7 @@ export class Daemon {
     this.#passKind = kind;
     const started = Date.now();
     const emit = (event: PassEvent): void => {
+      this.onEvent?.(event);
       for (const listener of wanted.listeners) listener(event);
     };
     let served: PassReport | undefined;
@@ -143,7 +146,7 @@ export class Daemon {
         this.#merge(wanted);
         served = undefined;
       }
-      this.onPass?.(report);
+      this.onPass?.(report, wanted.only === 'all' ? 'sweep' : 'delta');
     } catch (err) {
       this.#log.error({ kind, error: describeError(err).message, code: describeError(err).code }, 'pass failed');
     } finally {
@@ -182,6 +185,14 @@ export class Daemon {
     }, Math.max(100, delay));
     timer.unref();
     this.#timers.push(timer);
+  }
+
+  /**
+   * Something says the branch moved (a webhook, a push to the watched repo):
+   * the same as a poll now, so a new commit also supersedes a running pass.
+   */
+  poke(): void {
+    void this.#poll();
   }
 
   /** Between passes a poll just requests one (the pass fetches); during one, it fetches to see whether to supersede it. */

@@ -297,7 +297,8 @@ export class Engine {
     // Deletions accepted just now learn the id of the tombstone they settle.
     for (const op of plan.ops) if (op.action === 'delete' && op.tombstoneId === undefined) op.tombstoneId = this.store.pendingTombstoneId(op.id, op.target);
     if (commit !== accepted) {
-      await this.mirror.pin(commit).catch((err: unknown) => this.#log.warn({ error: describeError(err).message }, 'cannot pin the accepted commit in the mirror'));
+      // Alongside the run, not before it: a git spawn is ~50 ms the first op needn't wait for.
+      void this.mirror.pin(commit).catch((err: unknown) => this.#log.warn({ error: describeError(err).message }, 'cannot pin the accepted commit in the mirror'));
       this.#log.info({ commit, ops: plan.ops.length, mode: plan.mode }, 'commit accepted');
     }
     report.commit = commit;

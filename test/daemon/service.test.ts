@@ -1,7 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
+import { signBody } from '../../src/source/webhook.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
@@ -153,5 +155,55 @@ describe('plumb daemon as a service', () => {
     }
     expect(dbValue<{ n: number }>(stateDir, "SELECT COUNT(*) AS n FROM ops WHERE state = 'intent'")?.n).toBe(0);
   });
+
+  test('a signed webhook makes the daemon fetch and converge at once; /metrics and /readyz answer', async () => {
+    const path = `/etc/hooked-${Date.now()}`;
+    const work = new TempRepo();
+    work.write('targets.yaml', lab.target('svc1'));
+    work.write('files.yaml', sshFile('w1', 'svc1', path, 'one\n'));
+    work.commit('initial');
+    const dir = tempDir('plumb-hook-');
+    const bare = join(dir, 'config.git');
+    execFileSync('git', ['clone', '-q', '--bare', work.dir, bare]);
+    work.git('remote', 'add', 'ops', bare);
+    const secretFile = join(dir, 'webhook-secret');
+    writeFileSync(secretFile, 'hook-secret-5b2f9d\n', { mode: 0o600 });
+    const port = await freePort();
+    const stateDir = join(dir, 'state');
+    const config = join(dir, 'plumb.yaml');
+    // file:// rather than a path: no ref watch, so only the webhook can make this fast.
+    writeFileSync(config, `repo:\n  url: file://${bare}\n  pollInterval: 1h\nstateDir: ${stateDir}\nsweep:\n  interval: 0s\nhttp:\n  listen: 127.0.0.1:${port}\nwebhook:\n  secret: file:${secretFile}\n  minFetchInterval: 0s\n`);
+    const d = daemon(config);
+    try {
+      const applied = (): string | undefined => dbValue<{ applied_commit: string }>(stateDir, 'SELECT applied_commit FROM source')?.applied_commit;
+      await until('the start-up pass', () => applied() === work.head());
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      work.write('files.yaml', sshFile('w1', 'svc1', path, 'two\n'));
+      const pushed = work.commit('second');
+      work.git('push', '-q', 'ops', 'main');
+      const body = JSON.stringify({ ref: 'refs/heads/main', after: '0'.repeat(40), repository: { clone_url: 'https://elsewhere.example/other.git' } });
+      const started = Date.now();
+      const res = await fetch(`http://127.0.0.1:${port}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-plumb-delivery': 'd-1', 'x-plumb-signature': `sha256=${signBody(Buffer.from('hook-secret-5b2f9d'), Buffer.from(body))}` } });
+      expect(res.status).toBe(202);
+      await until('the pushed commit to converge', () => applied() === pushed, 10_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^plumb_ops_total\{kind="ssh\.File",result="changed"\} [1-9]/m);
+      expect(metrics).toMatch(/^plumb_webhooks_total\{provider="generic",outcome="accepted"\} 1$/m);
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.exited;
+    }
+  });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
