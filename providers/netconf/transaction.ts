@@ -1,0 +1,228 @@
+/**
+ * One device transaction for everything a pass changes on one target.
+ *
+ * With :candidate: lock running, lock candidate (running first, so no other
+ * session can commit someone's candidate to running while ours is built),
+ * discard-changes, one edit-config per resource (removals first), then a
+ * confirmed commit when the device has :confirmed-commit (its persist token is
+ * journaled through ctx.checkpoint BEFORE the commit), a re-read of running
+ * that must show every resource converged, and the confirming commit. If the
+ * verification fails the commit is cancelled; if Plumb dies, the device rolls
+ * back by itself when the confirm timeout passes. Without :confirmed-commit, a
+ * plain commit (the runner re-reads running afterwards).
+ *
+ * Without :candidate (:writable-running): lock running and ONE edit-config of
+ * every resource's changes with error-option rollback-on-error, so a failure
+ * anywhere leaves running as it was.
+ *
+ * Locks are always released (in finally). netconfd (yuma123 2.13) cannot roll
+ * a confirmed commit back while running is locked, so the locks are released
+ * before a cancel-commit.
+ */
+import { randomBytes } from 'node:crypto';
+import { ProviderError, SpecError, VerifyError } from '../../src/errors.js';
+import type { Applied, BatchItem, Change, Json, OpContext, Resource } from '../../src/provider.js';
+import { pointerCovers } from '../../src/util/json-pointer.js';
+import { throwIfAborted } from '../ssh/abort.js';
+import { RpcError } from './client/errors.js';
+import type { XmlElement } from './client/xml.js';
+import { applyEdit, combineEdits, compile, diffConfig, ownsSomething, readFilter, removeEdit, toActual, type ConfigActual, type ConfigSpec, type Desired } from './model.js';
+import type { Datastore, NetconfSession } from './session.js';
+
+/** What ctx.checkpoint records before a confirmed commit; Resource.resume.progress after a crash. */
+export interface ConfirmProgress {
+  [key: string]: Json;
+  persistId: string | null;
+  /** When the device rolls back by itself unless confirmed (ms since epoch). */
+  confirmBy: number;
+}
+
+/** Cleanup (unlock, discard, cancel) must run even when the operation's signal has fired. */
+const CLEANUP_MS = 10_000;
+
+function cleanupSignal(s: NetconfSession): AbortSignal {
+  return AbortSignal.timeout(Math.min(s.rpcTimeoutMs, CLEANUP_MS));
+}
+
+/** Reads what a resource names from running: undefined when none of what it owns is there. */
+export async function readConfig(s: NetconfSession, d: Desired, signal: AbortSignal): Promise<ConfigActual | undefined> {
+  const nodes = toActual(await s.getConfig('running', readFilter(d), signal));
+  return ownsSomething(d, nodes) ? { datastore: 'running', nodes } : undefined;
+}
+
+/** diff minus the resource's `ignore:` pointers (once the thing exists), as the runner applies them. */
+export function effectiveDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
+  const changes = diffConfig(d, actual);
+  if (actual === undefined || r.meta.ignore.length === 0) return changes;
+  return changes.filter((c) => !r.meta.ignore.some((p) => pointerCovers(p, c.path)));
+}
+
+/**
+ * After a crash between a confirmed commit and its confirmation, the device may
+ * still run the unconfirmed config: cancel it first (a no-op error if it was
+ * confirmed or has rolled back already), so it is never taken for converged.
+ */
+export async function cancelInterrupted(s: NetconfSession, r: Resource, ctx: OpContext): Promise<void> {
+  const progress = r.resume?.progress;
+  if (progress === null || typeof progress !== 'object' || Array.isArray(progress)) return;
+  const persistId = progress.persistId;
+  if (typeof persistId !== 'string' || s.cancelledPersistIds.has(persistId)) return;
+  s.cancelledPersistIds.add(persistId);
+  if (s.confirmedCommit !== '1.1') return; // without persist the device rolled back when the old session ended
+  try {
+    await s.cancelCommit(persistId, ctx.signal);
+    ctx.log.warn({ id: r.id }, 'cancelled a confirmed commit left unconfirmed by a crash');
+  } catch (err) {
+    if (err instanceof RpcError) return; // no such pending commit: it was confirmed, or has rolled back already
+    s.cancelledPersistIds.delete(persistId);
+    throw err;
+  }
+}
+
+interface Prepared {
+  item: BatchItem;
+  r: Resource<ConfigSpec>;
+  d: Desired;
+}
+
+/** Runs the transaction; returns one Applied per item, in order. All or nothing when it throws. */
+export async function runTransaction(s: NetconfSession, items: BatchItem[], ctx: OpContext): Promise<Applied[]> {
+  throwIfAborted(ctx.signal, `netconf ${s.targetName}: transaction`);
+  const prepared: Prepared[] = items.map((item) => {
+    const r = item.r as Resource<ConfigSpec>;
+    return { item, r, d: compile(r.spec, r.id) };
+  });
+  for (const p of prepared) await cancelInterrupted(s, p.r, ctx);
+  const datastore = chooseDatastore(s, prepared);
+  return datastore === 'candidate' ? candidateTransaction(s, prepared, ctx) : runningTransaction(s, prepared, ctx);
+}
+
+function chooseDatastore(s: NetconfSession, prepared: Prepared[]): Datastore {
+  const asked = new Set(prepared.map((p) => p.d.datastore).filter((x) => x !== undefined));
+  if (asked.size > 1) throw new SpecError(`netconf ${s.targetName}: resources of one transaction ask for different datastores (${prepared.map((p) => `${p.r.id}: ${p.d.datastore ?? 'auto'}`).join(', ')})`);
+  const want = [...asked][0];
+  if (want === 'candidate' && !s.hasCandidate) throw new SpecError(`netconf ${s.targetName}: datastore candidate was asked for, but the device has no :candidate capability`);
+  if (want === 'running' || !s.hasCandidate) {
+    if (!s.writableRunning) throw new ProviderError(`netconf ${s.targetName}: the device has neither :candidate nor :writable-running; Plumb cannot write to it`);
+    return 'running';
+  }
+  return 'candidate';
+}
+
+/** Edits of the transaction, removals first (a removed resource's leaves may be a new resource's now). */
+async function buildEdits(s: NetconfSession, prepared: Prepared[], signal: AbortSignal): Promise<Array<{ id: string; elements: XmlElement[] }>> {
+  const edits: Array<{ id: string; elements: XmlElement[] }> = [];
+  for (const p of prepared.filter((x) => x.item.remove)) {
+    const nodes = toActual(await s.getConfig('running', readFilter(p.d, true), signal));
+    edits.push({ id: p.r.id, elements: removeEdit(p.d, nodes, s.client.framing === 'chunked' ? 'remove' : 'delete') });
+  }
+  for (const p of prepared.filter((x) => !x.item.remove)) edits.push({ id: p.r.id, elements: applyEdit(p.d) });
+  return edits.filter((e) => e.elements.length > 0);
+}
+
+/** Re-reads running: every member converged (or, removed, absent). Returns what still differs. */
+async function verify(s: NetconfSession, prepared: Prepared[], signal: AbortSignal): Promise<string[]> {
+  const problems: string[] = [];
+  for (const p of prepared) {
+    const actual = await readConfig(s, p.d, signal);
+    if (p.item.remove) {
+      if (actual !== undefined) problems.push(`${p.r.id} is still there`);
+    } else {
+      const left = effectiveDiff(p.r, p.d, actual);
+      if (left.length > 0) problems.push(`${p.r.id} differs at ${left.map((c) => c.path).join(', ')}`);
+    }
+  }
+  return problems;
+}
+
+async function bestEffort(s: NetconfSession, ctx: OpContext, what: string, work: () => Promise<void>): Promise<void> {
+  if (!s.alive) return;
+  try {
+    await work();
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, what);
+  }
+}
+
+async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx: OpContext): Promise<Applied[]> {
+  const locked: Datastore[] = [];
+  const unlockAll = async (): Promise<void> => {
+    while (locked.length > 0) {
+      const ds = locked.pop()!;
+      await bestEffort(s, ctx, `netconf unlock ${ds} failed`, () => s.unlock(ds, cleanupSignal(s)));
+    }
+  };
+  let dirty = false;
+  let pending: { persistId: string | undefined } | undefined;
+  let output = 'nothing to change';
+  try {
+    await s.lock('running', ctx.signal);
+    locked.push('running');
+    await s.lock('candidate', ctx.signal);
+    locked.push('candidate');
+    // Start from running: drop whatever an earlier, interrupted session left in the candidate.
+    dirty = true;
+    await s.discardChanges(ctx.signal);
+    dirty = false;
+    const edits = await buildEdits(s, prepared, ctx.signal);
+    if (edits.length === 0) return prepared.map(() => ({ output }));
+    dirty = true;
+    for (const e of edits) {
+      try {
+        await s.editConfig('candidate', e.elements, {}, ctx.signal);
+      } catch (err) {
+        if (err instanceof RpcError) throw new RpcError(s.targetName, `edit-config of ${e.id}`, err.errors);
+        throw err;
+      }
+    }
+    const cc = s.confirmedCommit;
+    if (cc === 'none') {
+      await s.commit({}, ctx.signal);
+      dirty = false;
+      output = `committed (${edits.length} edit-config in one transaction)`;
+    } else {
+      const persistId = cc === '1.1' ? randomBytes(16).toString('hex') : undefined;
+      const timeoutS = Math.max(1, Math.ceil(s.confirmTimeoutMs / 1000));
+      const progress: ConfirmProgress = { persistId: persistId ?? null, confirmBy: Date.now() + timeoutS * 1000 };
+      ctx.checkpoint?.(progress);
+      pending = { persistId };
+      await s.commit({ confirmed: { timeoutS, ...(persistId ? { persist: persistId } : {}) } }, ctx.signal);
+      dirty = false;
+      // Some servers answer <ok/> to a commit that changed nothing: only a re-read of running proves it.
+      const problems = await verify(s, prepared, ctx.signal);
+      if (problems.length > 0) {
+        throw new VerifyError(`netconf ${s.targetName}: after the confirmed commit running still differs (${problems.join('; ')}); the commit was cancelled and the device is back on its previous configuration`);
+      }
+      await s.commit(persistId ? { persistId } : {}, ctx.signal);
+      pending = undefined;
+      output = `committed with a confirmed commit, confirmed after re-reading running (${edits.length} edit-config in one transaction)`;
+    }
+    return prepared.map(() => ({ output }));
+  } catch (err) {
+    if (dirty) await bestEffort(s, ctx, 'netconf discard-changes failed', () => s.discardChanges(cleanupSignal(s)));
+    if (pending) {
+      const { persistId } = pending;
+      // netconfd cannot roll back while running is locked: release the locks first.
+      await unlockAll();
+      await bestEffort(s, ctx, 'netconf cancel-commit failed; the device rolls back by itself at the confirm timeout', () => s.cancelCommit(persistId, cleanupSignal(s)));
+    }
+    throw err;
+  } finally {
+    await unlockAll();
+  }
+}
+
+async function runningTransaction(s: NetconfSession, prepared: Prepared[], ctx: OpContext): Promise<Applied[]> {
+  let locked = false;
+  try {
+    await s.lock('running', ctx.signal);
+    locked = true;
+    const edits = await buildEdits(s, prepared, ctx.signal);
+    if (edits.length === 0) return prepared.map(() => ({ output: 'nothing to change' }));
+    const config = combineEdits(edits);
+    await s.editConfig('running', config, s.rollbackOnError ? { errorOption: 'rollback-on-error' } : {}, ctx.signal);
+    return prepared.map(() => ({ output: `edited running (${edits.length} resources in one edit-config${s.rollbackOnError ? ', rollback-on-error' : ''})` }));
+  } finally {
+    if (locked) await bestEffort(s, ctx, 'netconf unlock running failed', () => s.unlock('running', cleanupSignal(s)));
+  }
+}
