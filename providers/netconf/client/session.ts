@@ -37,9 +37,11 @@ const CLOSE_GRACE_MS = 1_000;
 /**
  * netconfd (yuma123 2.13) leaves RPC bytes unprocessed when they arrive in the
  * same read() as the client's hello; a short pause after the hellos keeps the
- * first RPC in a read of its own.
+ * first RPC in a read of its own. Only for servers that say they are yuma123
+ * (their own modules in the hello): other servers need no pause.
  */
-const DEFAULT_HELLO_SETTLE_MS = 150;
+const YUMA_HELLO_SETTLE_MS = 150;
+const YUMA_CAPABILITY = /^http:\/\/(netconfcentral\.org\/ns\/yuma|yuma123\.org\/)/;
 
 export interface NetconfClientOptions {
   /** Target name, for messages. */
@@ -59,7 +61,7 @@ export interface NetconfClientOptions {
   framing?: 'auto' | 'base:1.0' | 'base:1.1';
   /** Largest message accepted; default 16 MiB. */
   maxMessageBytes?: number;
-  /** Pause between the hello exchange and the first RPC; default 150 ms. */
+  /** Pause between the hello exchange and the first RPC; default 150 ms for yuma123 servers, none for others. */
   helloSettleMs?: number;
   signal: AbortSignal;
   log: Log;
@@ -247,7 +249,8 @@ export class NetconfClient {
       decoder.setFraming(framing);
       if (streamError) throw streamError;
 
-      const settle = o.helloSettleMs ?? DEFAULT_HELLO_SETTLE_MS;
+      const yuma = [...hello.capabilities].some((c) => YUMA_CAPABILITY.test(c));
+      const settle = o.helloSettleMs ?? (yuma ? YUMA_HELLO_SETTLE_MS : 0);
       if (settle > 0) await withDeadline<void>(o.signal, deadlineAt, what, (resolve) => void setTimeout(resolve, settle));
       if (streamError) throw streamError;
 
