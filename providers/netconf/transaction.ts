@@ -19,11 +19,11 @@
  * a confirmed commit back while running is locked, so the locks are released
  * before a cancel-commit.
  */
+import { throwIfAborted } from '../../src/provider.js';
 import { randomBytes } from 'node:crypto';
 import { ProviderError, SpecError, VerifyError } from '../../src/errors.js';
 import type { Applied, BatchItem, Change, Json, OpContext, Resource } from '../../src/provider.js';
 import { pointerCovers } from '../../src/util/json-pointer.js';
-import { throwIfAborted } from '../ssh/abort.js';
 import { RpcError } from './client/errors.js';
 import type { XmlElement } from './client/xml.js';
 import { applyEdit, combineEdits, compile, diffConfig, ownsSomething, readFilter, removeEdit, toActual, type ConfigActual, type ConfigSpec, type Desired } from './model.js';

@@ -4,11 +4,11 @@
  * response size, every request abortable. Network failures become typed errors;
  * HTTP statuses are left to the caller (session.ts) to interpret.
  */
+import { abortError, throwIfAborted } from '../../src/provider.js';
 import { Pool } from 'undici';
 import type { PlumbError } from '../../src/errors.js';
 import { HostKeyError, PlumbError as PlumbErrorClass, ProviderError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import { redactText } from '../../src/secrets/redact.js';
-import { abortError, throwIfAborted } from './abort.js';
 import type { TlsTrust } from './tls.js';
 import { isUntrustedCertificate, trustedConnector } from './tls.js';
 

@@ -7,9 +7,8 @@
  *   side effect was issued, handed back as Resource.resume.
  */
 import { createHash } from 'node:crypto';
-import { CancelledError, TimeoutError, UnreachableError } from '../../src/errors.js';
-import type { Json, JsonObject, OpContext, Resource } from '../../src/provider.js';
-import { delay } from './abort.js';
+import { CancelledError, PlumbError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import { delay, type Json, type JsonObject, type OpContext, type Resource } from '../../src/provider.js';
 import type { RedfishSession } from './session.js';
 import { isObject } from './session.js';
 
@@ -74,15 +73,31 @@ export async function issue<T>(s: RedfishSession, r: Resource, ctx: OpContext, p
 
 export type PollResult<T> = { done: true; value: T } | { done: false; delayMs?: number };
 
+/** Transient errors in a row a wait rides out before it gives up (and the queue takes over). */
+const POLL_TRANSIENT_LIMIT = 5;
+
 /**
  * Polls `probe` with backoff (doubling from 250 ms up to the target's
  * pollInterval, or the BMC's Retry-After within that cap) until it says done or
  * the operation's deadline (ctx.signal) ends the wait with a TimeoutError.
+ *
+ * A poll only observes an operation already under way, so a transient failure
+ * (a 503, a dropped connection) is another "not yet", up to a few in a row:
+ * failing the whole operation on one lost GET would only make the queue come
+ * back and wait for the same reset again. This retries no side effect.
  */
 export async function pollUntil<T>(s: RedfishSession, signal: AbortSignal, what: string, probe: () => Promise<PollResult<T>>): Promise<T> {
   let wait = Math.min(250, s.pollMaxMs);
+  let transient = 0;
   for (;;) {
-    const result = await probe();
+    let result: PollResult<T>;
+    try {
+      result = await probe();
+      transient = 0;
+    } catch (err) {
+      if (signal.aborted || !(err instanceof PlumbError) || !err.retryable || ++transient >= POLL_TRANSIENT_LIMIT) throw err;
+      result = { done: false };
+    }
     if (result.done) return result.value;
     const next = result.delayMs !== undefined ? Math.min(Math.max(result.delayMs, 10), s.pollMaxMs) : wait;
     await delay(next, signal, what);

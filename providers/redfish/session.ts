@@ -5,11 +5,11 @@
  * the two retries the protocol itself calls for: one re-login on 401, and one
  * re-read and re-plan on 412.
  */
+import { throwIfAborted } from '../../src/provider.js';
 import type { PlumbError } from '../../src/errors.js';
 import { AuthError, ProviderError, SpecError } from '../../src/errors.js';
 import type { Json, JsonObject, Log, OpenContext, Session, Target } from '../../src/provider.js';
 import type { Secret } from '../../src/secrets/secret.js';
-import { throwIfAborted } from './abort.js';
 import type { HttpResponse } from './http.js';
 import { RedfishHttp, retryAfterMs } from './http.js';
 import type { SuccessVerdict } from './messages.js';

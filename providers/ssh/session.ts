@@ -3,6 +3,7 @@
  * every file operation, exec channels on demand, keepalive on. Nothing is retried
  * here: failures become typed errors and the run queue decides.
  */
+import { abortError, raceAbort, throwIfAborted } from '../../src/provider.js';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { PlumbError } from '../../src/errors.js';
@@ -17,7 +18,6 @@ import {
 } from '../../src/errors.js';
 import type { Log, OpenContext, Session, Target } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
-import { abortError, raceAbort, throwIfAborted } from './abort.js';
 import { checkHostKey, knownHostName, loadHostKeyPolicy, preferredHostKeyAlgorithms } from './host-key.js';
 
 const { Client } = ssh2;

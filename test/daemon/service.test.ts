@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { signBody } from '../../src/source/webhook.js';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
 import { sshFile, startSshLab, type SshLab } from '../helpers/ssh-lab.js';
@@ -24,6 +24,7 @@ const hasSystemdAnalyze = (() => {
 
 function daemon(config: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [cli, 'daemon', '--config', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  started.push(child);
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString('utf8')));
   return { child, log: () => log, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
@@ -37,15 +38,25 @@ async function until(what: string, check: () => boolean, timeoutMs = 15_000): Pr
   }
 }
 
+/** Reads the daemon's state; undefined until the daemon has created it (and its tables: migrations run after the file appears). */
 function dbValue<T>(stateDir: string, sql: string): T | undefined {
   if (!existsSync(join(stateDir, 'plumb.db'))) return undefined;
   const db = new Database(join(stateDir, 'plumb.db'), { readonly: true });
   try {
     return db.prepare(sql).get() as T | undefined;
+  } catch (err) {
+    if (/no such table/.test((err as Error).message)) return undefined;
+    throw err;
   } finally {
     db.close();
   }
 }
+
+/** Every daemon a test starts is stopped when the test ends, passed or failed: a leftover would talk to the shared hosts. */
+const started: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 describe.skipIf(!hasSystemdAnalyze)('the systemd unit', () => {
   test('systemd-analyze verify finds nothing to complain about', () => {

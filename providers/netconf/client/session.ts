@@ -6,13 +6,13 @@
  * Nothing here throws from an event handler: stream trouble becomes
  * SessionLostError for the RPCs in flight, and the client reports itself dead.
  */
+import { abortError, isTimeoutReason, throwIfAborted } from '../../../src/provider.js';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { PlumbError } from '../../../src/errors.js';
 import { AuthError, HostKeyError, ProviderError, SecretError, SessionLostError, TimeoutError, UnreachableError } from '../../../src/errors.js';
 import type { Log } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { abortError, isTimeoutReason, throwIfAborted } from '../../ssh/abort.js';
 import { checkHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from '../../ssh/host-key.js';
 import { checkReply } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, FrameDecoder, FramingError, type Framing } from './framing.js';

@@ -6,8 +6,8 @@
  * spec; writes go through the per-target transaction (../transaction.ts), a
  * transaction of one when the resource is applied alone.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import type { Applied, Change, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { throwIfAborted } from '../../ssh/abort.js';
 import { compile, diffConfig, type ANode, type ConfigActual, type ConfigSpec } from '../model.js';
 import type { NetconfSession } from '../session.js';
 import { cancelInterrupted, readConfig, runTransaction } from '../transaction.js';

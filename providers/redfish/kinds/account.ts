@@ -6,9 +6,9 @@
  * POST to the collection and remove them by DELETE, and BMCs with fixed slots
  * (iDRAC: 16, empty ones have UserName "") where both are a PATCH of a slot.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import { forget, members, serviceLink } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { isObject, odataId } from '../session.js';

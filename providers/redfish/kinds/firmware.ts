@@ -6,9 +6,9 @@
  * right after: a retry or a restart follows that task instead of starting another
  * update. No remove(): firmware is not uninstalled.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { JsonObject, KindHandler, OpContext } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import { action, forget, members, serviceLink } from '../discovery.js';
 import { retryAfterMs } from '../http.js';
 import { issue, pollUntil, recall, remember, settle } from '../long-ops.js';

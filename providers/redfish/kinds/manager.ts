@@ -4,9 +4,9 @@
  * DateTimeLocalOffset). Reads only the resources the spec names. No remove(): a
  * manager cannot be deleted; dropping it from Git only makes Plumb forget it.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import { managerUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { isObject, odataId } from '../session.js';

@@ -7,9 +7,9 @@
  * once the next boot has consumed it. No remove(): a system cannot be deleted, and
  * dropping it from Git only makes Plumb forget it.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import { systemUri } from '../discovery.js';
 import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
 import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';

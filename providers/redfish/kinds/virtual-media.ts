@@ -4,9 +4,9 @@
  * slot is empty, and removing the resource ejects whatever the slot holds. A
  * different image, or a different write protection, is ejected and inserted again.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import { action, managerUri, members, systemUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';

@@ -3,10 +3,10 @@
  * decide whether it must run; without any guard it runs once per change of its
  * spec, remembered through Applied.memo. It has no remove(): nothing to undo.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { CommandFailedError, SpecError } from '../../../src/errors.js';
 import type { Json, KindHandler, Resource } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { throwIfAborted } from '../abort.js';
 import { specHash } from '../metadata.js';
 import { shellQuote, stat } from '../remote.js';
 import type { ExecResult, SshSession } from '../session.js';

@@ -2,10 +2,10 @@
  * ssh.Directory: a directory's existence, mode and ownership. Missing parents are
  * created like `mkdir -p`; removal only ever deletes an empty directory.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { posix } from 'node:path';
 import { SpecError } from '../../../src/errors.js';
 import type { KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, normalizeMode, readNode, summarizeNode, wantedIds } from '../metadata.js';
 import type { FileType } from '../remote.js';

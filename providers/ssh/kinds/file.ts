@@ -3,9 +3,9 @@
  * git blob id, so a converged file costs one lstat (plus a read when sizes match)
  * and desired bytes are never loaded to plan.
  */
+import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { throwIfAborted } from '../abort.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, normalizeMode, readNode, summarizeNode, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { abortError, throwIfAborted } from '../../../providers/ssh/abort.js';
+import { abortError, throwIfAborted } from '../../../src/provider.js';
 import { parseDuration, TailBuffer } from '../../../providers/ssh/session.js';
 import { CancelledError, SpecError, TimeoutError } from '../../../src/errors.js';
 
