@@ -3,25 +3,15 @@
  * every file operation, exec channels on demand, keepalive on. Nothing is retried
  * here: failures become typed errors and the run queue decides.
  */
-import { abortError, raceAbort, throwIfAborted } from '../../src/provider.js';
-import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
-import type { PlumbError } from '../../src/errors.js';
-import {
-  AuthError,
-  HostKeyError,
-  ProviderError,
-  SecretError,
-  SessionLostError,
-  SpecError,
-  UnreachableError,
-} from '../../src/errors.js';
-import type { Log, OpenContext, Session, Target } from '../../src/provider.js';
+import type ssh2 from 'ssh2';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
+import { ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
+import { abortError, raceAbort, throwIfAborted, type Log, type OpenContext, type Session, type Target } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
-import { checkHostKey, knownHostName, loadHostKeyPolicy, preferredHostKeyAlgorithms } from './host-key.js';
+import { connectSsh } from './connect.js';
+import { knownHostName, loadHostKeyPolicy } from './host-key.js';
 
-const { Client } = ssh2;
-type SshClient = InstanceType<typeof Client>;
+type SshClient = ssh2.Client;
 
 /** The fields of a validated `provider: ssh` Target spec. */
 export interface SshTargetSpec {
@@ -140,84 +130,35 @@ export class SshSession implements Session {
     const connectTimeoutMs = spec.connectTimeout !== undefined ? parseDuration(spec.connectTimeout) : ctx.connectTimeoutMs;
     const keepaliveMs = spec.keepaliveInterval !== undefined ? parseDuration(spec.keepaliveInterval) : DEFAULT_KEEPALIVE_MS;
 
-    const config: ConnectConfig = {
-      host: spec.address,
-      port,
-      username: spec.user,
-      readyTimeout: connectTimeoutMs,
-      keepaliveInterval: keepaliveMs,
-      keepaliveCountMax: 3,
-    };
+    let privateKey: Buffer | undefined;
+    let passphrase: Buffer | undefined;
     let password: string | undefined;
     if (spec.privateKey !== undefined) {
-      config.privateKey = (await ctx.secrets.resolve(spec.privateKey)).reveal();
-      if (spec.passphrase !== undefined) config.passphrase = (await ctx.secrets.resolve(spec.passphrase)).reveal();
-      config.authHandler = ['publickey'];
+      privateKey = (await ctx.secrets.resolve(spec.privateKey)).reveal();
+      if (spec.passphrase !== undefined) passphrase = (await ctx.secrets.resolve(spec.passphrase)).reveal();
     } else if (spec.password !== undefined) {
       password = (await ctx.secrets.resolve(spec.password)).revealString();
-      config.password = password;
-      // Many PAM-backed servers only offer passwords through keyboard-interactive.
-      config.tryKeyboard = true;
-      config.authHandler = ['password', 'keyboard-interactive'];
     } else {
       throw new SpecError(`target ${name}: set privateKey or password (a secret reference)`);
     }
     throwIfAborted(ctx.signal, what); // it may have fired while files were read
-    const algos = preferredHostKeyAlgorithms(policy);
-    if (algos) config.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
-
-    let refusal: HostKeyError | undefined;
-    config.hostVerifier = (key: Buffer): boolean => {
-      const verdict = checkHostKey(policy, key);
-      if (verdict.ok) return true;
-      // Returning false makes ssh2 disconnect during key exchange: no credentials are ever sent.
-      refusal = new HostKeyError(
-        `target ${name} (${hostName}): host key ${verdict.presented} ${verdict.reason}; expected ${verdict.expected}. No credentials were sent`,
-      );
-      return false;
-    };
-
-    const client = new Client();
-    const log = ctx.log.child({ target: name });
-    if (password !== undefined) {
-      const pw = password;
-      // Answer password prompts only; anything else (an OTP, a question) gets no secret.
-      client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map((p) => (/password/i.test(p.prompt) ? pw : ''))));
-    }
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: Error): void => {
-        if (settled) return;
-        settled = true;
-        ctx.signal.removeEventListener('abort', onAbort);
-        client.removeListener('ready', onReady);
-        client.removeListener('error', onError);
-        client.removeListener('close', onClose);
-        if (err) {
-          client.on('error', () => {}); // late errors of a connection we gave up on are not news
-          client.destroy();
-          reject(err);
-        } else {
-          resolve();
-        }
-      };
-      const onAbort = (): void => finish(abortError(ctx.signal, what));
-      const onReady = (): void => finish();
-      const onError = (err: Error & { level?: string; code?: string }): void => finish(refusal ?? connectError(name, spec, port, connectTimeoutMs, err));
-      const onClose = (): void => finish(refusal ?? new UnreachableError(`ssh ${name}: ${spec.address}:${port} closed the connection during the handshake`));
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      client.on('ready', onReady);
-      client.on('error', onError);
-      client.on('close', onClose);
-      try {
-        client.connect(config);
-        // Small request/response traffic: without this each exec waits ~40 ms on a delayed ACK (Nagle).
-        client.setNoDelay(true);
-      } catch (err) {
-        // ssh2 validates the key synchronously; its message names the problem, never the key bytes.
-        finish(new SecretError(`target ${name}: ${spec.privateKey ?? 'credential'} is not a usable private key (${redactText((err as Error).message)})`));
-      }
+    const client = await connectSsh({
+      protocol: 'ssh',
+      name,
+      host: spec.address,
+      port,
+      username: spec.user,
+      ...(privateKey ? { privateKey } : {}),
+      ...(passphrase ? { passphrase } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(spec.privateKey ? { keyRef: spec.privateKey } : {}),
+      hostKey: policy,
+      hostName,
+      connectTimeoutMs,
+      keepaliveMs,
+      signal: ctx.signal,
     });
+    const log = ctx.log.child({ target: name });
     log.debug({ address: spec.address, port, user: spec.user }, 'ssh connected');
     return new SshSession(name, spec.user, client, log);
   }
@@ -424,19 +365,3 @@ export class SshSession implements Session {
   }
 }
 
-function connectError(name: string, spec: SshTargetSpec, port: number, timeoutMs: number, err: Error & { level?: string; code?: string }): PlumbError {
-  const where = `ssh ${name}: ${spec.address}:${port}`;
-  switch (err.level) {
-    case 'client-authentication':
-      return new AuthError(`${where} refused ${spec.privateKey !== undefined ? 'the private key' : 'the password'} for user ${spec.user}`);
-    case 'client-timeout':
-      return new UnreachableError(`${where} did not complete the SSH handshake within ${timeoutMs} ms`);
-    case 'client-socket':
-    case 'client-dns':
-      return new UnreachableError(`${where} cannot be reached (${err.code ?? err.message})`, { cause: err });
-    case 'handshake':
-      return new ProviderError(`${where}: SSH handshake failed (${err.message})`, { cause: err });
-    default:
-      return new UnreachableError(`${where}: connection failed (${err.message})`, { cause: err });
-  }
-}

@@ -6,20 +6,18 @@
  * Nothing here throws from an event handler: stream trouble becomes
  * SessionLostError for the RPCs in flight, and the client reports itself dead.
  */
-import { abortError, isTimeoutReason, throwIfAborted } from '../../../src/provider.js';
-import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig } from 'ssh2';
-import type { PlumbError } from '../../../src/errors.js';
-import { AuthError, HostKeyError, ProviderError, SecretError, SessionLostError, TimeoutError, UnreachableError } from '../../../src/errors.js';
-import type { Log } from '../../../src/provider.js';
+import type ssh2 from 'ssh2';
+import type { ClientChannel } from 'ssh2';
+import { ProviderError, SessionLostError, TimeoutError, UnreachableError, type PlumbError } from '../../../src/errors.js';
+import { abortError, isTimeoutReason, throwIfAborted, type Log } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { checkHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from '../../ssh/host-key.js';
+import { connectSsh } from '../../ssh/connect.js';
+import type { HostKeyPolicy } from '../../ssh/host-key.js';
 import { checkReply } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, FrameDecoder, FramingError, type Framing } from './framing.js';
 import { attr, child, escapeXml, NC_NS, parseXml, type XmlElement, type XmlParseError } from './xml.js';
 
-const { Client } = ssh2;
-type SshClient = InstanceType<typeof Client>;
+type SshClient = ssh2.Client;
 
 export const BASE_10 = 'urn:ietf:params:netconf:base:1.0';
 export const BASE_11 = 'urn:ietf:params:netconf:base:1.1';
@@ -119,72 +117,22 @@ export class NetconfClient {
   static async connect(o: NetconfClientOptions): Promise<NetconfClient> {
     const what = `netconf ${o.name}: connect`;
     throwIfAborted(o.signal, what);
-    const config: ConnectConfig = {
+    const client = await connectSsh({
+      protocol: 'netconf',
+      name: o.name,
       host: o.host,
       port: o.port,
       username: o.username,
-      readyTimeout: o.connectTimeoutMs,
-      keepaliveInterval: o.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-      keepaliveCountMax: 3,
-    };
-    if (o.privateKey) {
-      config.privateKey = o.privateKey;
-      if (o.passphrase) config.passphrase = o.passphrase;
-      config.authHandler = ['publickey'];
-    } else if (o.password !== undefined) {
-      config.password = o.password;
-      config.tryKeyboard = true;
-      config.authHandler = ['password', 'keyboard-interactive'];
-    }
-    const algos = preferredHostKeyAlgorithms(o.hostKey);
-    if (algos) config.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
-    let refusal: HostKeyError | undefined;
-    config.hostVerifier = (key: Buffer): boolean => {
-      const verdict = checkHostKey(o.hostKey, key);
-      if (verdict.ok) return true;
-      refusal = new HostKeyError(`target ${o.name} (${o.hostName}): host key ${verdict.presented} ${verdict.reason}; expected ${verdict.expected}. No credentials were sent`);
-      return false;
-    };
-
-    const client = new Client();
-    if (o.password !== undefined) {
-      const pw = o.password;
-      client.on('keyboard-interactive', (_n, _i, _l, prompts, finish) => finish(prompts.map((p) => (/password/i.test(p.prompt) ? pw : ''))));
-    }
-    const deadlineAt = Date.now() + o.connectTimeoutMs;
-
-    // 1. SSH transport and authentication.
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: Error): void => {
-        if (settled) return;
-        settled = true;
-        o.signal.removeEventListener('abort', onAbort);
-        client.removeListener('ready', onReady);
-        client.removeListener('error', onError);
-        client.removeListener('close', onClose);
-        if (err) {
-          client.on('error', () => {});
-          client.destroy();
-          reject(err);
-        } else resolve();
-      };
-      const onAbort = (): void => finish(abortError(o.signal, what));
-      const onReady = (): void => finish();
-      const onError = (err: Error & { level?: string; code?: string }): void => finish(refusal ?? connectError(o, err));
-      const onClose = (): void => finish(refusal ?? new UnreachableError(`netconf ${o.name}: ${o.host}:${o.port} closed the connection during the handshake`));
-      o.signal.addEventListener('abort', onAbort, { once: true });
-      client.on('ready', onReady);
-      client.on('error', onError);
-      client.on('close', onClose);
-      try {
-        client.connect(config);
-        // Request/response traffic: without this each RPC waits on a delayed ACK (Nagle).
-        client.setNoDelay(true);
-      } catch (err) {
-        finish(new SecretError(`target ${o.name}: the private key is not usable (${redactText((err as Error).message)})`));
-      }
+      ...(o.privateKey ? { privateKey: o.privateKey } : {}),
+      ...(o.passphrase ? { passphrase: o.passphrase } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      hostKey: o.hostKey,
+      hostName: o.hostName,
+      connectTimeoutMs: o.connectTimeoutMs,
+      keepaliveMs: o.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+      signal: o.signal,
     });
+    const deadlineAt = Date.now() + o.connectTimeoutMs;
 
     // 2. Subsystem, hellos. Errors from here on must also tear the connection down.
     const messages: Buffer[] = [];
@@ -475,19 +423,3 @@ function withDeadline<T>(signal: AbortSignal, deadlineAt: number, what: string, 
   });
 }
 
-function connectError(o: NetconfClientOptions, err: Error & { level?: string; code?: string }): PlumbError {
-  const where = `netconf ${o.name}: ${o.host}:${o.port}`;
-  switch (err.level) {
-    case 'client-authentication':
-      return new AuthError(`${where} refused ${o.privateKey ? 'the private key' : 'the password'} for user ${o.username}`);
-    case 'client-timeout':
-      return new UnreachableError(`${where} did not complete the SSH handshake within ${o.connectTimeoutMs} ms`);
-    case 'client-socket':
-    case 'client-dns':
-      return new UnreachableError(`${where} cannot be reached (${err.code ?? err.message})`, { cause: err });
-    case 'handshake':
-      return new ProviderError(`${where}: SSH handshake failed (${err.message})`, { cause: err });
-    default:
-      return new UnreachableError(`${where}: connection failed (${err.message})`, { cause: err });
-  }
-}
