@@ -15,7 +15,7 @@ import { keyedHasher, loadHashKey } from '../secrets/keyed-hash.js';
 import { SecretResolver } from '../secrets/resolve.js';
 import { GitMirror } from '../source/git.js';
 import { openWritable, WriterLock } from '../state/db.js';
-import { Store } from '../state/store.js';
+import { Store, type PauseView } from '../state/store.js';
 import { configChanges, RESTART_ONLY, type Config } from './config.js';
 
 export interface EngineDeps {
@@ -168,6 +168,23 @@ export class Engine {
     return this.#differsFromDesired(commit) && commit !== this.#workingToward;
   }
 
+  /** The pauses in force, by selector: re-read only when one is made or lifted, or one runs out. */
+  #pauseIndex(): () => Map<string, PauseView> {
+    let generation = -1;
+    let expires = 0;
+    let index = new Map<string, PauseView>();
+    return () => {
+      const now = this.#now();
+      if (generation !== this.store.pauseGeneration || now >= expires) {
+        generation = this.store.pauseGeneration;
+        const pauses = this.store.pauses(now);
+        expires = Math.min(Infinity, ...pauses.map((p) => p.until ?? Infinity));
+        index = new Map(pauses.map((p) => [p.selector, p]));
+      }
+      return index;
+    };
+  }
+
   #differsFromDesired(commit: string): boolean {
     return commit !== this.#desired?.commit && commit !== this.#rejected;
   }
@@ -305,12 +322,13 @@ export class Engine {
     report.plan = plan;
     options.onPlan?.(plan);
 
-    const pauses = this.store.pauses(this.#now());
-    const pausedBy = new Map(pauses.map((p) => [p.selector, p]));
+    const pausedBy = this.#pauseIndex();
     const run = await this.#runner.run(plan, {
       mode: 'apply',
+      // Asked as each op is queued and again when its turn comes: a pause made mid-pass holds what has not started.
       paused: (op) => {
-        const p = pausedBy.get(op.id) ?? (op.target !== null ? pausedBy.get(op.target) : undefined);
+        const index = pausedBy();
+        const p = index.get(op.id) ?? (op.target !== null ? index.get(op.target) : undefined);
         return p ? `paused by ${p.by}${p.until ? ` until ${new Date(p.until).toISOString()}` : ''}: ${p.reason}` : undefined;
       },
       stop,

@@ -1,4 +1,4 @@
-import { describeError, InterruptedError, ProviderError, VerifyError } from '../errors.js';
+import { CancelledError, describeError, InterruptedError, ProviderError, SessionLostError, TimeoutError, VerifyError } from '../errors.js';
 import type { Action, Cause, Op } from '../plan/types.js';
 import type { Applied, Change, Json, KindHandler, OpContext, Provider, Resource, Session, TargetSpec } from '../provider.js';
 import { pointerCovers } from '../util/json-pointer.js';
@@ -158,9 +158,15 @@ export class OperationSteps {
     return { action: w.action, cause: w.cause, status: 'changed', changes: w.changes, ...(waiting ? { note: waiting } : {}) };
   }
 
-  /** The write (or its verification) failed: close the journal entry so a restart does not take it for a crash. */
+  /**
+   * The write (or its verification) failed: close the journal entry so a restart
+   * does not take it for a crash. A deadline, a dropped session or a cancellation
+   * leaves the outcome unknown: the entry is `interrupted`, like a crash, so a
+   * guardless command is not run twice on a guess.
+   */
   failed(opId: number, err: unknown): void {
-    this.#journal!.journalFailed(opId, describeError(err).message);
+    const unknown = err instanceof TimeoutError || err instanceof SessionLostError || err instanceof CancelledError || (err instanceof Error && err.name === 'AbortError');
+    this.#journal!.journalFailed(opId, describeError(err).message, unknown);
   }
 }
 

@@ -16,7 +16,7 @@ export interface Journal {
   hasInterrupted(id: string, specHash: string): boolean;
   resolveInterrupted(id: string): void;
   journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number;
-  journalFailed(opId: number, message: string): void;
+  journalFailed(opId: number, message: string, outcomeUnknown?: boolean): void;
   journalDone(outcome: JournalOutcome): void;
   markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void;
   markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void;
@@ -102,7 +102,20 @@ interface Unit {
   batch: boolean;
 }
 
-type UnitResult = { results: Map<string, Outcome | { error: unknown }>; attempts: number } | { cancelled: true; attempts: number } | { error: unknown; attempts: number };
+type Settled = Map<string, Outcome | { error: unknown }>;
+
+/** A unit's last attempt: every member's result, or why it stopped, with what its members settled before it did. */
+type UnitResult = { results: Settled; attempts: number } | { cancelled: true; attempts: number; settled?: Settled } | { error: unknown; attempts: number; settled?: Settled };
+
+/** A transaction that stopped after some of its members had settled (converged on read, failed alone): they keep their results. */
+class BatchFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly settled: Settled,
+  ) {
+    super(describeError(cause).message);
+  }
+}
 
 interface Deferred {
   promise: Promise<OpResult>;
@@ -197,8 +210,9 @@ export class Runner {
         }
         if (batchable) (groups.get(op.target) ?? groups.set(op.target, []).get(op.target)!).push(op);
       }
-      const byKey = new Map(plan.ops.map((op) => [op.key, op]));
-      for (const [target, members] of groups) if (members.length < 2 || cycleThroughOthers(members, byKey)) groups.delete(target);
+      for (const [target, members] of groups) if (members.length < 2) groups.delete(target);
+      // A group waits as one: if its wait on another unit leads back to it, batching would deadlock. Unbatch and look again.
+      for (let cyclic = groupsInCycles(plan.ops, groups); cyclic.length > 0; cyclic = groupsInCycles(plan.ops, groups)) for (const target of cyclic) groups.delete(target);
     }
     const units: Unit[] = [];
     const emitted = new Set<string>();
@@ -256,16 +270,19 @@ export class Runner {
 
     const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx) : this.#executeSingle(runnable[0]!, commit, ctx)));
     for (const op of runnable) {
-      if ('cancelled' in outcome) {
+      const settled = 'results' in outcome ? outcome.results.get(op.key) : outcome.settled?.get(op.key);
+      if (!settled && 'cancelled' in outcome) {
         finish(op, { action: op.action, status: 'cancelled', attempts: outcome.attempts });
         continue;
       }
-      const result = 'results' in outcome ? outcome.results.get(op.key)! : { error: outcome.error };
+      const result = settled ?? { error: 'error' in outcome ? outcome.error : new CancelledError('the pass was superseded or is stopping') };
       if ('error' in result) {
         const { code, message } = describeError(result.error);
-        this.#log.warn({ id: op.id, target: op.target, code, error: message, attempts: outcome.attempts }, 'operation failed');
-        if (ctx.mode === 'apply') this.#recordFailure(op, commit, result.error, 'failed', outcome.attempts);
-        finish(op, { action: op.action, status: 'failed', error: { code, message }, attempts: outcome.attempts });
+        // Held inside a transaction by a member that failed first: blocked, like a dependency outside it.
+        const status = result.error instanceof DependencyError ? 'blocked' : 'failed';
+        if (status === 'failed') this.#log.warn({ id: op.id, target: op.target, code, error: message, attempts: outcome.attempts }, 'operation failed');
+        if (ctx.mode === 'apply') this.#recordFailure(op, commit, result.error, status, outcome.attempts);
+        finish(op, { action: op.action, status, error: { code, message }, attempts: outcome.attempts });
       } else {
         finish(op, { ...result, attempts: outcome.attempts });
       }
@@ -273,7 +290,7 @@ export class Runner {
   }
 
   /** Runs a unit in its lane within the global limit, retrying retryable errors with backoff; the queue alone decides. */
-  async #retrying(unit: Unit, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, work: () => Promise<Map<string, Outcome | { error: unknown }>>): Promise<UnitResult> {
+  async #retrying(unit: Unit, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, work: () => Promise<Settled>): Promise<UnitResult> {
     for (let attempt = 1; ; attempt++) {
       if (ctx.stop.aborted) return { cancelled: true, attempts: attempt - 1 };
       try {
@@ -286,8 +303,10 @@ export class Runner {
           });
         });
         return { results: results!, attempts: attempt };
-      } catch (err) {
-        if (ctx.stop.aborted && (isAbortError(err) || err instanceof CancelledError)) return { cancelled: true, attempts: attempt };
+      } catch (thrown) {
+        const err = thrown instanceof BatchFailure ? thrown.cause : thrown;
+        const settled = thrown instanceof BatchFailure ? { settled: thrown.settled } : {};
+        if (ctx.stop.aborted && isCancellation(err)) return { cancelled: true, attempts: attempt, ...settled };
         const { code, retryable } = describeError(err);
         if (retryable && attempt < this.#options.maxAttempts) {
           this.#log.debug({ target: unit.target, ops: unit.ops.length, code, attempt }, 'retrying');
@@ -300,7 +319,7 @@ export class Runner {
         }
         // A target that times out or drops the session is charged like a failed connect: its next ops fail fast.
         if (err instanceof TimeoutError || err instanceof SessionLostError) this.#pool.markBroken(unit.target ?? '', err);
-        return { error: err, attempts: attempt };
+        return { error: err, attempts: attempt, ...settled };
       }
     }
   }
@@ -321,14 +340,36 @@ export class Runner {
     };
   }
 
-  /** The run's deadline, or longer where the kind says its operations take longer (reboots, firmware). */
+  /**
+   * The run's deadline, or longer where the kind says its operations take longer
+   * (reboots, firmware). A transaction reads and verifies each member in turn, so
+   * its deadline grows by one step per eight members.
+   */
   #deadlineFor(ops: Op[], ctx: RunContext): number {
     let ms = this.#options.opTimeoutMs;
     for (const op of ops) ms = Math.max(ms, this.#steps.place(op, ctx.targets).handler.deadlineMs?.(op.resource) ?? 0);
-    return ms;
+    return ms * Math.ceil(ops.length / 8);
   }
 
-  async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Map<string, Outcome>> {
+  /** An op that must not go ahead now: paused since it was queued, or held by a member of its own transaction that did not settle well. */
+  #heldInUnit(op: Op, settled: Settled, byKey: Map<string, Op>, ctx: RunContext): Outcome | { error: unknown } | undefined {
+    const pause = ctx.paused?.(op);
+    if (pause) return { action: op.action, cause: op.cause, status: 'paused', changes: [], note: pause };
+    for (const key of op.waitFor) {
+      const dep = settled.get(key);
+      if (!dep) continue;
+      const id = byKey.get(key)?.id ?? key;
+      if ('error' in dep) return { error: new DependencyError(`waiting on ${id}, which ${dep.error instanceof DependencyError ? 'is blocked' : 'failed'}`) };
+      if (dep.status === 'paused') return { action: op.action, cause: op.cause, status: 'paused', changes: [], note: `waits on paused ${id}` };
+      if (!SATISFIED.has(dep.status)) return { error: new DependencyError(`waiting on ${id}, which is ${dep.status}`) };
+    }
+    return undefined;
+  }
+
+  async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Settled> {
+    // A pause can land while the op waits for its turn in the queue.
+    const pause = ctx.paused?.(op);
+    if (pause) return new Map([[op.key, { action: op.action, cause: op.cause, status: 'paused', changes: [], note: pause }]]);
     const { handler, provider, targetName, targetSpec } = this.#steps.place(op, ctx.targets);
     const ms = this.#deadlineFor([op], ctx);
     const limit = deadline(ms, ctx.abort, op.id);
@@ -357,25 +398,35 @@ export class Runner {
    * All writes of one target in one transaction: read and diff every member,
    * journal every intent, one applyBatch, then verify and record each member.
    * If the transaction throws, nothing was changed (the provider's promise) and
-   * the whole unit is retried or failed; a member that fails verification fails alone.
+   * the whole unit is retried or failed, members that settled before it keeping
+   * their results; a member that fails verification fails alone, and a member
+   * waiting on one that failed (or is paused) is held out of the transaction.
    */
-  async #executeBatch(ops: Op[], commit: string, ctx: RunContext): Promise<Map<string, Outcome | { error: unknown }>> {
+  async #executeBatch(ops: Op[], commit: string, ctx: RunContext): Promise<Settled> {
     const { provider, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
     const ms = this.#deadlineFor(ops, ctx);
     const limit = deadline(ms, ctx.abort, `transaction on ${targetName}`);
     const guard = this.#guard(limit, `transaction on ${targetName}`, ms);
-    const results = new Map<string, Outcome | { error: unknown }>();
+    const byKey = new Map(ops.map((op) => [op.key, op]));
+    const results: Settled = new Map();
     try {
       const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
       const writes: PendingWrite[] = [];
+      // Members come in dependency order, so what one waits on has settled (or is a pending write) by its turn.
       for (const op of ops) {
+        const held = this.#heldInUnit(op, results, byKey, ctx);
+        if (held) {
+          results.set(op.key, held);
+          continue;
+        }
         const { handler } = this.#steps.place(op, ctx.targets);
         try {
           const prepared = await guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit)));
           if ('done' in prepared) results.set(op.key, prepared.done);
           else writes.push(prepared.write);
         } catch (err) {
-          if (!(err instanceof ProviderError) && describeError(err).retryable) throw err; // the session is in trouble: retry the unit
+          // Cancelled, or the session is in trouble: the unit as a whole stops (and may be retried).
+          if (isCancellation(err) || (!(err instanceof ProviderError) && describeError(err).retryable)) throw err;
           results.set(op.key, { error: err });
         }
       }
@@ -396,11 +447,18 @@ export class Runner {
         try {
           results.set(w.op.key, await guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit))));
         } catch (err) {
+          if (isCancellation(err)) {
+            // Written but not verified: every entry still open is an outcome nobody knows yet.
+            opIds.slice(i).forEach((id) => this.#steps.failed(id, err));
+            throw err;
+          }
           this.#steps.failed(opIds[i]!, err);
           results.set(w.op.key, { error: err });
         }
       }
       return results;
+    } catch (err) {
+      throw new BatchFailure(err, results);
     } finally {
       limit.dispose();
     }
@@ -429,23 +487,67 @@ export class Runner {
   }
 }
 
-/** Whether a group's dependencies on other targets lead back into the group (batching it would deadlock). */
-function cycleThroughOthers(members: Op[], byKey: Map<string, Op>): boolean {
-  const inGroup = new Set(members.map((op) => op.key));
-  const seen = new Set<string>();
-  const stack = members.flatMap((op) => op.waitFor).filter((k) => !inGroup.has(k));
-  while (stack.length > 0) {
-    const key = stack.pop()!;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    for (const next of byKey.get(key)?.waitFor ?? []) {
-      if (inGroup.has(next)) return true;
-      stack.push(next);
+/**
+ * The batched targets that sit on a cycle of the unit graph (a unit is a group or
+ * a lone op; it waits on every unit any of its ops waits on). Plans are acyclic
+ * per op, so every such cycle runs through a group.
+ */
+function groupsInCycles(ops: Op[], groups: Map<string, Op[]>): string[] {
+  const unitOf = (op: Op): string => (op.target !== null && groups.has(op.target) ? `g:${op.target}` : `o:${op.key}`);
+  const byKey = new Map(ops.map((op) => [op.key, op]));
+  const edges = new Map<string, Set<string>>();
+  for (const op of ops) {
+    const from = unitOf(op);
+    const out = edges.get(from) ?? edges.set(from, new Set()).get(from)!;
+    for (const k of op.waitFor) {
+      const dep = byKey.get(k);
+      if (dep && unitOf(dep) !== from) out.add(unitOf(dep));
     }
   }
-  return false;
+  // Tarjan's strongly connected components, iteratively (plans can be deep).
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const cyclic: string[] = [];
+  let next = 0;
+  for (const root of edges.keys()) {
+    if (index.has(root)) continue;
+    const work: Array<{ node: string; children: Iterator<string> }> = [];
+    const visit = (node: string): void => {
+      index.set(node, next);
+      low.set(node, next++);
+      stack.push(node);
+      onStack.add(node);
+      work.push({ node, children: (edges.get(node) ?? new Set<string>()).values() });
+    };
+    visit(root);
+    while (work.length > 0) {
+      const frame = work[work.length - 1]!;
+      const child = frame.children.next();
+      if (!child.done) {
+        if (!index.has(child.value)) visit(child.value);
+        else if (onStack.has(child.value)) low.set(frame.node, Math.min(low.get(frame.node)!, index.get(child.value)!));
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent) low.set(parent.node, Math.min(low.get(parent.node)!, low.get(frame.node)!));
+      if (low.get(frame.node) !== index.get(frame.node)) continue;
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== frame.node);
+      if (component.length > 1) for (const unit of component) if (unit.startsWith('g:')) cyclic.push(unit.slice(2));
+    }
+  }
+  return cyclic;
 }
 
-function isAbortError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR');
+/** Work stopped on purpose (a newer commit, shutdown), not a failure of the target. */
+function isCancellation(err: unknown): boolean {
+  return err instanceof CancelledError || (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR'));
 }

@@ -122,6 +122,7 @@ export class Store {
   readonly db: Db;
   readonly #now: () => number;
   readonly #stmts = new Map<string, Database.Statement>();
+  #pauseGeneration = 0;
 
   constructor(db: Db, now: () => number = Date.now) {
     this.db = db;
@@ -467,9 +468,14 @@ export class Store {
     return Number(result.lastInsertRowid);
   }
 
-  /** The side effect failed (or its verification did): the entry is closed, so a restart does not treat it as interrupted. */
-  journalFailed(opId: number, message: string): void {
-    this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(this.#now(), redactText(message), opId);
+  /**
+   * The side effect failed (or its verification did): the entry is closed, so a
+   * restart does not treat it as interrupted. With `outcomeUnknown` (a deadline,
+   * a lost session) it is `interrupted` instead: settled only by a read that
+   * proves the resource converged.
+   */
+  journalFailed(opId: number, message: string, outcomeUnknown = false): void {
+    this.#stmt('UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = \'intent\'').run(outcomeUnknown ? 'interrupted' : 'failed', this.#now(), redactText(message), opId);
   }
 
   /** The spec hash Plumb last applied successfully, or null if it never did. */
@@ -601,7 +607,13 @@ export class Store {
 
   // ---- pauses ---------------------------------------------------------------
 
+  /** Bumped by every pause and resume, so a pass in flight can cheaply notice one. */
+  get pauseGeneration(): number {
+    return this.#pauseGeneration;
+  }
+
   pause(input: { selector: string; reason: string; by: string; until: number | null }): void {
+    this.#pauseGeneration++;
     const now = this.#now();
     this.db.transaction(() => {
       this.#stmt('INSERT INTO pauses (selector, reason, paused_by, until_at, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (selector) DO UPDATE SET reason = excluded.reason, paused_by = excluded.paused_by, until_at = excluded.until_at, created_at = excluded.created_at').run(
@@ -617,6 +629,7 @@ export class Store {
 
   /** Returns whether something was paused. */
   resume(selector: string, by: string): boolean {
+    this.#pauseGeneration++;
     let found = false;
     this.db.transaction(() => {
       found = this.#stmt('DELETE FROM pauses WHERE selector = ?').run(selector).changes > 0;

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { compileConfig } from '../../src/daemon/config.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { silentLog } from '../../src/daemon/log.js';
+import { ProviderError } from '../../src/errors.js';
 import { fakeProvider, FakeWorld } from '../helpers/fake-provider.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
 
@@ -86,5 +87,123 @@ describe('per-target transactions', () => {
     expect(report.run!.results.every((r) => r.status === 'changed')).toBe(true);
     expect(world.device('t1').transactions).toEqual([]);
     expect(world.calls.filter((c) => c.startsWith('apply')).map((c) => c.split(' ')[2])).toEqual(['fake.Item/a', 'fake.Item/x', 'fake.Item/b']);
+  });
+});
+
+describe('transactions next to dependencies, failures, pauses and shutdown', () => {
+  let cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  async function setup(files: Record<string, string>, options: { transactional?: boolean; mutate?: (p: ReturnType<typeof fakeProvider>) => void; run?: Record<string, string | number> } = {}) {
+    const repo = new TempRepo();
+    const world = new FakeWorld();
+    repo.write('targets.yaml', `${target('t1')}---\n${target('t2')}`);
+    for (const [file, text] of Object.entries(files)) repo.write(file, text);
+    repo.commit('A');
+    const provider = fakeProvider(world, { transactional: options.transactional ?? true });
+    options.mutate?.(provider);
+    const engine = await Engine.open({
+      config: compileConfig({ repo: { url: repo.dir }, stateDir: tempDir('plumb-state-'), run: { backoff: '5ms', maxBackoff: '10ms', maxAttempts: 2, ...options.run } }),
+      providers: [provider],
+      log: silentLog,
+      env: {},
+    });
+    cleanup.push(
+      () => repo.cleanup(),
+      () => engine.close(),
+    );
+    return { repo, world, engine };
+  }
+  const statusOf = (engine: Engine): Record<string, string> => Object.fromEntries(engine.store.resources({}).filter((r) => r.kind === 'fake.Item').map((r) => [r.id, r.status]));
+
+  test('two targets whose transactions would wait on each other are unbatched and converge', async () => {
+    const { engine, world } = await setup({
+      't1.yaml': [item('a1', 't1', 'x'), item('a2', 't1', 'x', ', dependsOn: [fake.Item/b1]')].join('---\n'),
+      't2.yaml': [item('b1', 't2', 'x'), item('b2', 't2', 'x', ', dependsOn: [fake.Item/a1]')].join('---\n'),
+    });
+    const report = await engine.pass();
+    expect(report.run!.results.map((r) => r.status)).toEqual(['changed', 'changed', 'changed', 'changed']);
+    expect([...world.device('t1').transactions, ...world.device('t2').transactions]).toEqual([]);
+  });
+
+  test('a transaction that finally fails leaves members it found converged as converged', async () => {
+    const { engine, world } = await setup({ 't1.yaml': [item('a', 't1', 'A'), item('b', 't1', 'B'), item('c', 't1', 'C')].join('---\n') });
+    await engine.pass();
+    world.device('t1').items.set('b', { value: 'drifted' });
+    world.device('t1').failTransactions = 10;
+    const report = await engine.pass({ sweep: true });
+    expect(Object.fromEntries(report.run!.results.map((r) => [r.id, r.status]))).toEqual({ 'fake.Item/a': 'converged', 'fake.Item/b': 'failed', 'fake.Item/c': 'converged' });
+    expect(statusOf(engine)).toEqual({ 'fake.Item/a': 'converged', 'fake.Item/b': 'failed', 'fake.Item/c': 'converged' });
+  });
+
+  test('a member whose read fails holds back what depends on it; the rest of the transaction goes ahead', async () => {
+    const { engine, world } = await setup(
+      { 't1.yaml': [item('a', 't1', 'A'), item('b', 't1', 'B'), item('c', 't1', 'C', ', dependsOn: [fake.Item/a]')].join('---\n') },
+      {
+        mutate: (p) => {
+          const handler = p.kinds[0]!;
+          const read = handler.read.bind(handler);
+          handler.read = async (s, r, ctx) => {
+            if (r.id === 'fake.Item/a') throw new ProviderError('a cannot be read');
+            return read(s, r, ctx);
+          };
+        },
+      },
+    );
+    const report = await engine.pass();
+    expect(Object.fromEntries(report.run!.results.map((r) => [r.id, r.status]))).toEqual({ 'fake.Item/a': 'failed', 'fake.Item/b': 'changed', 'fake.Item/c': 'blocked' });
+    expect(report.run!.results.find((r) => r.id === 'fake.Item/c')!.error!.message).toContain('waiting on fake.Item/a');
+    expect(world.calls.filter((c) => c.startsWith('transaction'))).toEqual(['transaction t1 +fake.Item/b']);
+    expect([...world.device('t1').items.keys()]).toEqual(['b']);
+  });
+
+  test('a pause made mid-pass holds the ops still queued on that target', async () => {
+    // One op at a time on t2: when a finishes and the pause lands, c is (at most) under way and d, e are queued.
+    const { engine, world } = await setup({ 't2.yaml': ['a', 'c', 'd', 'e'].map((n) => item(n, 't2', n.toUpperCase())).join('---\n') }, { transactional: false });
+    world.device('t2').latencyMs = 30;
+    const report = await engine.pass({
+      onResult: (result) => {
+        if (result.id === 'fake.Item/a') engine.store.pause({ selector: 't2', reason: 'incident', by: 'op', until: null });
+      },
+    });
+    const status = Object.fromEntries(report.run!.results.map((r) => [r.id, r.status]));
+    expect(status['fake.Item/a']).toBe('changed');
+    expect([status['fake.Item/d'], status['fake.Item/e']]).toEqual(['paused', 'paused']);
+    expect(world.device('t2').items.has('d') || world.device('t2').items.has('e')).toBe(false);
+  });
+
+  test('shutdown aborting a transaction in flight cancels its members (not failures), like single ops', async () => {
+    const { engine, world } = await setup({ 't1.yaml': [item('a', 't1', 'A'), item('b', 't1', 'B')].join('---\n'), 't2.yaml': item('x', 't2', 'X') });
+    world.device('t1').hang = true;
+    world.device('t2').hang = true;
+    const stop = new AbortController();
+    const abort = new AbortController();
+    const pass = engine.pass({ stop: stop.signal, abort: abort.signal });
+    await new Promise((r) => setTimeout(r, 200));
+    stop.abort();
+    abort.abort();
+    const report = await pass;
+    expect(report.run!.results.map((r) => r.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(Object.values(statusOf(engine))).not.toContain('failed');
+  });
+
+  test('a write that runs out of time is journaled interrupted: its outcome is unknown', async () => {
+    const { engine } = await setup(
+      { 't2.yaml': item('x', 't2', 'X') },
+      {
+        run: { opTimeout: '100ms', maxAttempts: 1 },
+        mutate: (p) => {
+          const handler = p.kinds[0]!;
+          handler.apply = (_s, _r, _c, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('gave up')), { once: true }));
+        },
+      },
+    );
+    const report = await engine.pass();
+    expect(report.run!.results[0]).toMatchObject({ status: 'failed', error: { code: 'PLUMB_TIMEOUT' } });
+    expect(engine.store.db.prepare("SELECT state FROM ops WHERE resource_id = 'fake.Item/x'").all()).toEqual([{ state: 'interrupted' }]);
+    expect(engine.store.hasInterrupted('fake.Item/x', engine.store.db.prepare("SELECT spec_hash FROM ops WHERE resource_id = 'fake.Item/x'").pluck().get() as string)).toBe(true);
   });
 });
