@@ -6,7 +6,10 @@ import { callDaemon, requester } from './control-client.js';
 import { printJson, type Out } from './output.js';
 import { Progress } from './progress.js';
 
-type Event = { type: 'plan'; commit: string; total: number } | { type: 'result'; result: OpResult } | { type: 'done'; commit: string | null; converged: boolean; rejected: unknown; fetchError: string | null; stopped: boolean };
+type Event =
+  | { type: 'plan'; commit: string; total: number }
+  | { type: 'result'; result: OpResult }
+  | { type: 'done'; commit: string | null; converged: boolean; rejected: unknown; fetchError: string | null; error?: string | null; stopped: boolean };
 
 function socketOf(flags: CommonFlags, env: NodeJS.ProcessEnv): string {
   return resolveContext(flags, env, { state: true }).config.control.socket;
@@ -16,10 +19,14 @@ function failed(status: number, body: unknown): never {
   throw new UsageError((body as { error?: string } | null)?.error ?? `the daemon answered ${status}`);
 }
 
-/** `plumb sync [TARGET|KIND/NAME ...] [--wait]`: fetch and converge now; with selections, re-read just those. */
-export async function syncCommand(selectors: string[], flags: CommonFlags & { wait?: boolean }, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+/**
+ * `plumb sync [TARGET|KIND/NAME ...] [--all] [--wait]`: fetch and converge the
+ * new commit now; selections are re-read as well; `--all` re-reads everything (a drift sweep).
+ */
+export async function syncCommand(selectors: string[], flags: CommonFlags & { wait?: boolean; all?: boolean }, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  if (flags.all && selectors.length > 0) throw new UsageError('--all re-reads everything: give selections or --all, not both');
   const socket = socketOf(flags, env);
-  const body = { only: selectors, wait: Boolean(flags.wait), by: requester(env) };
+  const body = { only: selectors, all: Boolean(flags.all), wait: Boolean(flags.wait), by: requester(env) };
   if (!flags.wait) {
     const res = await callDaemon(socket, '/v1/sync', body);
     if (res.status !== 202) failed(res.status, res.body);
@@ -28,11 +35,15 @@ export async function syncCommand(selectors: string[], flags: CommonFlags & { wa
     return 0;
   }
   const progress = new Progress(out);
-  const results: OpResult[] = [];
+  let results: OpResult[] = [];
   let done: Extract<Event, { type: 'done' }> | undefined;
   const res = await callDaemon(socket, '/v1/sync', body, (line) => {
     const event = line as Event;
-    if (event.type === 'plan' && !flags.json) progress.plan(event.commit, event.total);
+    if (event.type === 'plan') {
+      // A superseded pass is followed by the one that serves the request: only the last one counts.
+      results = [];
+      if (!flags.json) progress.plan(event.commit, event.total);
+    }
     if (event.type === 'result') {
       results.push(event.result);
       if (!flags.json) progress.result(event.result);
@@ -44,8 +55,9 @@ export async function syncCommand(selectors: string[], flags: CommonFlags & { wa
   const bad = results.filter((r) => r.status === 'failed' || r.status === 'blocked').length;
   if (flags.json) printJson(out, { ...done, results });
   else if (done?.stopped) out.write('the daemon is stopping; the sync did not run\n');
+  else if (done?.error) out.write(`the pass failed: ${done.error} (the daemon log has more)\n`);
   else out.write(`${(done?.commit ?? '').slice(0, 12)}: ${results.filter((r) => r.status === 'changed').length} changed, ${bad} failed or blocked, ${results.filter((r) => r.status === 'paused').length} paused${done?.fetchError ? `; fetch failed: ${done.fetchError}` : ''}\n`);
-  return !done || done.stopped || bad > 0 || done.rejected || done.fetchError ? 1 : 0;
+  return !done || done.stopped || done.error || bad > 0 || done.rejected || done.fetchError ? 1 : 0;
 }
 
 /** `plumb pause TARGET|KIND/NAME --reason TEXT [--for 2h]`: the break-glass path during an incident. */

@@ -7,7 +7,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { Engine } from '../daemon/engine.js';
 import { builtinProviders } from '../daemon/providers.js';
 import { SystemdNotifier } from '../daemon/systemd.js';
-import { describeError } from '../errors.js';
+import { ConfigError, describeError } from '../errors.js';
 import { RefWatcher } from '../source/watch.js';
 import { HttpServer } from '../daemon/http.js';
 import { Metrics } from '../daemon/metrics.js';
@@ -26,7 +26,7 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
   const engine = await Engine.open({ config: ctx.config, providers: builtinProviders(), log, env });
   const daemon = new Daemon(engine, ctx.config, log);
   const reload = (): string[] => {
-    if (!configPath) return [];
+    if (!configPath) throw new ConfigError('the daemon was started without a config file (--repo): there is nothing to re-read; restart it to change settings');
     const next = loadConfigFile(resolve(configPath));
     if (flags.state) next.stateDir = ctx.config.stateDir;
     const changed = daemon.reconfigure(next);

@@ -95,8 +95,9 @@ common(program.command('tombstones'))
   .action(action((flags) => tombstonesCommand(flags, stdout(), env)));
 
 common(program.command('sync'))
-  .description('fetch and converge now (through the running daemon); with selections, re-read just those')
-  .argument('[selectors...]', 'target names or Kind/name')
+  .description('fetch and converge the newest commit now (through the running daemon); selections are re-read too; --all re-reads everything')
+  .argument('[selectors...]', 'target names or Kind/name to re-read as well')
+  .option('--all', 're-read every resource (a drift sweep), not only what the commit changed')
   .option('--wait', 'wait for the pass and show its progress; exit 1 if anything failed')
   .action(action((selectors: string[], flags) => syncCommand(selectors, flags, stdout(), env)));
 

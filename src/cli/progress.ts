@@ -21,8 +21,13 @@ export class Progress {
     this.#out = out;
   }
 
+  /** A pass begins (again, if the one before was superseded by a newer commit): counts start over. */
   plan(commit: string, total: number): void {
+    this.finish();
     this.#total = total;
+    this.#done = 0;
+    this.#failed = 0;
+    this.#slowest.clear();
     if (total > 0) this.#print(`${commit.slice(0, 12)}: ${total} resource(s) to check`);
   }
 

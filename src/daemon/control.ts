@@ -52,8 +52,10 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // A `sync --wait` stream would hold close() open until its pass ends: cut it (the client reports the daemon stopped).
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeAllConnections();
+    await closed;
     rmSync(this.#options.socketPath, { force: true });
   }
 
@@ -75,8 +77,9 @@ export class ControlServer {
         case '/v1/resume':
           return reply(...this.#resume(body));
         case '/v1/reload': {
+          const by = stringField(body, 'by');
           const changed = this.#options.reload();
-          this.#options.log.info({ by: stringField(body, 'by'), changed }, 'configuration reloaded');
+          this.#options.log.info({ by, changed }, 'configuration reloaded');
           return reply(200, { reloaded: changed });
         }
         default:
@@ -90,13 +93,18 @@ export class ControlServer {
     }
   }
 
-  /** Requests a pass (reading the selection, or everything); with `wait`, streams its progress as NDJSON. */
+  /**
+   * Requests a pass: a fetch and the commit's delta, plus a re-read of the
+   * selection, or (`all`) a sweep that re-reads everything. With `wait`, streams
+   * its progress as NDJSON.
+   */
   async #sync(body: Record<string, unknown>, res: ServerResponse): Promise<void> {
-    const only = Array.isArray(body.only) ? body.only.map(String) : [];
-    for (const selector of only) this.#checkSelector(selector);
+    const only = Array.isArray(body.only) ? body.only.map((s) => this.#checkSelector(String(s))) : [];
+    const all = body.all === true;
+    if (all && only.length > 0) throw new BadRequest('a sync reads everything (all) or a selection, not both');
     const by = stringField(body, 'by');
-    this.#options.log.info({ by, only }, 'sync requested');
-    const kind = only.length === 0 ? 'sweep' : 'delta';
+    this.#options.log.info({ by, only, all }, 'sync requested');
+    const kind = all ? 'sweep' : 'delta';
     if (body.wait !== true) {
       void this.#options.daemon.request(kind, { only });
       res.writeHead(202, { 'content-type': 'application/json' });
@@ -112,16 +120,16 @@ export class ControlServer {
         converged: report?.converged ?? false,
         rejected: report?.rejected ? { commit: report.rejected.commit, errors: report.rejected.diagnostics.length } : null,
         fetchError: report?.fetchError ?? null,
+        error: report?.error ? `${report.error.code}: ${report.error.message}` : null,
         stopped: report === undefined,
       }) + '\n',
     );
   }
 
   #pause(body: Record<string, unknown>): [number, unknown] {
-    const selector = stringField(body, 'selector');
     const reason = stringField(body, 'reason');
     if (!reason.trim()) throw new BadRequest('a pause needs a reason (--reason TEXT): the next person reading `plumb status` needs it');
-    this.#checkSelector(selector);
+    const selector = this.#checkSelector(stringField(body, 'selector'));
     const until = typeof body.untilMs === 'number' ? Date.now() + body.untilMs : null;
     this.#options.store.pause({ selector, reason, by: stringField(body, 'by'), until });
     this.#options.log.warn({ selector, by: stringField(body, 'by'), until, reason }, 'paused');
@@ -129,7 +137,7 @@ export class ControlServer {
   }
 
   #resume(body: Record<string, unknown>): [number, unknown] {
-    const selector = stringField(body, 'selector');
+    const selector = canonical(stringField(body, 'selector'));
     const resumed = this.#options.store.resume(selector, stringField(body, 'by'));
     if (!resumed) return [404, { error: `${selector} is not paused` }];
     this.#options.log.info({ selector, by: stringField(body, 'by') }, 'resumed');
@@ -137,11 +145,18 @@ export class ControlServer {
     return [200, { resumed: selector }];
   }
 
-  #checkSelector(selector: string): void {
-    if (!NAME.test(selector) && !ID.test(selector)) throw new BadRequest(`"${selector}" is neither a target name nor Kind/name`);
-    const known = selector.includes('/') ? this.#options.store.resources({ id: selector }) : this.#options.store.resources({ target: selector });
-    if (known.length === 0) throw new BadRequest(`nothing called ${selector} is recorded (a target name, or Kind/name)`);
+  /** A known target name or Kind/name, in the form pauses and selections use (`Target/x` is the target x). */
+  #checkSelector(raw: string): string {
+    const selector = canonical(raw);
+    if (!NAME.test(selector) && !ID.test(selector)) throw new BadRequest(`"${raw}" is neither a target name nor Kind/name`);
+    if (!this.#options.store.isKnown(selector)) throw new BadRequest(`nothing called ${raw} is recorded (a target name, or Kind/name)`);
+    return selector;
   }
+}
+
+/** `Target/x` and `x` name the same target. */
+function canonical(selector: string): string {
+  return selector.startsWith('Target/') ? selector.slice('Target/'.length) : selector;
 }
 
 class BadRequest extends Error {}

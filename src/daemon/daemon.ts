@@ -17,6 +17,8 @@ interface Wanted {
   only: Set<string> | 'all' | undefined;
   waiters: Array<(report: PassReport | undefined) => void>;
   listeners: Array<(event: PassEvent) => void>;
+  /** Already superseded once: a newer commit now waits for it, so a stream of commits cannot starve it. */
+  superseded?: boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export class Daemon {
   #wake: (() => void) | undefined;
   #passStop: AbortController | undefined;
   #passKind: PassKind | undefined;
+  #passWanted: Wanted | undefined;
   readonly #shutdown = new AbortController();
   readonly #hardAbort = new AbortController();
   #timers: NodeJS.Timeout[] = [];
@@ -96,6 +99,7 @@ export class Daemon {
     else if (add.only) w.only = new Set([...(w.only ?? []), ...add.only]);
     w.waiters.push(...add.waiters);
     w.listeners.push(...add.listeners);
+    if (add.superseded) w.superseded = true;
   }
 
   /** Whether a pass is running now (for /readyz and status). */
@@ -108,6 +112,7 @@ export class Daemon {
     const stop = new AbortController();
     this.#passStop = stop;
     this.#passKind = kind;
+    this.#passWanted = wanted;
     const started = Date.now();
     const emit = (event: PassEvent): void => {
       this.onEvent?.(event);
@@ -148,10 +153,14 @@ export class Daemon {
       }
       this.onPass?.(report, wanted.only === 'all' ? 'sweep' : 'delta');
     } catch (err) {
-      this.#log.error({ kind, error: describeError(err).message, code: describeError(err).code }, 'pass failed');
+      const { code, message } = describeError(err);
+      this.#log.error({ kind, error: message, code }, 'pass failed');
+      // Whoever waits gets the failure, not silence; the next request or timer tries again.
+      served = { commit: null, fetched: null, converged: false, timings: { fetchMs: 0, loadMs: 0, planMs: 0, runMs: 0 }, filesRead: 0, error: { code, message } };
     } finally {
       this.#passStop = undefined;
       this.#passKind = undefined;
+      this.#passWanted = undefined;
     }
     if (served !== undefined || this.#shutdown.signal.aborted) for (const waiter of wanted.waiters) waiter(served);
     await this.#engine.pool.closeIdle(this.#config.run.sessionIdleMs);
@@ -206,8 +215,13 @@ export class Daemon {
     try {
       const head = await this.#engine.fetchHead(this.#shutdown.signal);
       if (this.#passStop && this.#engine.isNew(head)) {
-        this.#log.info({ commit: head, superseding: this.#passKind }, 'newer commit: superseding the running pass');
-        this.#passStop.abort();
+        if (this.#passWanted?.superseded) {
+          this.#log.info({ commit: head, running: this.#passKind }, 'newer commit: queued behind the running pass (it was superseded once already)');
+        } else {
+          this.#log.info({ commit: head, superseding: this.#passKind }, 'newer commit: superseding the running pass');
+          if (this.#passWanted) this.#passWanted.superseded = true;
+          this.#passStop.abort();
+        }
         void this.request('delta');
       }
     } catch (err) {

@@ -51,6 +51,8 @@ export interface PassReport {
   run?: RunReport;
   /** Everything Plumb manages is converged at `commit`. */
   converged: boolean;
+  /** The pass itself broke (not a target: the state store, a bug); the daemon logged it and goes on. */
+  error?: { code: string; message: string };
   timings: { fetchMs: number; loadMs: number; planMs: number; runMs: number };
   filesRead: number;
 }
@@ -162,7 +164,6 @@ export class Engine {
     return head;
   }
 
-  /** Whether `commit` is one the engine would work on now (new and not already refused). */
   /** For the daemon's poll: a commit worth superseding the running pass for (not the one it already works toward). */
   isNew(commit: string): boolean {
     return this.#differsFromDesired(commit) && commit !== this.#workingToward;

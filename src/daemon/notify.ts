@@ -57,6 +57,8 @@ class SendError extends Error {
 
 interface SinkState {
   config: NotifySinkConfig;
+  /** The last state sent (or being sent) per commit; the oldest are forgotten first, a failed one at once. */
+  states: Map<string, CommitState>;
   queue: CommitOutcome[];
   running: boolean;
   dispatcher: Dispatcher | undefined;
@@ -79,14 +81,12 @@ export class Notifier {
   readonly #backoffMs: number;
   readonly #queueSize: number;
   readonly #now: () => number;
-  /** The last state sent (or being sent) per commit; the oldest are forgotten first. */
-  readonly #states = new Map<string, CommitState>();
   readonly #closing = new AbortController();
   #pending = 0;
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: NotifierOptions) {
-    this.#sinks = options.sinks.map((config) => ({ config, queue: [], running: false, dispatcher: undefined }));
+    this.#sinks = options.sinks.map((config) => ({ config, states: new Map(), queue: [], running: false, dispatcher: undefined }));
     this.#secrets = options.secrets;
     this.#log = options.log;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -100,12 +100,15 @@ export class Notifier {
   onPass(report: PassReport): void {
     if (this.#sinks.length === 0 || this.#closing.signal.aborted) return;
     for (const outcome of outcomesOf(report)) {
-      if (this.#states.get(outcome.commit) === outcome.state) continue;
-      this.#states.delete(outcome.commit);
-      this.#states.set(outcome.commit, outcome.state);
-      if (this.#states.size > REMEMBERED_COMMITS) this.#states.delete(this.#states.keys().next().value!);
+      const due = this.#sinks.filter((sink) => sink.states.get(outcome.commit) !== outcome.state);
+      if (due.length === 0) continue;
       this.#log.info({ commit: outcome.commit, state: outcome.state, description: outcome.description }, 'notifying commit state');
-      for (const sink of this.#sinks) this.#enqueue(sink, outcome);
+      for (const sink of due) {
+        sink.states.delete(outcome.commit);
+        sink.states.set(outcome.commit, outcome.state);
+        if (sink.states.size > REMEMBERED_COMMITS) sink.states.delete(sink.states.keys().next().value!);
+        this.#enqueue(sink, outcome);
+      }
     }
   }
 
@@ -157,7 +160,11 @@ export class Notifier {
     if (this.#pending === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
-  /** Tries, with backoff on what may pass; a final failure is logged with a code (never a token) and dropped. */
+  /**
+   * Tries, with backoff on what may pass. A final failure is logged with a code
+   * (never a token) and the sink forgets it sent this state, so the next pass
+   * (a poll, a sweep) sends it again.
+   */
   async #deliver(sink: SinkState, outcome: CommitOutcome): Promise<void> {
     const delivery = randomUUID(); // the same on every try, so a receiver can drop repeats
     for (let attempt = 1; ; attempt++) {
@@ -170,7 +177,8 @@ export class Notifier {
         const last = !e.retryable || attempt > this.#retries || this.#closing.signal.aborted;
         const fields = { sink: sinkName(sink.config), commit: outcome.commit, state: outcome.state, attempt, code: e.code, ...(e.httpStatus !== undefined ? { httpStatus: e.httpStatus } : {}), error: redactText(e.message) };
         if (last) {
-          this.#log.warn(fields, 'notification failed');
+          this.#log.warn(fields, 'notification failed; the next pass tries again');
+          if (sink.states.get(outcome.commit) === outcome.state) sink.states.delete(outcome.commit);
           return;
         }
         this.#log.debug(fields, 'notification failed; trying again');

@@ -659,6 +659,14 @@ export class Store {
     return rows.map(toView);
   }
 
+  /** Whether a target name or Kind/name is recorded (the control API refuses selectors that name nothing). */
+  isKnown(selector: string): boolean {
+    const row = selector.includes('/')
+      ? this.#stmt('SELECT 1 FROM resources WHERE id = ? LIMIT 1').get(selector)
+      : this.#stmt('SELECT 1 FROM resources WHERE id = ? OR target = ? LIMIT 1').get(`Target/${selector}`, selector);
+    return row !== undefined;
+  }
+
   statusCounts(): Record<string, number> {
     const rows = this.#stmt("SELECT status, COUNT(*) AS n FROM resources INDEXED BY resources_status WHERE kind <> 'Target' GROUP BY status").all() as Row[];
     return Object.fromEntries(rows.map((r) => [r.status as string, r.n as number]));

@@ -1,12 +1,15 @@
 import { statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { callDaemon } from '../../src/cli/control-client.js';
+import { syncCommand } from '../../src/cli/control.js';
 import { loadConfigFile, type Config } from '../../src/daemon/config.js';
 import { ControlServer } from '../../src/daemon/control.js';
 import { Daemon, type PassEvent } from '../../src/daemon/daemon.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { silentLog } from '../../src/daemon/log.js';
+import { StateError } from '../../src/errors.js';
 import { fakeProvider, FakeWorld } from '../helpers/fake-provider.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
 
@@ -104,6 +107,78 @@ describe('control socket', () => {
     expect(await callDaemon(socket(), '/v1/sync', { only: ['../etc'], by: 'a' })).toMatchObject({ status: 400 });
   });
 
+  test('Target/x names the target x: pause, resume and sync selections', async () => {
+    expect(await callDaemon(socket(), '/v1/pause', { selector: 'Target/t1', reason: 'incident', by: 'alice' })).toMatchObject({ status: 200, body: { paused: 't1' } });
+    repo.write('items.yaml', `${item('a', 't1', 'A2')}---\n${item('b', 't2', 'B1')}`);
+    repo.commit('change a');
+    await callDaemon(socket(), '/v1/sync', { only: ['Target/t1'], wait: true, by: 'bob' }, () => {});
+    expect(world.device('t1').items.get('a')?.value).toBe('A1');
+    expect(await callDaemon(socket(), '/v1/resume', { selector: 'Target/t1', by: 'alice' })).toMatchObject({ status: 200, body: { resumed: 't1' } });
+    await callDaemon(socket(), '/v1/sync', { wait: true, by: 'bob' }, () => {});
+    expect(world.device('t1').items.get('a')?.value).toBe('A2');
+  });
+
+  test('sync without selections converges the new commit only; all: true re-reads everything', async () => {
+    world.device('t2').items.set('b', { value: 'edited by hand' });
+    const events: PassEvent[] = [];
+    await callDaemon(socket(), '/v1/sync', { wait: true, by: 'bob' }, (e) => events.push(e as PassEvent));
+    expect(events[0]).toMatchObject({ type: 'plan', total: 0 });
+    expect(world.device('t2').items.get('b')?.value).toBe('edited by hand');
+    await callDaemon(socket(), '/v1/sync', { all: true, wait: true, by: 'bob' }, () => {});
+    expect(world.device('t2').items.get('b')?.value).toBe('B1');
+    expect(await callDaemon(socket(), '/v1/sync', { all: true, only: ['t1'], by: 'bob' })).toMatchObject({ status: 400 });
+  });
+
+  test('a pass is superseded by a newer commit at most once, so a stream of commits cannot starve it', async () => {
+    const items = (value: string): string => ['c1', 'c2', 'c3', 'c4', 'c5'].map((n) => item(n, 't1', value)).join('---\n');
+    repo.write('more.yaml', items('1'));
+    repo.commit('five more on t1');
+    await daemon.request('delta');
+    world.device('t1').latencyMs = 40;
+    for (const n of ['c1', 'c2', 'c3', 'c4', 'c5']) world.device('t1').items.set(n, { value: 'drifted' });
+    const plans: string[] = [];
+    const served = daemon.request('sweep', {
+      onEvent: (e) => {
+        if (e.type !== 'plan') return;
+        plans.push(e.commit);
+        // Each pass that starts is followed by a newer commit while it runs.
+        setTimeout(() => {
+          repo.write('more.yaml', items(String(plans.length + 1)));
+          repo.commit(`commit ${plans.length + 1}`);
+          daemon.poke();
+        }, 60);
+      },
+    });
+    const report = await served;
+    expect(plans).toHaveLength(2); // the first pass was superseded; the second ran to the end
+    expect(report!.run!.results.some((r) => r.status === 'cancelled')).toBe(false);
+    expect(report!.commit).toBe(plans[1]);
+    await daemon.request('delta'); // the commit that arrived meanwhile is next
+    expect(world.device('t1').items.get('c1')?.value).toBe('3');
+  });
+
+  test('plumb sync --wait prints the pass and exits by its outcome; --all with selections is a usage error', async () => {
+    const lines: string[] = [];
+    const out = { isTTY: false, columns: 80, write: (text: string) => void lines.push(text) };
+    repo.write('items.yaml', `${item('a', 't1', 'A2')}---\n${item('b', 't2', 'B1')}`);
+    repo.commit('change a');
+    expect(await syncCommand([], { config: configFile, wait: true }, out, {})).toBe(0);
+    expect(lines.join('')).toMatch(/update +fake\.Item\/a on t1/);
+    expect(lines.at(-1)).toMatch(/: 1 changed, 0 failed or blocked, 0 paused\n$/);
+    world.device('t2').items.set('b', { value: 'edited by hand' });
+    world.device('t2').failWrites = 100;
+    lines.length = 0;
+    expect(await syncCommand([], { config: configFile, wait: true, all: true }, out, {})).toBe(1);
+    expect(lines.at(-1)).toMatch(/0 changed, 1 failed or blocked/);
+    await expect(syncCommand(['t1'], { config: configFile, all: true }, out, {})).rejects.toThrow(/not both/);
+  });
+
+  test('a reload without "by" is refused before anything is re-read', async () => {
+    writeFileSync(configFile, `repo:\n  url: ${repo.dir}\n  pollInterval: 1h\nstateDir: ${config.stateDir}\nsweep:\n  interval: 1h\nrun:\n  concurrency: 4\n`);
+    expect(await callDaemon(socket(), '/v1/reload', {})).toMatchObject({ status: 400, body: { error: '"by" is required' } });
+    expect(engine.config.run.concurrency).toBe(16);
+  });
+
   test('reload applies run-time settings and refuses those that need a restart', async () => {
     writeFileSync(configFile, `repo:\n  url: ${repo.dir}\n  pollInterval: 30s\nstateDir: ${config.stateDir}\nsweep:\n  interval: 5m\nrun:\n  concurrency: 4\n`);
     expect(await callDaemon(socket(), '/v1/reload', { by: 'alice' })).toEqual({ status: 200, body: { reloaded: ['repo.pollInterval', 'run', 'sweep.interval'] } });
@@ -112,5 +187,51 @@ describe('control socket', () => {
     const refused = await callDaemon(socket(), '/v1/reload', { by: 'alice' });
     expect(refused).toMatchObject({ status: 409, body: { error: expect.stringContaining('changing repo.branch') } });
     expect(engine.config.repo.branch).toBe('main');
+  });
+});
+
+describe('control socket edges', () => {
+  test('close() does not wait for a client that sent half a request', async () => {
+    const socketPath = join(tempDir('plumb-sock-'), 'p.sock');
+    const control = new ControlServer({ socketPath, daemon: { busy: false } as never, store: {} as never, log: silentLog, reload: () => [] });
+    await control.listen();
+    const client = connect(socketPath);
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write('POST /v1/sync HTTP/1.1\r\nHost: x\r\n');
+    const closed = await Promise.race([control.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open after 3s'), 3000))]);
+    client.destroy();
+    expect(closed).toBe('closed');
+  });
+
+  test('a pass that breaks answers sync --wait with the error, and the daemon goes on', async () => {
+    let passes = 0;
+    const engine = {
+      pass: async () => {
+        passes++;
+        if (passes === 2) throw new StateError('database is locked');
+        return { commit: 'c'.repeat(40), fetched: null, converged: true, timings: { fetchMs: 0, loadMs: 0, planMs: 0, runMs: 0 }, filesRead: 0 };
+      },
+      pool: { closeIdle: async () => {} },
+      store: { nextRetryAt: () => null, isKnown: () => true },
+    } as unknown as Engine;
+    const dir = tempDir('plumb-control-');
+    const configFile = join(dir, 'plumb.yaml');
+    writeFileSync(configFile, `repo:\n  url: /nowhere\n  pollInterval: 1h\nstateDir: ${join(dir, 'state')}\nsweep:\n  interval: 1h\n`);
+    const config = loadConfigFile(configFile);
+    const daemon = new Daemon(engine, config, silentLog);
+    const control = new ControlServer({ socketPath: join(dir, 'p.sock'), daemon, store: engine.store, log: silentLog, reload: () => [] });
+    await control.listen();
+    const running = daemon.run();
+    try {
+      const events: unknown[] = [];
+      const res = await callDaemon(join(dir, 'p.sock'), '/v1/sync', { wait: true, by: 'bob' }, (e) => events.push(e));
+      expect(res.status).toBe(200);
+      expect(events.at(-1)).toMatchObject({ type: 'done', converged: false, error: 'PLUMB_STATE: database is locked', stopped: false });
+      expect(await daemon.request('delta')).toMatchObject({ converged: true });
+    } finally {
+      await daemon.stop();
+      await running;
+      await control.close();
+    }
   });
 });

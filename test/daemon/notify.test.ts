@@ -199,9 +199,28 @@ describe('notifications', () => {
     expect(forge.to('/hook')).toHaveLength(1);
     const warnings = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'warn');
     expect(warnings).toEqual([
-      expect.objectContaining({ msg: 'notification failed', sink: 'gitlab infra/envs/prod', code: 'PLUMB_AUTH', httpStatus: 401, attempt: 1 }),
-      expect.objectContaining({ msg: 'notification failed', sink: 'gitea acme/config', code: 'PLUMB_PROVIDER', httpStatus: 500, attempt: 3 }),
+      expect.objectContaining({ msg: 'notification failed; the next pass tries again', sink: 'gitlab infra/envs/prod', code: 'PLUMB_AUTH', httpStatus: 401, attempt: 1 }),
+      expect.objectContaining({ msg: 'notification failed; the next pass tries again', sink: 'gitea acme/config', code: 'PLUMB_PROVIDER', httpStatus: 500, attempt: 3 }),
     ]);
+  });
+
+  test('a sink whose delivery finally failed gets the state again on the next pass; the others are not repeated', async () => {
+    let down = true;
+    forge.respond = (r, res) => {
+      if (r.url.startsWith('/gt') && down) res.writeHead(500).end();
+      else res.writeHead(201).end('{}');
+    };
+    notifier.onPass(report(A, { converged: true }));
+    await notifier.idle();
+    expect(forge.to('/gt')).toHaveLength(3);
+    down = false;
+    notifier.onPass(report(A, { converged: true }));
+    await notifier.idle();
+    expect(forge.to('/gt')).toHaveLength(4);
+    expect([forge.to('/gh'), forge.to('/gl'), forge.to('/hook')].map((r) => r.length)).toEqual([1, 1, 1]);
+    notifier.onPass(report(A, { converged: true }));
+    await notifier.idle();
+    expect(forge.to('/gt')).toHaveLength(4);
   });
 
   test('redirects are not followed', async () => {
@@ -213,7 +232,7 @@ describe('notifications', () => {
     await notifier.idle();
     expect(forge.to('/elsewhere')).toHaveLength(0);
     expect(forge.received).toHaveLength(4);
-    const warnings = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'notification failed');
+    const warnings = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'notification failed; the next pass tries again');
     expect(warnings).toHaveLength(4);
     for (const w of warnings) expect(w).toMatchObject({ code: 'PLUMB_PROVIDER', httpStatus: 302 });
   });
@@ -232,7 +251,7 @@ describe('notifications', () => {
     expect(forge.to('/hook')).toHaveLength(1);
     await notifier.idle();
     expect(forge.to('/gh')).toHaveLength(3);
-    const gh = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'notification failed');
+    const gh = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'notification failed; the next pass tries again');
     expect(gh).toMatchObject({ sink: 'github acme/config', code: 'PLUMB_TIMEOUT', attempt: 3 });
   });
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
@@ -22,8 +22,10 @@ const hasSystemdAnalyze = (() => {
   }
 })();
 
-function daemon(config: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [cli, 'daemon', '--config', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/** `plumb daemon --config FILE`, or with the given arguments instead of `--config`. */
+function daemon(config: string | string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+  const args = typeof config === 'string' ? ['--config', config] : config;
+  const child = spawn(process.execPath, [cli, 'daemon', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   started.push(child);
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString('utf8')));
@@ -165,6 +167,23 @@ describe('plumb daemon as a service', () => {
       lab.sim.host('svc1').faults = {};
     }
     expect(dbValue<{ n: number }>(stateDir, "SELECT COUNT(*) AS n FROM ops WHERE state = 'intent'")?.n).toBe(0);
+  });
+
+  test('plumb reload against a daemon started without a config file says there is nothing to re-read', async () => {
+    const { work, stateDir } = setup([sshFile('r1', 'svc1', `/etc/reload-${Date.now()}`, 'x\n')]);
+    const d = daemon(['--repo', work.dir, '--state', stateDir]);
+    try {
+      await until('the control socket', () => existsSync(join(stateDir, 'plumb.sock')));
+      const reload = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(process.execPath, [cli, 'reload', '--repo', work.dir, '--state', stateDir], (err, _stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stderr }));
+      });
+      expect(reload.code).toBe(1);
+      expect(reload.stderr).toContain('started without a config file');
+      expect(reload.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.exited;
+    }
   });
 
   test('a signed webhook makes the daemon fetch and converge at once; /metrics and /readyz answer', async () => {
