@@ -212,7 +212,11 @@ export class Runner {
       }
       for (const [target, members] of groups) if (members.length < 2) groups.delete(target);
       // A group waits as one: if its wait on another unit leads back to it, batching would deadlock. Unbatch and look again.
-      for (let cyclic = groupsInCycles(plan.ops, groups); cyclic.length > 0; cyclic = groupsInCycles(plan.ops, groups)) for (const target of cyclic) groups.delete(target);
+      while (groups.size > 0) {
+        const cyclic = groupsInCycles(plan.ops, groups);
+        if (cyclic.length === 0) break;
+        for (const target of cyclic) groups.delete(target);
+      }
     }
     const units: Unit[] = [];
     const emitted = new Set<string>();
