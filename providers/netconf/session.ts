@@ -7,6 +7,7 @@ import { SpecError } from '../../src/errors.js';
 import type { Log, OpenContext, Session, Target } from '../../src/provider.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { knownHostName, loadHostKeyPolicy } from '../ssh/host-key.js';
+import { resolveCredentials } from '../ssh/connect.js';
 import { CAP, NetconfClient } from './client/session.js';
 import { child, escapeXml, NC_NS, serializeXml, type XmlElement } from './client/xml.js';
 
@@ -75,26 +76,14 @@ export class NetconfSession implements Session {
     const connectTimeoutMs = duration('connectTimeout', ctx.connectTimeoutMs);
     if (confirmTimeoutMs < 1_000) throw new SpecError(`target ${name}: confirmTimeout must be at least 1s`);
     const hostKey = await loadHostKeyPolicy(name, spec, hostName);
-    let privateKey: Buffer | undefined;
-    let passphrase: Buffer | undefined;
-    let password: string | undefined;
-    if (spec.privateKey !== undefined) {
-      privateKey = (await ctx.secrets.resolve(spec.privateKey)).reveal();
-      if (spec.passphrase !== undefined) passphrase = (await ctx.secrets.resolve(spec.passphrase)).reveal();
-    } else if (spec.password !== undefined) {
-      password = (await ctx.secrets.resolve(spec.password)).revealString();
-    } else {
-      throw new SpecError(`target ${name}: set privateKey or password (a secret reference)`);
-    }
+    const credentials = await resolveCredentials(name, spec, ctx.secrets);
     const log = ctx.log.child({ target: name });
     const client = await NetconfClient.connect({
       name,
       host: spec.address,
       port,
       username: spec.user,
-      ...(privateKey ? { privateKey } : {}),
-      ...(passphrase ? { passphrase } : {}),
-      ...(password !== undefined ? { password } : {}),
+      ...credentials,
       hostKey,
       hostName,
       connectTimeoutMs,

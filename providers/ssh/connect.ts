@@ -1,13 +1,43 @@
 import ssh2 from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
-import { AuthError, HostKeyError, ProviderError, SecretError, UnreachableError, type PlumbError } from '../../src/errors.js';
-import { abortError, throwIfAborted } from '../../src/provider.js';
+import { AuthError, HostKeyError, ProviderError, SecretError, SpecError, UnreachableError, type PlumbError } from '../../src/errors.js';
+import { abortError, throwIfAborted, type Secrets } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
 import { checkHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './host-key.js';
 
 const { Client } = ssh2;
 
-export interface SshConnectOptions {
+/** How to log in: a key (and its passphrase) or a password. */
+export interface SshCredentials {
+  privateKey?: Buffer;
+  passphrase?: Buffer;
+  password?: string;
+  /** The secret reference the key came from, to name it when the key is unusable (never the key). */
+  keyRef?: string;
+}
+
+/** A Target's credentials, resolved from their secret references at connect time (so a rotated file counts at once). */
+export async function resolveCredentials(name: string, spec: { privateKey?: string; passphrase?: string; password?: string }, secrets: Secrets): Promise<SshCredentials> {
+  if (spec.privateKey !== undefined) {
+    const privateKey = (await secrets.resolve(spec.privateKey)).reveal();
+    const passphrase = spec.passphrase !== undefined ? (await secrets.resolve(spec.passphrase)).reveal() : undefined;
+    return { privateKey, keyRef: spec.privateKey, ...(passphrase ? { passphrase } : {}) };
+  }
+  if (spec.password !== undefined) return { password: (await secrets.resolve(spec.password)).revealString() };
+  throw new SpecError(`target ${name}: set privateKey or password (a secret reference)`);
+}
+
+/** Just the credentials of a larger options object (none of the undefined ones). */
+export function credentialsOf(o: SshCredentials): SshCredentials {
+  return {
+    ...(o.privateKey ? { privateKey: o.privateKey } : {}),
+    ...(o.passphrase ? { passphrase: o.passphrase } : {}),
+    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...(o.keyRef !== undefined ? { keyRef: o.keyRef } : {}),
+  };
+}
+
+export interface SshConnectOptions extends SshCredentials {
   /** What the connection is for, in messages: `ssh web1`, `netconf sw1`. */
   protocol: 'ssh' | 'netconf';
   /** Target name. */
@@ -15,11 +45,6 @@ export interface SshConnectOptions {
   host: string;
   port: number;
   username: string;
-  privateKey?: Buffer;
-  passphrase?: Buffer;
-  password?: string;
-  /** The secret reference the key came from, to name it when the key is unusable (never the key). */
-  keyRef?: string;
   hostKey: HostKeyPolicy;
   /** Host name as known_hosts knows it, for messages. */
   hostName: string;

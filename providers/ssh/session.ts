@@ -8,7 +8,7 @@ import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
 import { abortError, raceAbort, throwIfAborted, type Log, type OpenContext, type Session, type Target } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
-import { connectSsh } from './connect.js';
+import { connectSsh, resolveCredentials } from './connect.js';
 import { knownHostName, loadHostKeyPolicy } from './host-key.js';
 
 type SshClient = ssh2.Client;
@@ -130,17 +130,7 @@ export class SshSession implements Session {
     const connectTimeoutMs = spec.connectTimeout !== undefined ? parseDuration(spec.connectTimeout) : ctx.connectTimeoutMs;
     const keepaliveMs = spec.keepaliveInterval !== undefined ? parseDuration(spec.keepaliveInterval) : DEFAULT_KEEPALIVE_MS;
 
-    let privateKey: Buffer | undefined;
-    let passphrase: Buffer | undefined;
-    let password: string | undefined;
-    if (spec.privateKey !== undefined) {
-      privateKey = (await ctx.secrets.resolve(spec.privateKey)).reveal();
-      if (spec.passphrase !== undefined) passphrase = (await ctx.secrets.resolve(spec.passphrase)).reveal();
-    } else if (spec.password !== undefined) {
-      password = (await ctx.secrets.resolve(spec.password)).revealString();
-    } else {
-      throw new SpecError(`target ${name}: set privateKey or password (a secret reference)`);
-    }
+    const credentials = await resolveCredentials(name, spec, ctx.secrets);
     throwIfAborted(ctx.signal, what); // it may have fired while files were read
     const client = await connectSsh({
       protocol: 'ssh',
@@ -148,10 +138,7 @@ export class SshSession implements Session {
       host: spec.address,
       port,
       username: spec.user,
-      ...(privateKey ? { privateKey } : {}),
-      ...(passphrase ? { passphrase } : {}),
-      ...(password !== undefined ? { password } : {}),
-      ...(spec.privateKey ? { keyRef: spec.privateKey } : {}),
+      ...credentials,
       hostKey: policy,
       hostName,
       connectTimeoutMs,

@@ -11,7 +11,7 @@ import type { ClientChannel } from 'ssh2';
 import { ProviderError, SessionLostError, TimeoutError, UnreachableError, type PlumbError } from '../../../src/errors.js';
 import { abortError, isTimeoutReason, throwIfAborted, type Log } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { connectSsh } from '../../ssh/connect.js';
+import { connectSsh, credentialsOf, type SshCredentials } from '../../ssh/connect.js';
 import type { HostKeyPolicy } from '../../ssh/host-key.js';
 import { checkReply } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, FrameDecoder, FramingError, type Framing } from './framing.js';
@@ -41,15 +41,12 @@ const CLOSE_GRACE_MS = 1_000;
 const YUMA_HELLO_SETTLE_MS = 150;
 const YUMA_CAPABILITY = /^http:\/\/(netconfcentral\.org\/ns\/yuma|yuma123\.org\/)/;
 
-export interface NetconfClientOptions {
+export interface NetconfClientOptions extends SshCredentials {
   /** Target name, for messages. */
   name: string;
   host: string;
   port: number;
   username: string;
-  privateKey?: Buffer;
-  passphrase?: Buffer;
-  password?: string;
   hostKey: HostKeyPolicy;
   /** Host name as known_hosts knows it, for messages. */
   hostName: string;
@@ -123,9 +120,7 @@ export class NetconfClient {
       host: o.host,
       port: o.port,
       username: o.username,
-      ...(o.privateKey ? { privateKey: o.privateKey } : {}),
-      ...(o.passphrase ? { passphrase: o.passphrase } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...credentialsOf(o),
       hostKey: o.hostKey,
       hostName: o.hostName,
       connectTimeoutMs: o.connectTimeoutMs,
