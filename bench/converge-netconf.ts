@@ -9,18 +9,16 @@
  * / concurrency), the RPCs, edit-configs and commits it took (one transaction
  * per device), and the edit-config count of a no-op pass (goal 0).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { generateEd25519Key, IF_NS, NetconfSimulator, SWITCH_NS, SYS_NS } from '../fixtures/simulators/netconf/index.js';
 import { packageRoot } from '../src/util/package-root.js';
+import { commitAll, runCli } from './harness.js';
 
 const DEVICES = Number(process.env.PLUMB_BENCH_DEVICES ?? 200);
 const LATENCY = Number(process.env.PLUMB_BENCH_LATENCY_MS ?? 10);
 const CONCURRENCY = Number(process.env.PLUMB_BENCH_CONCURRENCY ?? 16);
 const root = join(packageRoot(), '.bench', 'converge-netconf');
-const cli = join(packageRoot(), 'dist/src/cli/main.js');
 
 function resources(device: string): string[] {
   const doc = (name: string, spec: string): string => `apiVersion: plumb/v1\nkind: netconf.Config\nmetadata: { name: ${device}-${name}, target: ${device} }\nspec:\n${spec}`;
@@ -32,24 +30,6 @@ function resources(device: string): string[] {
     doc('uplink', `  keys: { interfaces/interface: [name] }\n  config:\n    interfaces:\n      "@xmlns": ${IF_NS}\n      interface:\n        - { name: eth1, description: "uplink to core", enabled: true }\n`),
     doc('ntp', `  keys: { system/ntp/server: [name] }\n  config:\n    system:\n      "@xmlns": ${SYS_NS}\n      ntp:\n        server:\n          - { name: ntp-bench.example.net }\n`),
   ];
-}
-
-function runCli(args: string[]): Promise<{ code: number; ms: number; out: string; cpuS: number | undefined }> {
-  const started = performance.now();
-  const timed = existsSync('/usr/bin/time');
-  const argv = ['--optimize-for-size', cli, ...args];
-  return new Promise((resolve) => {
-    const child = timed
-      ? spawn('/usr/bin/time', ['-f', 'PLUMB_BENCH_CPU %U %S', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.on('close', (code) => {
-      const cpu = /PLUMB_BENCH_CPU ([\d.]+) ([\d.]+)/.exec(out);
-      resolve({ code: code ?? -1, ms: performance.now() - started, out, cpuS: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined });
-    });
-  });
 }
 
 async function main(): Promise<void> {
@@ -66,10 +46,7 @@ async function main(): Promise<void> {
       writeFileSync(join(root, 'repo', 'switches', `${device.name}.yaml`), [target, ...resources(device.name)].join('---\n'));
     }
     const repo = join(root, 'repo');
-    const git = (...a: string[]): void => void execFileSync('git', a, { cwd: repo, stdio: 'ignore' });
-    git('init', '-q', '-b', 'main');
-    git('add', '-A');
-    git('-c', 'user.email=b@plumb.invalid', '-c', 'user.name=bench', 'commit', '-q', '-m', 'bench');
+    commitAll(repo);
     const config = join(root, 'plumb.yaml');
     writeFileSync(config, `repo:\n  url: ${repo}\nstateDir: ${join(root, 'state')}\nrun:\n  concurrency: ${CONCURRENCY}\n`);
 

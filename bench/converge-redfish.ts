@@ -13,18 +13,16 @@
  * waited for: the bound is all request time (a reset adds the BMC's reboot
  * delay, which no client can shorten).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { RedfishSimulator } from '../fixtures/simulators/redfish/index.js';
 import { packageRoot } from '../src/util/package-root.js';
+import { commitAll, runCli } from './harness.js';
 
 const BMCS = Number(process.env.PLUMB_BENCH_BMCS ?? 500);
 const LATENCY = Number(process.env.PLUMB_BENCH_LATENCY_MS ?? 20);
 const CONCURRENCY = Number(process.env.PLUMB_BENCH_CONCURRENCY ?? 16);
 const root = join(packageRoot(), '.bench', 'converge-redfish');
-const cli = join(packageRoot(), 'dist/src/cli/main.js');
 const PASSWORD = 'bench-password-4711';
 const BIOS = {
   ProcTurboMode: 'Disabled',
@@ -40,24 +38,6 @@ const BIOS = {
 };
 
 /** Runs the CLI; with /usr/bin/time available, also reports the client's CPU seconds (is it waiting or computing?). */
-function runCli(args: string[]): Promise<{ code: number; ms: number; out: string; cpuS: number | undefined }> {
-  const started = performance.now();
-  const timed = existsSync('/usr/bin/time');
-  const argv = ['--optimize-for-size', cli, ...args];
-  return new Promise((resolve) => {
-    const child = timed
-      ? spawn('/usr/bin/time', ['-f', 'PLUMB_BENCH_CPU %U %S', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.on('close', (code) => {
-      const cpu = /PLUMB_BENCH_CPU ([\d.]+) ([\d.]+)/.exec(out);
-      resolve({ code: code ?? -1, ms: performance.now() - started, out, cpuS: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined });
-    });
-  });
-}
-
 const cpuNote = (r: { cpuS: number | undefined }): string => (r.cpuS === undefined ? '' : `, client CPU ${r.cpuS.toFixed(1)} s`);
 
 async function main(): Promise<void> {
@@ -78,10 +58,7 @@ async function main(): Promise<void> {
       writeFileSync(join(root, 'repo', 'bmcs', `${bmc.name}.yaml`), docs.join('---\n'));
     }
     const repo = join(root, 'repo');
-    const git = (...a: string[]): void => void execFileSync('git', a, { cwd: repo, stdio: 'ignore' });
-    git('init', '-q', '-b', 'main');
-    git('add', '-A');
-    git('-c', 'user.email=b@plumb.invalid', '-c', 'user.name=bench', 'commit', '-q', '-m', 'bench');
+    commitAll(repo);
     const config = join(root, 'plumb.yaml');
     writeFileSync(config, `repo:\n  url: ${repo}\nstateDir: ${join(root, 'state')}\nrun:\n  concurrency: ${CONCURRENCY}\n`);
 

@@ -9,33 +9,16 @@
  * written), SFTP requests and writes each pass caused, and the no-op pass's
  * requests per file against the bound for a converged file (one lstat, one read).
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { generateEd25519Key, SshSimulator } from '../fixtures/simulators/ssh/index.js';
 import { packageRoot } from '../src/util/package-root.js';
+import { commitAll, runCli } from './harness.js';
 
 const HOSTS = Number(process.env.PLUMB_BENCH_HOSTS ?? 200);
 const FILES = Number(process.env.PLUMB_BENCH_FILES ?? 10);
 const LATENCY = Number(process.env.PLUMB_BENCH_LATENCY_MS ?? 0);
 const root = join(packageRoot(), '.bench', 'converge-ssh');
-const cli = join(packageRoot(), 'dist/src/cli/main.js');
-
-function git(dir: string, ...args: string[]): void {
-  execFileSync('git', args, { cwd: dir, stdio: 'ignore' });
-}
-
-function runCli(args: string[]): Promise<{ code: number; ms: number; out: string }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--optimize-for-size', cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    child.on('close', (code) => resolve({ code: code ?? -1, ms: performance.now() - started, out }));
-  });
-}
 
 async function main(): Promise<void> {
   rmSync(root, { recursive: true, force: true });
@@ -57,9 +40,7 @@ async function main(): Promise<void> {
       }
       writeFileSync(join(repo, 'hosts', `${host.name}.yaml`), docs.join('---\n'));
     }
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'add', '-A');
-    git(repo, '-c', 'user.email=b@plumb.invalid', '-c', 'user.name=bench', 'commit', '-q', '-m', 'bench');
+    commitAll(repo);
     const args = ['--repo', repo, '--state', join(root, 'state')];
     const requests = (): number => sim.hosts.reduce((n, h) => n + h.counters.sftpOps + h.counters.execs, 0);
     const writes = (): number => sim.hosts.reduce((n, h) => n + h.counters.writes, 0);
