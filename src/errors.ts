@@ -114,6 +114,16 @@ export class InterruptedError extends PlumbError {
   readonly code = 'PLUMB_INTERRUPTED';
 }
 
+/** Work stopped on purpose (a newer commit, shutdown), not a failure of the target. */
+export function isCancellation(err: unknown): boolean {
+  return err instanceof CancelledError || (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR'));
+}
+
+/** A write that ended this way may or may not have happened: a deadline, a dropped session, a cancellation. */
+export function outcomeUnknown(err: unknown): boolean {
+  return err instanceof TimeoutError || err instanceof SessionLostError || isCancellation(err);
+}
+
 /** Every code Plumb can report, for docs/errors.md and `--json` consumers. */
 export const ERROR_CODES = [
   'PLUMB_CONFIG',

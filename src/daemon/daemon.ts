@@ -35,9 +35,8 @@ export class Daemon {
   readonly #random: () => number;
   #wanted: Wanted | null = { kind: 'sweep', only: 'all', waiters: [], listeners: [] }; // start-up reads everything
   #wake: (() => void) | undefined;
-  #passStop: AbortController | undefined;
-  #passKind: PassKind | undefined;
-  #passWanted: Wanted | undefined;
+  /** The pass in progress: what it serves, and how to supersede it. */
+  #running: { wanted: Wanted; stop: AbortController } | undefined;
   readonly #shutdown = new AbortController();
   readonly #hardAbort = new AbortController();
   #timers: NodeJS.Timeout[] = [];
@@ -104,15 +103,13 @@ export class Daemon {
 
   /** Whether a pass is running now (for /readyz and status). */
   get busy(): boolean {
-    return this.#passStop !== undefined;
+    return this.#running !== undefined;
   }
 
   async #pass(wanted: Wanted): Promise<void> {
     const kind = wanted.kind;
     const stop = new AbortController();
-    this.#passStop = stop;
-    this.#passKind = kind;
-    this.#passWanted = wanted;
+    this.#running = { wanted, stop };
     const started = Date.now();
     const emit = (event: PassEvent): void => {
       this.onEvent?.(event);
@@ -158,9 +155,7 @@ export class Daemon {
       // Whoever waits gets the failure, not silence; the next request or timer tries again.
       served = { commit: null, fetched: null, converged: false, timings: { fetchMs: 0, loadMs: 0, planMs: 0, runMs: 0 }, filesRead: 0, error: { code, message } };
     } finally {
-      this.#passStop = undefined;
-      this.#passKind = undefined;
-      this.#passWanted = undefined;
+      this.#running = undefined;
     }
     if (served !== undefined || this.#shutdown.signal.aborted) for (const waiter of wanted.waiters) waiter(served);
     await this.#engine.pool.closeIdle(this.#config.run.sessionIdleMs);
@@ -206,7 +201,7 @@ export class Daemon {
 
   /** Between passes a poll just requests one (the pass fetches); during one, it fetches to see whether to supersede it. */
   async #poll(): Promise<void> {
-    if (!this.#passStop) {
+    if (!this.#running) {
       void this.request('delta');
       return;
     }
@@ -214,13 +209,14 @@ export class Daemon {
     this.#polling = true;
     try {
       const head = await this.#engine.fetchHead(this.#shutdown.signal);
-      if (this.#passStop && this.#engine.isNew(head)) {
-        if (this.#passWanted?.superseded) {
-          this.#log.info({ commit: head, running: this.#passKind }, 'newer commit: queued behind the running pass (it was superseded once already)');
+      const running = this.#running;
+      if (running && this.#engine.isNew(head)) {
+        if (running.wanted.superseded) {
+          this.#log.info({ commit: head, running: running.wanted.kind }, 'newer commit: queued behind the running pass (it was superseded once already)');
         } else {
-          this.#log.info({ commit: head, superseding: this.#passKind }, 'newer commit: superseding the running pass');
-          if (this.#passWanted) this.#passWanted.superseded = true;
-          this.#passStop.abort();
+          this.#log.info({ commit: head, superseding: running.wanted.kind }, 'newer commit: superseding the running pass');
+          running.wanted.superseded = true;
+          running.stop.abort();
         }
         void this.request('delta');
       }

@@ -1,4 +1,4 @@
-import { CancelledError, describeError, InterruptedError, ProviderError, SessionLostError, TimeoutError, VerifyError } from '../errors.js';
+import { describeError, InterruptedError, outcomeUnknown, ProviderError, VerifyError } from '../errors.js';
 import type { Action, Cause, Op } from '../plan/types.js';
 import type { Applied, Change, Json, KindHandler, OpContext, Provider, Resource, Session, TargetSpec } from '../provider.js';
 import { pointerCovers } from '../util/json-pointer.js';
@@ -165,8 +165,7 @@ export class OperationSteps {
    * guardless command is not run twice on a guess.
    */
   failed(opId: number, err: unknown): void {
-    const unknown = err instanceof TimeoutError || err instanceof SessionLostError || err instanceof CancelledError || (err instanceof Error && err.name === 'AbortError');
-    this.#journal!.journalFailed(opId, describeError(err).message, unknown);
+    this.#journal!.journalFailed(opId, describeError(err).message, outcomeUnknown(err));
   }
 }
 

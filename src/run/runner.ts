@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
-import { CancelledError, DependencyError, describeError, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
+import { CancelledError, DependencyError, describeError, isCancellation, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
 import type { Applied, Change, Json, Log, OpContext, Secrets, TargetSpec } from '../provider.js';
 import type { Action, Cause, Op, Plan, ResourceStatus } from '../plan/types.js';
 import type { Outcome as JournalOutcome } from '../state/store.js';
@@ -211,12 +211,9 @@ export class Runner {
         if (batchable) (groups.get(op.target) ?? groups.set(op.target, []).get(op.target)!).push(op);
       }
       for (const [target, members] of groups) if (members.length < 2) groups.delete(target);
-      // A group waits as one: if its wait on another unit leads back to it, batching would deadlock. Unbatch and look again.
-      while (groups.size > 0) {
-        const cyclic = groupsInCycles(plan.ops, groups);
-        if (cyclic.length === 0) break;
-        for (const target of cyclic) groups.delete(target);
-      }
+      // A group waits as one: if its wait on another unit leads back to it, batching would deadlock.
+      // Unbatching only splits units, which cannot close a new cycle, so one look is enough.
+      if (groups.size > 0) for (const target of groupsInCycles(plan.ops, groups)) groups.delete(target);
     }
     const units: Unit[] = [];
     const emitted = new Set<string>();
@@ -248,7 +245,7 @@ export class Runner {
       if (pause) {
         // Break-glass: neither read nor changed. What waits on it is skipped quietly below.
         held.set(op.key, 'paused');
-        finish(op, { action: op.action, status: 'paused', note: pause });
+        finish(op, paused(op, pause));
         continue;
       }
       const waits = op.waitFor.map((k) => upstream.get(k) ?? (held.has(k) ? { id: k, status: held.get(k)! } : undefined)).filter((r) => r !== undefined);
@@ -358,13 +355,13 @@ export class Runner {
   /** An op that must not go ahead now: paused since it was queued, or held by a member of its own transaction that did not settle well. */
   #heldInUnit(op: Op, settled: Settled, byKey: Map<string, Op>, ctx: RunContext): Outcome | { error: unknown } | undefined {
     const pause = ctx.paused?.(op);
-    if (pause) return { action: op.action, cause: op.cause, status: 'paused', changes: [], note: pause };
+    if (pause) return paused(op, pause);
     for (const key of op.waitFor) {
       const dep = settled.get(key);
       if (!dep) continue;
       const id = byKey.get(key)?.id ?? key;
       if ('error' in dep) return { error: new DependencyError(`waiting on ${id}, which ${dep.error instanceof DependencyError ? 'is blocked' : 'failed'}`) };
-      if (dep.status === 'paused') return { action: op.action, cause: op.cause, status: 'paused', changes: [], note: `waits on paused ${id}` };
+      if (dep.status === 'paused') return paused(op, `waits on paused ${id}`);
       if (!SATISFIED.has(dep.status)) return { error: new DependencyError(`waiting on ${id}, which is ${dep.status}`) };
     }
     return undefined;
@@ -373,7 +370,7 @@ export class Runner {
   async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Settled> {
     // A pause can land while the op waits for its turn in the queue.
     const pause = ctx.paused?.(op);
-    if (pause) return new Map([[op.key, { action: op.action, cause: op.cause, status: 'paused', changes: [], note: pause }]]);
+    if (pause) return new Map([[op.key, paused(op, pause)]]);
     const { handler, provider, targetName, targetSpec } = this.#steps.place(op, ctx.targets);
     const ms = this.#deadlineFor([op], ctx);
     const limit = deadline(ms, ctx.abort, op.id);
@@ -551,7 +548,7 @@ function groupsInCycles(ops: Op[], groups: Map<string, Op[]>): string[] {
   return cyclic;
 }
 
-/** Work stopped on purpose (a newer commit, shutdown), not a failure of the target. */
-function isCancellation(err: unknown): boolean {
-  return err instanceof CancelledError || (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR'));
+/** Neither read nor changed: a pause is in force on it, or on what it waits for. */
+function paused(op: Op, note: string): Outcome {
+  return { action: op.action, cause: op.cause, status: 'paused', changes: [], note };
 }
