@@ -2,18 +2,8 @@
 import { Command, Option } from 'commander';
 import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';
-import { applyCommand } from './apply.js';
-import { backupCommand } from './backup.js';
 import type { CommonFlags } from './context.js';
-import { pauseCommand, reloadCommand, resumeCommand, syncCommand } from './control.js';
-import { daemonCommand } from './daemon.js';
-import { explainCommand } from './explain.js';
-import { historyCommand } from './history.js';
 import { stdout } from './output.js';
-import { planCommand } from './plan.js';
-import { statusCommand } from './status.js';
-import { tombstonesCommand } from './tombstones.js';
-import { validateCommand } from './validate.js';
 
 const env = process.env;
 
@@ -28,7 +18,11 @@ function common(cmd: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
-/** Runs a command and exits with its code; errors become one line, never a stack trace. */
+/**
+ * Runs a command and exits with its code; errors become one line, never a stack
+ * trace. Each command's module is imported when it runs: `plumb status` need not
+ * load the daemon's HTTP server, metrics and providers.
+ */
 function action<A extends unknown[]>(run: (...args: A) => Promise<number> | number) {
   return async (...args: A): Promise<void> => {
     try {
@@ -56,7 +50,7 @@ const program = new Command()
 common(program.command('validate'))
   .description('check every document of a commit offline (for pre-merge CI); exit 0 valid, 1 invalid')
   .option('--rev <rev>', 'commit to check (default: HEAD with --repo, else the configured branch)')
-  .action(action((flags: CommonFlags & { rev?: string }) => validateCommand(flags, stdout(), env)));
+  .action(action(async (flags: CommonFlags & { rev?: string }) => (await import('./validate.js')).validateCommand(flags, stdout(), env)));
 
 common(program.command('plan'))
   .description('show the ops a commit causes; exit 0 no changes, 2 changes, 1 error')
@@ -64,69 +58,69 @@ common(program.command('plan'))
   .option('--to <rev>', 'commit to plan (default: HEAD with --repo, else the configured branch)')
   .option('--live', 'also read the targets (a dry run: no writes)')
   .option('--all', 'consider every resource, not only what changed (with --live: a drift check)')
-  .action(action((flags) => planCommand(flags, stdout(), env)));
+  .action(action(async (flags) => (await import('./plan.js')).planCommand(flags, stdout(), env)));
 
 common(program.command('apply'))
   .description('one convergence pass toward the newest valid commit, then exit')
   .option('--once', 'run one pass and exit (required)')
   .option('--all', 'read every resource (drift sweep), not only what changed')
   .option('-v, --verbose', 'log debug detail on stderr')
-  .action(action((flags) => applyCommand(flags, stdout(), env)));
+  .action(action(async (flags) => (await import('./apply.js')).applyCommand(flags, stdout(), env)));
 
 common(program.command('daemon'))
   .description('the long-running loop: poll, converge each commit, sweep for drift')
-  .action(action((flags: CommonFlags) => daemonCommand(flags, env)));
+  .action(action(async (flags: CommonFlags) => (await import('./daemon.js')).daemonCommand(flags, env)));
 
 common(program.command('status'))
   .description('source, counts and resources needing attention; read-only, answers while the daemon runs')
   .argument('[filter]', 'a target name, or Kind/name')
   .option('--all', 'list every resource, converged ones too')
-  .action(action((filter: string | undefined, flags) => statusCommand(filter, flags, stdout(), env)));
+  .action(action(async (filter: string | undefined, flags) => (await import('./status.js')).statusCommand(filter, flags, stdout(), env)));
 
 common(program.command('history'))
   .description('the audit log: every change, drift, deletion and rejected commit')
   .argument('[resource]', 'Kind/name')
   .option('--limit <n>', 'how many events (default 50)')
-  .action(action((id: string | undefined, flags) => historyCommand(id, flags, stdout(), env)));
+  .action(action(async (id: string | undefined, flags) => (await import('./history.js')).historyCommand(id, flags, stdout(), env)));
 
 common(program.command('tombstones'))
   .description('deletions waiting for removal to be confirmed')
   .option('--all', 'include settled ones (done, retained, cancelled)')
-  .action(action((flags) => tombstonesCommand(flags, stdout(), env)));
+  .action(action(async (flags) => (await import('./tombstones.js')).tombstonesCommand(flags, stdout(), env)));
 
 common(program.command('sync'))
   .description('fetch and converge the newest commit now (through the running daemon); selections are re-read too; --all re-reads everything')
   .argument('[selectors...]', 'target names or Kind/name to re-read as well')
   .option('--all', 're-read every resource (a drift sweep), not only what the commit changed')
   .option('--wait', 'wait for the pass and show its progress; exit 1 if anything failed')
-  .action(action((selectors: string[], flags) => syncCommand(selectors, flags, stdout(), env)));
+  .action(action(async (selectors: string[], flags) => (await import('./control.js')).syncCommand(selectors, flags, stdout(), env)));
 
 common(program.command('pause'))
   .description('stop Plumb from changing or remediating a target or resource (break-glass, e.g. during an incident)')
   .argument('<selector>', 'a target name, or Kind/name')
   .option('--reason <text>', 'why (shown in plumb status and the audit log; required)')
   .option('--for <duration>', 'resume automatically after this long, e.g. 2h')
-  .action(action((selector: string, flags) => pauseCommand(selector, flags, stdout(), env)));
+  .action(action(async (selector: string, flags) => (await import('./control.js')).pauseCommand(selector, flags, stdout(), env)));
 
 common(program.command('resume'))
   .description('undo plumb pause; the selection is synced right away')
   .argument('<selector>', 'a target name, or Kind/name')
-  .action(action((selector: string, flags) => resumeCommand(selector, flags, stdout(), env)));
+  .action(action(async (selector: string, flags) => (await import('./control.js')).resumeCommand(selector, flags, stdout(), env)));
 
 common(program.command('reload'))
   .description('re-read the config file in the running daemon (same as SIGHUP)')
-  .action(action((flags: CommonFlags) => reloadCommand(flags, stdout(), env)));
+  .action(action(async (flags: CommonFlags) => (await import('./control.js')).reloadCommand(flags, stdout(), env)));
 
 common(program.command('backup'))
   .description('an online, consistent copy of the state database (the daemon keeps running)')
   .argument('<file>', 'where to write the copy (must not exist)')
-  .action(action((file: string, flags: CommonFlags) => backupCommand(file, flags, stdout(), env)));
+  .action(action(async (file: string, flags: CommonFlags) => (await import('./backup.js')).backupCommand(file, flags, stdout(), env)));
 
 program
   .command('explain')
   .description('the fields of a kind, from its schema; without KIND, the list of kinds')
   .argument('[kind]', 'e.g. ssh.File')
   .option('--all', 'the whole kind reference as Markdown (docs/reference/kinds.md)')
-  .action(action((kind: string | undefined, flags: { all?: boolean }) => explainCommand(kind, flags, stdout())));
+  .action(action(async (kind: string | undefined, flags: { all?: boolean }) => (await import('./explain.js')).explainCommand(kind, flags, stdout())));
 
 await program.parseAsync(process.argv);
