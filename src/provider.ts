@@ -8,6 +8,7 @@
  */
 import { CancelledError, TimeoutError, type PlumbError } from './errors.js';
 import type { Secret } from './secrets/secret.js';
+import { pointerCovers } from './util/json-pointer.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -265,4 +266,14 @@ export function delay(ms: number, signal: AbortSignal, what: string): Promise<vo
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * A diff minus what the resource's `ignore:` pointers hand to someone else, once
+ * the thing exists (ignored fields are still set on create). The runner and a
+ * transactional provider's own verification apply the same rule.
+ */
+export function withoutIgnored(r: Resource, actual: unknown, changes: Change[]): Change[] {
+  if (actual === undefined || r.meta.ignore.length === 0) return changes;
+  return changes.filter((c) => !r.meta.ignore.some((pointer) => pointerCovers(pointer, c.path)));
 }

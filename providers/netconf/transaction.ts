@@ -22,8 +22,7 @@
 import { throwIfAborted } from '../../src/provider.js';
 import { randomBytes } from 'node:crypto';
 import { ProviderError, SpecError, VerifyError } from '../../src/errors.js';
-import type { Applied, BatchItem, Change, Json, OpContext, Resource } from '../../src/provider.js';
-import { pointerCovers } from '../../src/util/json-pointer.js';
+import { withoutIgnored, type Applied, type BatchItem, type Change, type Json, type OpContext, type Resource } from '../../src/provider.js';
 import { RpcError } from './client/errors.js';
 import type { XmlElement } from './client/xml.js';
 import { applyEdit, combineEdits, compile, diffConfig, ownsSomething, readFilter, removeEdit, toActual, type ConfigActual, type ConfigSpec, type Desired } from './model.js';
@@ -52,9 +51,7 @@ export async function readConfig(s: NetconfSession, d: Desired, signal: AbortSig
 
 /** diff minus the resource's `ignore:` pointers (once the thing exists), as the runner applies them. */
 export function effectiveDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
-  const changes = diffConfig(d, actual);
-  if (actual === undefined || r.meta.ignore.length === 0) return changes;
-  return changes.filter((c) => !r.meta.ignore.some((p) => pointerCovers(p, c.path)));
+  return withoutIgnored(r, actual, diffConfig(d, actual));
 }
 
 /**

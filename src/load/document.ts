@@ -3,6 +3,7 @@ import { didYouMean } from '../util/suggest.js';
 import type { SchemaRegistry } from './schemas.js';
 import { TARGET_KIND, type Diagnostic } from './types.js';
 import type { YamlDocument } from './yaml.js';
+import { isObject } from '../util/object.js';
 
 export const API_VERSION = 'plumb/v1';
 const TOP_LEVEL = ['apiVersion', 'kind', 'metadata', 'spec'];
@@ -84,6 +85,3 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
   };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}

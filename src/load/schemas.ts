@@ -7,6 +7,7 @@ import { joinPointer } from '../util/json-pointer.js';
 import { schemasDir } from '../util/package-root.js';
 import { didYouMean } from '../util/suggest.js';
 import { TARGET_KIND } from './types.js';
+import { isObject } from '../util/object.js';
 
 export interface KindInfo {
   kind: string;
@@ -205,10 +206,6 @@ function exactlyOneOf(e: ErrorObject): string[] | undefined {
 function quoteList(names: string[]): string {
   const quoted = names.map((n) => `"${n}"`);
   return quoted.length <= 2 ? quoted.join(' and ') : `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** A string value for a message: long or multi-line ones are cut, so a message stays one readable line. */

@@ -1,7 +1,6 @@
 import { describeError, InterruptedError, outcomeUnknown, ProviderError, VerifyError } from '../errors.js';
 import type { Action, Cause, Op } from '../plan/types.js';
-import type { Applied, Change, Json, KindHandler, OpContext, Provider, Resource, Session, TargetSpec } from '../provider.js';
-import { pointerCovers } from '../util/json-pointer.js';
+import { withoutIgnored, type Applied, type Change, type Json, type KindHandler, type OpContext, type Provider, type Resource, type Session, type TargetSpec } from '../provider.js';
 import type { ProviderRegistry } from './registry.js';
 import type { Journal, OpResult } from './runner.js';
 
@@ -169,11 +168,9 @@ export class OperationSteps {
   }
 }
 
-/** diff, minus what `ignore:` hands to someone else (only once the thing exists: ignored fields are still set on create). */
+/** The kind's diff, minus what `ignore:` hands to someone else. */
 export function effectiveChanges(handler: Handler, r: Resource, actual: unknown): Change[] {
-  const changes = handler.diff(r, actual);
-  if (actual === undefined || r.meta.ignore.length === 0) return changes;
-  return changes.filter((c) => !r.meta.ignore.some((pointer) => pointerCovers(pointer, c.path)));
+  return withoutIgnored(r, actual, handler.diff(r, actual));
 }
 
 function summarize(handler: Handler, actual: unknown): Json {

@@ -8,10 +8,3 @@ export function parseDuration(text: string): number {
   if (!match) throw new Error(`"${text}" is not a duration like 500ms, 30s, 5m, 2h or 1d`);
   return Number(match[1]) * UNIT_MS[match[2]!]!;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1_000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
-}
