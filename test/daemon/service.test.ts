@@ -1,12 +1,12 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { signBody } from '../../src/source/webhook.js';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
+import { freePort } from '../helpers/ports.js';
 import { sshFile, startSshLab, type SshLab } from '../helpers/ssh-lab.js';
 
 /** plumb as a systemd service: the unit, readiness and watchdog, push-triggered passes, and SIGTERM draining. */
@@ -226,14 +226,4 @@ describe('plumb daemon as a service', () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 

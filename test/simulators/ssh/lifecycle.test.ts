@@ -1,34 +1,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SshSimulator } from '../../../fixtures/simulators/ssh/index.js';
+import { freePortRange } from '../../helpers/ports.js';
 import { connect, exec, generateClientKey, openSftp, sftpOps as op, startTestSimulator, withTimeout } from './ssh-client.js';
-
-/** A port that was free a moment ago, with `count` free ports after it (best effort). */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const servers: net.Server[] = [];
-    try {
-      for (let i = 0; i < count; i += 1) {
-        const server = net.createServer();
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(base + i, '127.0.0.1', () => resolve());
-        });
-        servers.push(server);
-      }
-      return base;
-    } catch {
-      // Taken: try another range.
-    } finally {
-      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    }
-  }
-  throw new Error('no free port range');
-}
 
 describe('ssh simulator: lifecycle', () => {
   it('stop() closes busy connections promptly (running sleep, hung request, open SFTP)', async () => {
