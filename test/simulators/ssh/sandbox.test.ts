@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile, symlink } from 'node:fs/promises';
+import { existsSync, realpathSync } from 'node:fs';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, SFTPWrapper } from 'ssh2';
@@ -64,9 +64,18 @@ describe('ssh simulator: the sandbox holds', () => {
   });
 
   it('rm -r of a directory holding an escaping link removes the link, not its target', async () => {
-    const shell = await exec(client, 'mkdir -p /srv/trap && ln -s ../../../../../../etc /srv/trap/out && rm -rf /srv/trap && test ! -e /srv/trap');
-    expect(shell.code).toBe(0);
-    expect(existsSync('/etc/passwd')).toBe(true);
+    // From /srv/trap, ../../../etc climbs out of the sandbox. Were the link followed, it
+    // would name the sandbox's own /etc if clamped at the root, or, on disk, a decoy etc/
+    // beside the sandbox directory (never the real /etc): both must survive.
+    const decoy = path.join(path.dirname(host.root), 'etc');
+    await mkdir(decoy);
+    await writeFile(path.join(decoy, 'passwd'), 'decoy\n');
+    expect(await exec(client, 'mkdir -p /srv/trap && ln -s ../../../etc /srv/trap/out')).toMatchObject({ stderr: '', code: 0 });
+    expect(realpathSync(path.join(host.root, 'srv/trap/out'))).toBe(decoy); // what the kernel would follow
+    const shell = await exec(client, 'rm -rf /srv/trap && test ! -e /srv/trap');
+    expect(shell).toMatchObject({ stderr: '', code: 0 });
+    expect(existsSync(path.join(host.root, 'etc/passwd'))).toBe(true);
+    expect(existsSync(path.join(decoy, 'passwd'))).toBe(true);
   });
 
   it('detects symlink loops', async () => {
