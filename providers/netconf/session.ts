@@ -5,7 +5,7 @@
  */
 import { SpecError } from '../../src/errors.js';
 import type { Log, OpenContext, Session, Target } from '../../src/provider.js';
-import { parseDuration } from '../../src/util/duration.js';
+import { durationField } from '../../src/util/duration.js';
 import { knownHostName, loadHostKeyPolicy } from '../ssh/host-key.js';
 import { resolveCredentials } from '../ssh/connect.js';
 import { CAP, NetconfClient } from './client/session.js';
@@ -29,7 +29,7 @@ export interface NetconfTargetSpec {
   maxMessageSize?: number;
 }
 
-export const DEFAULT_PORT = 830;
+const DEFAULT_PORT = 830;
 const DEFAULT_CONFIRM_TIMEOUT_MS = 120_000;
 const DEFAULT_RPC_TIMEOUT_MS = 60_000;
 
@@ -62,18 +62,9 @@ export class NetconfSession implements Session {
     if (typeof spec.address !== 'string' || typeof spec.user !== 'string') throw new SpecError(`target ${name}: address and user are required`);
     const port = spec.port ?? DEFAULT_PORT;
     const hostName = knownHostName(spec.address, port);
-    const duration = (field: 'confirmTimeout' | 'rpcTimeout' | 'connectTimeout', fallback: number): number => {
-      const text = spec[field];
-      if (text === undefined) return fallback;
-      try {
-        return parseDuration(text);
-      } catch {
-        throw new SpecError(`target ${name}: ${field} "${text}" is not a duration like 30s or 2m`);
-      }
-    };
-    const confirmTimeoutMs = duration('confirmTimeout', DEFAULT_CONFIRM_TIMEOUT_MS);
-    const rpcTimeoutMs = duration('rpcTimeout', DEFAULT_RPC_TIMEOUT_MS);
-    const connectTimeoutMs = duration('connectTimeout', ctx.connectTimeoutMs);
+    const confirmTimeoutMs = durationField(name, 'confirmTimeout', spec.confirmTimeout, DEFAULT_CONFIRM_TIMEOUT_MS);
+    const rpcTimeoutMs = durationField(name, 'rpcTimeout', spec.rpcTimeout, DEFAULT_RPC_TIMEOUT_MS);
+    const connectTimeoutMs = durationField(name, 'connectTimeout', spec.connectTimeout, ctx.connectTimeoutMs);
     if (confirmTimeoutMs < 1_000) throw new SpecError(`target ${name}: confirmTimeout must be at least 1s`);
     const hostKey = await loadHostKeyPolicy(name, spec, hostName);
     const credentials = await resolveCredentials(name, spec, ctx.secrets);

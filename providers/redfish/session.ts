@@ -10,6 +10,7 @@ import type { PlumbError } from '../../src/errors.js';
 import { AuthError, ProviderError, SpecError } from '../../src/errors.js';
 import type { Json, JsonObject, Log, OpenContext, Session, Target } from '../../src/provider.js';
 import type { Secret } from '../../src/secrets/secret.js';
+import { durationField } from '../../src/util/duration.js';
 import type { HttpResponse } from './http.js';
 import { RedfishHttp, retryAfterMs } from './http.js';
 import type { SuccessVerdict } from './messages.js';
@@ -37,13 +38,6 @@ const DEFAULT_POLL_INTERVAL_MS = 5_000;
 const DEFAULT_RESET_STALE_MS = 10 * 60_000;
 const LOGOUT_TIMEOUT_MS = 5_000;
 const SERVICE_ROOT = '/redfish/v1/';
-
-export function parseDuration(text: string): number {
-  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
-  if (!m) throw new SpecError(`duration "${text}" is not like 500ms, 15s, 2m or 1h`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * unit;
-}
 
 export function isObject(v: unknown): v is JsonObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -105,8 +99,8 @@ export class RedfishSession implements Session {
     this.#password = password;
     this.#basic = spec.auth === 'basic';
     this.log = log;
-    this.pollMaxMs = spec.timeouts?.pollInterval !== undefined ? Math.max(10, parseDuration(spec.timeouts.pollInterval)) : DEFAULT_POLL_INTERVAL_MS;
-    this.resetStaleMs = spec.timeouts?.resetStale !== undefined ? parseDuration(spec.timeouts.resetStale) : DEFAULT_RESET_STALE_MS;
+    this.pollMaxMs = Math.max(10, durationField(target.name, 'timeouts.pollInterval', spec.timeouts?.pollInterval, DEFAULT_POLL_INTERVAL_MS));
+    this.resetStaleMs = durationField(target.name, 'timeouts.resetStale', spec.timeouts?.resetStale, DEFAULT_RESET_STALE_MS);
   }
 
   get alive(): boolean {
@@ -127,8 +121,8 @@ export class RedfishSession implements Session {
     if (typeof spec.user !== 'string' || typeof spec.password !== 'string') throw new SpecError(`target ${name}: user and password are required`);
     const trust = loadTrust(name, spec);
     const origin = new URL(spec.address).origin;
-    const connectTimeoutMs = spec.timeouts?.connect !== undefined ? parseDuration(spec.timeouts.connect) : ctx.connectTimeoutMs;
-    const requestTimeoutMs = spec.timeouts?.request !== undefined ? parseDuration(spec.timeouts.request) : DEFAULT_REQUEST_TIMEOUT_MS;
+    const connectTimeoutMs = durationField(name, 'timeouts.connect', spec.timeouts?.connect, ctx.connectTimeoutMs);
+    const requestTimeoutMs = durationField(name, 'timeouts.request', spec.timeouts?.request, DEFAULT_REQUEST_TIMEOUT_MS);
     const password = await ctx.secrets.resolve(spec.password);
     const http = new RedfishHttp(name, origin, trust, { connectTimeoutMs, requestTimeoutMs });
     const session = new RedfishSession(target, spec, http, password, ctx.log);

@@ -7,6 +7,9 @@ import { checkHostKey, preferredHostKeyAlgorithms, type HostKeyPolicy } from './
 
 const { Client } = ssh2;
 
+/** SSH keepalive interval unless a Target sets one: a dead peer is noticed within ~45 s (3 missed keepalives). */
+export const DEFAULT_KEEPALIVE_MS = 15_000;
+
 /** How to log in: a key (and its passphrase) or a password. */
 export interface SshCredentials {
   privateKey?: Buffer;
@@ -61,7 +64,7 @@ export interface SshConnectOptions extends SshCredentials {
  */
 export async function connectSsh(o: SshConnectOptions): Promise<ssh2.Client> {
   const what = `${o.protocol} ${o.name}: connect`;
-  throwIfAborted(o.signal, what);
+  throwIfAborted(o.signal, what); // it may have fired while the caller read key files
   const config: ConnectConfig = {
     host: o.host,
     port: o.port,

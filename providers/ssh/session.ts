@@ -8,7 +8,8 @@ import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
 import { abortError, raceAbort, throwIfAborted, type Log, type OpenContext, type Session, type Target } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
-import { connectSsh, resolveCredentials } from './connect.js';
+import { durationField } from '../../src/util/duration.js';
+import { connectSsh, DEFAULT_KEEPALIVE_MS, resolveCredentials } from './connect.js';
 import { knownHostName, loadHostKeyPolicy } from './host-key.js';
 
 type SshClient = ssh2.Client;
@@ -28,19 +29,11 @@ export interface SshTargetSpec {
   keepaliveInterval?: string;
 }
 
-const DEFAULT_KEEPALIVE_MS = 15_000; // a dead peer is noticed within ~45 s (3 missed keepalives)
 const CLOSE_GRACE_MS = 1_000; // close() waits this long for a polite end, then destroys
 const DEFAULT_MAX_OUTPUT = 64 * 1024;
 const PID_MARK = 'plumb-pid:';
 const PID_HEAD_MAX = 4096; // shell start-up noise tolerated before the pid line
 const PID_WAIT_MS = 2_000;
-
-export function parseDuration(text: string): number {
-  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
-  if (!m) throw new SpecError(`duration "${text}" is not like 500ms, 15s, 2m or 1h`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * unit;
-}
 
 export interface ExecResult {
   /** Exit status; null when the process was killed by a signal or the channel closed without one. */
@@ -119,19 +112,17 @@ export class SshSession implements Session {
   static async open(target: Target, ctx: OpenContext): Promise<SshSession> {
     const spec = target.spec as unknown as SshTargetSpec;
     const name = target.name;
-    const what = `ssh ${name}: connect`;
-    throwIfAborted(ctx.signal, what);
+    throwIfAborted(ctx.signal, `ssh ${name}: connect`);
     if (typeof spec.address !== 'string' || typeof spec.user !== 'string') {
       throw new SpecError(`target ${name}: address and user are required`);
     }
     const port = spec.port ?? 22;
     const hostName = knownHostName(spec.address, port);
     const policy = await loadHostKeyPolicy(name, spec, hostName);
-    const connectTimeoutMs = spec.connectTimeout !== undefined ? parseDuration(spec.connectTimeout) : ctx.connectTimeoutMs;
-    const keepaliveMs = spec.keepaliveInterval !== undefined ? parseDuration(spec.keepaliveInterval) : DEFAULT_KEEPALIVE_MS;
+    const connectTimeoutMs = durationField(name, 'connectTimeout', spec.connectTimeout, ctx.connectTimeoutMs);
+    const keepaliveMs = durationField(name, 'keepaliveInterval', spec.keepaliveInterval, DEFAULT_KEEPALIVE_MS);
 
     const credentials = await resolveCredentials(name, spec, ctx.secrets);
-    throwIfAborted(ctx.signal, what); // it may have fired while files were read
     const client = await connectSsh({
       protocol: 'ssh',
       name,

@@ -9,9 +9,9 @@
 import type ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { ProviderError, SessionLostError, TimeoutError, UnreachableError, type PlumbError } from '../../../src/errors.js';
-import { abortError, isTimeoutReason, throwIfAborted, type Log } from '../../../src/provider.js';
+import { abortError, isTimeoutReason, type Log } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { connectSsh, credentialsOf, type SshCredentials } from '../../ssh/connect.js';
+import { connectSsh, credentialsOf, DEFAULT_KEEPALIVE_MS, type SshCredentials } from '../../ssh/connect.js';
 import type { HostKeyPolicy } from '../../ssh/host-key.js';
 import { checkReply } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, FrameDecoder, FramingError, type Framing } from './framing.js';
@@ -30,7 +30,6 @@ export const CAP = {
   validate11: 'urn:ietf:params:netconf:capability:validate:1.1',
 } as const;
 
-const DEFAULT_KEEPALIVE_MS = 15_000;
 const CLOSE_GRACE_MS = 1_000;
 /**
  * netconfd (yuma123 2.13) leaves RPC bytes unprocessed when they arrive in the
@@ -113,7 +112,6 @@ export class NetconfClient {
   /** Connects, authenticates, opens the netconf subsystem and exchanges hellos. */
   static async connect(o: NetconfClientOptions): Promise<NetconfClient> {
     const what = `netconf ${o.name}: connect`;
-    throwIfAborted(o.signal, what);
     const client = await connectSsh({
       protocol: 'netconf',
       name: o.name,

@@ -10,11 +10,12 @@
 import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
+import { parseDuration } from '../../../src/util/duration.js';
 import { systemUri } from '../discovery.js';
 import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
 import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
 import type { RedfishSession } from '../session.js';
-import { isObject, odataId, parseDuration } from '../session.js';
+import { isObject, odataId } from '../session.js';
 
 export type BiosValue = string | number | boolean;
 
@@ -208,6 +209,7 @@ function actualOf(system: JsonObject): SystemActual {
 }
 
 function graceMs(spec: SystemSpec): number {
+  // A resource field, not a Target's: the schema has checked its pattern already.
   return spec.gracePeriod !== undefined ? parseDuration(spec.gracePeriod) : DEFAULT_GRACE_MS;
 }
 

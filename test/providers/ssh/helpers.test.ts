@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { abortError, throwIfAborted } from '../../../src/provider.js';
-import { parseDuration, TailBuffer } from '../../../providers/ssh/session.js';
+import { TailBuffer } from '../../../providers/ssh/session.js';
 import { CancelledError, SpecError, TimeoutError } from '../../../src/errors.js';
+import { durationField } from '../../../src/util/duration.js';
 
 describe('abort reasons', () => {
   it('map to TimeoutError for deadlines and CancelledError otherwise', () => {
@@ -30,6 +31,8 @@ describe('TailBuffer', () => {
 
 describe('durations', () => {
   it('parse like the schema says', () => {
+    // A Target's duration fields (ssh, redfish, netconf) all go through durationField.
+    const parseDuration = (text: string): number => durationField('web1', 'connectTimeout', text, 0);
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('15s')).toBe(15_000);
     expect(parseDuration('2m')).toBe(120_000);
