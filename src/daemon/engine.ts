@@ -129,7 +129,7 @@ export class Engine {
       }
       store.setSourceConfig(engine.mirror.url, engine.mirror.branch, engine.mirror.scope);
       const interrupted = store.markInterrupted();
-      if (interrupted.length > 0) deps.log.warn({ operations: interrupted.length }, 'interrupted operations found; their resources are re-read first');
+      if (interrupted > 0) deps.log.warn({ operations: interrupted }, 'interrupted operations found; their resources are re-read first');
       return engine;
     } catch (err) {
       store?.close();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { describeError } from '../errors.js';
-import type { Log, Secrets } from '../provider.js';
+import { delay, type Log, type Secrets } from '../provider.js';
 import { redactText } from '../secrets/redact.js';
 import { signBody } from '../source/webhook.js';
 import type { NotifySinkConfig } from './config.js';
@@ -182,7 +182,7 @@ export class Notifier {
           return;
         }
         this.#log.debug(fields, 'notification failed; trying again');
-        await sleep(this.#backoffMs * 2 ** (attempt - 1), this.#closing.signal);
+        await delay(this.#backoffMs * 2 ** (attempt - 1), this.#closing.signal, 'notification backoff').catch(() => {}); // closing: the loop sees it
       }
     }
   }
@@ -320,17 +320,4 @@ async function discardBounded(body: AsyncIterable<Buffer> & { destroy(): void })
       return;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,5 +1,3 @@
-import { CancelledError } from '../errors.js';
-
 export interface BackoffOptions {
   /** First delay; default 1s. */
   baseMs: number;
@@ -11,20 +9,4 @@ export interface BackoffOptions {
 export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
-
-/** Sleeps, or rejects with CancelledError as soon as `signal` aborts: a stale wait never outlives its pass. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new CancelledError('cancelled while waiting to retry'));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new CancelledError('cancelled while waiting to retry'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

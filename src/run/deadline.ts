@@ -3,8 +3,8 @@ import { TimeoutError } from '../errors.js';
 export interface Deadline {
   /** Aborts when the deadline passes (reason: TimeoutError) or the parent aborts (its reason). */
   signal: AbortSignal;
-  /** Whether it was the deadline, not the parent, that fired. */
-  readonly expired: boolean;
+  /** Runs work under the deadline: if it expired, whatever the work threw becomes the TimeoutError. */
+  guard<T>(work: () => Promise<T>): Promise<T>;
   /** Clears the timer and the parent listener: call when the work is done. */
   dispose(): void;
 }
@@ -18,18 +18,24 @@ export interface Deadline {
 export function deadline(ms: number, parent: AbortSignal, what: string): Deadline {
   const controller = new AbortController();
   let expired = false;
+  const message = `${what}: no answer within ${ms} ms`;
   const onParent = (): void => controller.abort(parent.reason);
   const timer = setTimeout(() => {
     expired = true;
-    controller.abort(new TimeoutError(`${what}: no answer within ${ms} ms`));
+    controller.abort(new TimeoutError(message));
   }, ms);
   timer.unref();
   if (parent.aborted) onParent();
   else parent.addEventListener('abort', onParent, { once: true });
   return {
     signal: controller.signal,
-    get expired() {
-      return expired;
+    async guard(work) {
+      try {
+        return await work();
+      } catch (err) {
+        if (expired && !(err instanceof TimeoutError)) throw new TimeoutError(message, { cause: err });
+        throw err;
+      }
     },
     dispose() {
       clearTimeout(timer);

@@ -26,6 +26,8 @@ export interface PendingWrite {
   action: Action;
   cause: Cause;
   specHash: string | null;
+  /** The spec hash Plumb last applied to this resource, as read before the write (null: never, or it did not exist). */
+  appliedHash: string | null;
   remove: boolean;
 }
 
@@ -78,7 +80,8 @@ export class OperationSteps {
       return { done: { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...note } };
     }
     const action: Action = actual === undefined ? 'create' : 'update';
-    const drift = mode === 'apply' && actual !== undefined && specHash !== null && journal!.appliedHash(r.id) === specHash;
+    const appliedHash = mode === 'apply' && actual !== undefined ? journal!.appliedHash(r.id) : null;
+    const drift = specHash !== null && appliedHash === specHash;
     const cause: Cause = drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause;
     if (mode === 'plan') return { done: { action, cause, status: 'planned', changes } };
     if (drift && r.meta.drift === 'report') {
@@ -88,7 +91,7 @@ export class OperationSteps {
     if (specHash !== null && !(handler.safeToRetryAfterCrash?.(r) ?? true) && journal!.hasInterrupted(r.id, specHash)) {
       throw new InterruptedError(`${r.id} was interrupted mid-run by a crash and has no guard that proves whether it finished; check the target, then change its spec or add a guard (creates/unless/onlyIf) to run it again`);
     }
-    return { write: { op, r, handler, changes, action, cause, specHash, remove: false } };
+    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false } };
   }
 
   async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
@@ -105,7 +108,7 @@ export class OperationSteps {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
       return { done: { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] } };
     }
-    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, remove: true } };
+    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, appliedHash: null, remove: true } };
   }
 
   /** Journals the intent before the side effect (invariant 5); returns the journal entry. */
@@ -150,7 +153,7 @@ export class OperationSteps {
       memo: applied?.memo,
       output: applied?.output,
       // Adopted: something that exists (a kind with remove()) was there before Plumb first applied it.
-      adopted: w.action === 'update' && handler.remove !== undefined && journal.appliedHash(op.id) === null,
+      adopted: w.action === 'update' && handler.remove !== undefined && w.appliedHash === null,
     });
     const waiting = handler.pendingReboot?.(verified, after);
     if (waiting && w.specHash !== null) journal.markPendingReboot({ id: op.id, kind: op.kind, target: op.target, reason: waiting, observed, commit, specHash: w.specHash });

@@ -18,10 +18,6 @@ export class ProviderRegistry {
     }
   }
 
-  get providers(): Provider[] {
-    return [...this.#providers.values()];
-  }
-
   provider(name: string): Provider | undefined {
     return this.#providers.get(name);
   }

@@ -1,34 +1,35 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { CancelledError, DependencyError, describeError, isCancellation, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
-import type { Applied, Change, Json, Log, OpContext, Secrets, TargetSpec } from '../provider.js';
-import type { Action, Cause, Op, Plan, ResourceStatus } from '../plan/types.js';
-import type { Outcome as JournalOutcome } from '../state/store.js';
-import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
+import { delay, type Applied, type Change, type Log, type OpContext, type Secrets, type TargetSpec } from '../provider.js';
+import type { Action, Cause, Op, Plan } from '../plan/types.js';
+import type { Store } from '../state/store.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { deadline, type Deadline } from './deadline.js';
 import { OperationSteps, type Outcome, type PendingWrite } from './operation.js';
 import type { ProviderRegistry } from './registry.js';
 import type { SessionPool } from './sessions.js';
 
-/** The journal and records the runner writes; the state store implements it. */
-export interface Journal {
-  status(id: string): ResourceStatus | undefined;
-  hasInterrupted(id: string, specHash: string): boolean;
-  resolveInterrupted(id: string): void;
-  journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number;
-  journalFailed(opId: number, message: string, outcomeUnknown?: boolean): void;
-  journalDone(outcome: JournalOutcome): void;
-  markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void;
-  markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void;
-  markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void;
-  tombstoneDone(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void;
-  tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void;
-  attempts(id: string): number;
-  appliedHash(id: string): string | null;
-  markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string }): void;
-  checkpoint(opId: number, progress: Json): void;
-  interruptedProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined;
-}
+/** The journal and records the runner writes: the state store's methods for them. */
+export type Journal = Pick<
+  Store,
+  | 'status'
+  | 'hasInterrupted'
+  | 'resolveInterrupted'
+  | 'journalIntent'
+  | 'journalFailed'
+  | 'journalDone'
+  | 'markConverged'
+  | 'markDrifted'
+  | 'markFailed'
+  | 'tombstoneDone'
+  | 'tombstoneFailed'
+  | 'attempts'
+  | 'appliedHash'
+  | 'markPendingReboot'
+  | 'checkpoint'
+  | 'interruptedProgress'
+>;
 
 export interface RunnerOptions {
   /** Operations in flight across all targets; default 16. */
@@ -312,7 +313,7 @@ export class Runner {
         if (retryable && attempt < this.#options.maxAttempts) {
           this.#log.debug({ target: unit.target, ops: unit.ops.length, code, attempt }, 'retrying');
           try {
-            await sleep(backoffDelay(attempt, this.#options.backoff), ctx.stop);
+            await delay(backoffDelay(attempt, this.#options.backoff), ctx.stop, 'waiting to retry');
             continue;
           } catch {
             return { cancelled: true, attempts: attempt };
@@ -327,18 +328,6 @@ export class Runner {
 
   #opContext(targetName: string, id: string, limit: Deadline): OpContext {
     return { signal: limit.signal, log: this.#log.child({ target: targetName, id }), secrets: this.#secrets, keyedHash: this.#keyedHash };
-  }
-
-  /** Rethrows the deadline as a TimeoutError, whatever the provider made of the abort. */
-  #guard(limit: Deadline, what: string, ms: number): <T>(work: () => Promise<T>) => Promise<T> {
-    return async (work) => {
-      try {
-        return await work();
-      } catch (err) {
-        if (limit.expired && !(err instanceof TimeoutError)) throw new TimeoutError(`${what}: no answer within ${ms} ms`, { cause: err });
-        throw err;
-      }
-    };
   }
 
   /**
@@ -374,18 +363,17 @@ export class Runner {
     const { handler, provider, targetName, targetSpec } = this.#steps.place(op, ctx.targets);
     const ms = this.#deadlineFor([op], ctx);
     const limit = deadline(ms, ctx.abort, op.id);
-    const guard = this.#guard(limit, op.id, ms);
     try {
       const opCtx = this.#opContext(targetName, op.id, limit);
-      const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
-      const prepared = await guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, opCtx));
+      const session = await limit.guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
+      const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, opCtx));
       if ('done' in prepared) return new Map([[op.key, prepared.done]]);
       const w = prepared.write;
       const opId = this.#steps.intent(w, commit);
       try {
         const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => this.#journal!.checkpoint(opId, progress) };
-        const applied = await guard(() => this.#steps.write(w, session, applyCtx));
-        return new Map([[op.key, await guard(() => this.#steps.verifyAndRecord(w, opId, applied, commit, session, opCtx))]]);
+        const applied = await limit.guard(() => this.#steps.write(w, session, applyCtx));
+        return new Map([[op.key, await limit.guard(() => this.#steps.verifyAndRecord(w, opId, applied, commit, session, opCtx))]]);
       } catch (err) {
         this.#steps.failed(opId, err);
         throw err;
@@ -407,11 +395,10 @@ export class Runner {
     const { provider, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
     const ms = this.#deadlineFor(ops, ctx);
     const limit = deadline(ms, ctx.abort, `transaction on ${targetName}`);
-    const guard = this.#guard(limit, `transaction on ${targetName}`, ms);
     const byKey = new Map(ops.map((op) => [op.key, op]));
     const results: Settled = new Map();
     try {
-      const session = await guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
+      const session = await limit.guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
       const writes: PendingWrite[] = [];
       // Members come in dependency order, so what one waits on has settled (or is a pending write) by its turn.
       for (const op of ops) {
@@ -422,7 +409,7 @@ export class Runner {
         }
         const { handler } = this.#steps.place(op, ctx.targets);
         try {
-          const prepared = await guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit)));
+          const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit)));
           if ('done' in prepared) results.set(op.key, prepared.done);
           else writes.push(prepared.write);
         } catch (err) {
@@ -439,14 +426,14 @@ export class Runner {
       };
       let applied: Array<Applied | void>;
       try {
-        applied = await guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove })), txCtx));
+        applied = await limit.guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove })), txCtx));
       } catch (err) {
         opIds.forEach((id) => this.#steps.failed(id, err));
         throw err;
       }
       for (const [i, w] of writes.entries()) {
         try {
-          results.set(w.op.key, await guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit))));
+          results.set(w.op.key, await limit.guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit))));
         } catch (err) {
           if (isCancellation(err)) {
             // Written but not verified: every entry still open is an outcome nobody knows yet.

@@ -16,7 +16,6 @@ export interface SessionPoolOptions {
 
 interface Entry {
   key: string;
-  provider: Provider;
   session: Promise<Session>;
   lastUsed: number;
 }
@@ -72,7 +71,7 @@ export class SessionPool {
     const opening = provider
       .open({ name, spec }, { secrets: this.#options.secrets, signal: limit.signal, log: this.#options.log.child({ target: name }), connectTimeoutMs: this.#options.connectTimeoutMs })
       .finally(() => limit.dispose());
-    const entry: Entry = { key, provider, session: opening, lastUsed: Date.now() };
+    const entry: Entry = { key, session: opening, lastUsed: Date.now() };
     this.#entries.set(name, entry);
     try {
       const session = await opening;
@@ -124,9 +123,5 @@ export class SessionPool {
     const all = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.allSettled(all.map((e) => e.session.then((s) => s.close())));
-  }
-
-  get size(): number {
-    return this.#entries.size;
   }
 }

@@ -100,14 +100,6 @@ export interface PauseView {
   since: number;
 }
 
-export interface OpenJournalEntry {
-  opId: number;
-  resourceId: string;
-  action: string;
-  specHash: string | null;
-  startedAt: number;
-}
-
 type Row = Record<string, unknown>;
 
 const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
@@ -440,16 +432,13 @@ export class Store {
     })();
   }
 
-  markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; opId?: number; commit: string | null; cause: Cause }): void {
+  markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void {
     const message = redactText(input.message);
     this.db.transaction(() => {
       const previous = this.#stmt('SELECT status, last_error FROM resources WHERE id = ?').get(input.id) as Row | undefined;
       this.#stmt(
         'UPDATE resources SET status = ?, last_error = ?, last_error_code = ?, attempts = attempts + ?, next_attempt_at = ? WHERE id = ?',
       ).run(input.status, message, input.code, input.attempts, input.nextAttemptAt, input.id);
-      if (input.opId !== undefined) {
-        this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ?").run(this.#now(), message, input.opId);
-      }
       // One event per new failure, not one per retry of the same one.
       if (previous?.status !== input.status || previous.last_error !== message) {
         this.#event({ type: 'fail', resourceId: input.id, kind: input.kind, target: input.target, cause: input.cause, commit: input.commit, message: `${input.code}: ${message}` });
@@ -518,23 +507,17 @@ export class Store {
     this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted')").run(this.#now(), id);
   }
 
-  /** At start-up: intents left by a crash become `interrupted`; their resources are re-read before anything else happens. */
-  markInterrupted(): OpenJournalEntry[] {
-    const open = this.#stmt("SELECT id, resource_id, action, spec_hash, started_at FROM ops WHERE state = 'intent'").all() as Row[];
-    if (open.length === 0) return [];
+  /** At start-up: intents left by a crash become `interrupted` (returns how many); their resources are re-read before anything else happens. */
+  markInterrupted(): number {
+    const open = this.#stmt("SELECT resource_id, action FROM ops WHERE state = 'intent'").all() as Row[];
+    if (open.length === 0) return 0;
     this.db.transaction(() => {
       this.#stmt("UPDATE ops SET state = 'interrupted' WHERE state = 'intent'").run();
       for (const row of open) {
         this.#event({ type: 'interrupt', resourceId: row.resource_id as string, message: `a ${row.action as string} was interrupted (the process stopped mid-operation); re-reading before acting again` });
       }
     })();
-    return open.map((row) => ({
-      opId: row.id as number,
-      resourceId: row.resource_id as string,
-      action: row.action as string,
-      specHash: row.spec_hash as string | null,
-      startedAt: row.started_at as number,
-    }));
+    return open.length;
   }
 
   /** An interrupted side effect for exactly this spec, whose outcome a read could not prove. */
@@ -575,13 +558,12 @@ export class Store {
     })();
   }
 
-  tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; code: string; message: string; commit: string | null }): void {
+  tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void {
     const now = this.#now();
     const message = redactText(input.message);
     this.db.transaction(() => {
       const previous = this.#stmt('SELECT last_error FROM tombstones WHERE id = ?').get(input.tombstoneId) as Row | undefined;
       this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.tombstoneId);
-      if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'failed', finished_at = ?, error = ? WHERE id = ?").run(now, message, input.opId);
       if (previous?.last_error !== `${input.code}: ${message}`) {
         this.#event({ type: 'fail', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, message: `${input.code}: ${message}` });
       }
@@ -776,7 +758,7 @@ function toView(r: Row): ResourceView {
   };
 }
 
-export function describeChanges(changes: Change[]): string {
+function describeChanges(changes: Change[]): string {
   if (changes.length === 0) return 'no changes';
   return changes.map((c) => (c.note ? `${c.path || '/'}: ${c.note}` : (c.path || '/'))).join(', ');
 }
