@@ -6,27 +6,17 @@
  * - across a crash, the progress journaled through OpContext.checkpoint before the
  *   side effect was issued, handed back as Resource.resume.
  */
-import { createHash } from 'node:crypto';
 import { CancelledError, PlumbError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import { delay, type Json, type JsonObject, type OpContext, type Resource } from '../../src/provider.js';
+import { specHash } from '../canonical.js';
 import type { RedfishSession } from './session.js';
 import { isObject } from './session.js';
 
 const inFlight = new Map<string, { specHash: string; progress: JsonObject }>();
 
-function canonical(value: unknown): string {
-  if (value === undefined) return 'null';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonical(v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-}
-
 /** Short stable hash of a JSON value (object keys sorted). */
 export function hashOf(value: unknown): string {
-  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 32);
+  return specHash(value).slice(0, 32);
 }
 
 function key(s: RedfishSession, r: Resource): string {

@@ -1,5 +1,4 @@
 /** Mode/owner/group handling shared by ssh.File and ssh.Directory. */
-import { createHash } from 'node:crypto';
 import type { Change, Json, OpContext } from '../../src/provider.js';
 import type { FileType, RemoteStat } from './remote.js';
 import { idName, lstat, numericId, resolveId } from './remote.js';
@@ -80,19 +79,4 @@ export async function wantedIds(
 export function summarizeNode(actual: NodeActual | undefined): Json {
   if (!actual) return { present: false };
   return { type: actual.type, size: actual.size, mode: actual.mode, owner: actual.owner, group: actual.group };
-}
-
-/** sha256 of canonical JSON (object keys sorted), for "has this spec changed". */
-export function specHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
-}
-
-export function canonicalJson(value: unknown): string {
-  if (value === undefined) return 'null';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }

@@ -7,7 +7,7 @@ import { throwIfAborted } from '../../../src/provider.js';
 import { CommandFailedError, SpecError } from '../../../src/errors.js';
 import type { Json, KindHandler, Resource } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
-import { specHash } from '../metadata.js';
+import { specHash } from '../../canonical.js';
 import { shellQuote, stat } from '../remote.js';
 import type { ExecResult, SshSession } from '../session.js';
 

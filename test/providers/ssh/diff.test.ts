@@ -4,7 +4,8 @@ import { commandKind, type CommandActual, type CommandSpec } from '../../../prov
 import { shellLine } from '../../../providers/ssh/kinds/command.js';
 import { directoryKind, type DirectoryActual, type DirectorySpec } from '../../../providers/ssh/kinds/directory.js';
 import { desiredContent, fileKind, type FileActual, type FileSpec } from '../../../providers/ssh/kinds/file.js';
-import { canonicalJson, normalizeMode, specHash } from '../../../providers/ssh/metadata.js';
+import { canonicalJson, specHash } from '../../../providers/canonical.js';
+import { normalizeMode } from '../../../providers/ssh/metadata.js';
 import { gitBlobId } from '../../../providers/ssh/remote.js';
 import type { Attachment, Change, Resource } from '../../../src/provider.js';
 import { makeResource } from '../../helpers/resources.js';
@@ -142,6 +143,13 @@ describe('ssh.Command diff', () => {
 
   it('canonical JSON sorts keys at every level and drops undefined', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[1,{"y":2,"z":1}]},"b":1}');
+  });
+
+  it('canonical JSON keeps the bytes of stored hashes: integer-like keys by code unit, __proto__ kept', () => {
+    // Both are valid in specs (BIOS attribute names, env names); a changed hash would re-run a Command.
+    expect(canonicalJson({ bios: { '9': 1, '10': 2, A: 3 } })).toBe('{"bios":{"10":2,"9":1,"A":3}}');
+    expect(canonicalJson(JSON.parse('{"env":{"__proto__":"x","B":"y"}}'))).toBe('{"env":{"B":"y","__proto__":"x"}}');
+    expect(specHash({ run: 'true' })).toBe('98dc0d61f34692d1b2b36b24bf272cbcc95c4f81aa817a971f6b700d6857c9cf');
   });
 
   it('env and cwd are single-quoted for the shell', () => {
