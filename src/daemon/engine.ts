@@ -340,9 +340,8 @@ export class Engine {
     lap('runMs');
     report.run = run;
 
-    const counts = this.store.statusCounts();
-    const unsettled = (counts.pending ?? 0) + (counts.failed ?? 0) + (counts.blocked ?? 0) + (counts.deleting ?? 0);
-    report.converged = unsettled === 0 && this.store.tombstones().length === 0 && !this.#rejected;
+    const unsettled = this.store.unsettledCount();
+    report.converged = unsettled === 0 && this.store.pendingTombstoneCount() === 0 && !this.#rejected;
     if (unsettled === 0 && run.results.every((r) => r.status !== 'failed' && r.status !== 'cancelled' && r.status !== 'blocked')) this.store.recordApplied(commit);
     return report;
   }

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plan } from '../plan/types.js';
 import type { OpResult } from '../run/runner.js';
@@ -11,10 +10,7 @@ import type { WebhookOutcome } from './http.js';
 /** Statuses always exported (0 when none), so a series does not vanish when its count drops to nothing. */
 const STATUSES = ['pending', 'converged', 'pending-reboot', 'drifted', 'failed', 'blocked', 'deleting'] as const;
 
-/** What keeps a resource from being converged at the accepted commit: the same set the engine's `converged` uses. */
-const UNSETTLED = ['pending', 'failed', 'blocked', 'deleting'] as const;
-
-export type PassKindLabel = 'delta' | 'sweep';
+type PassKindLabel = 'delta' | 'sweep';
 
 /**
  * Prometheus metrics, in a registry of their own (no global default, no
@@ -37,8 +33,8 @@ export class Metrics {
   /** Results already counted through onResult, so onPass counts only the rest (each result exactly once). */
   readonly #counted = new WeakSet<OpResult>();
   #lastObservedCommit: string | undefined;
-  readonly #laggingTargets: Database.Statement;
-  readonly #targetNames: Database.Statement;
+  /** Status counts for the scrape in progress: two gauges need them, one query serves both. */
+  #scrapeCounts: Record<string, number> | undefined;
 
   constructor(options: { store: Store; now?: () => number }) {
     this.#store = options.store;
@@ -55,14 +51,10 @@ export class Metrics {
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600],
       registers,
     });
-    // Both answered from an index: resources_status (status, ...) and the primary key range of Target ids.
-    this.#laggingTargets = this.#store.db.prepare(
-      `SELECT DISTINCT target FROM resources INDEXED BY resources_status WHERE status IN (${UNSETTLED.map(() => '?').join(', ')}) AND target IS NOT NULL`,
-    );
-    this.#targetNames = this.#store.db.prepare("SELECT name FROM resources WHERE id >= 'Target/' AND id < 'Target0'");
     // collect() runs with the gauge as `this`; these reach back into the Metrics.
     const store = this.#store;
     const now = this.#now;
+    const statusCounts = (): Record<string, number> => this.#scrapeCounts ?? store.statusCounts();
     const queueDepth = (): number => this.#queueDepth;
     const targetLag = (): Map<string, number> => this.targetLag();
     new Gauge({
@@ -71,7 +63,7 @@ export class Metrics {
       labelNames: ['status'],
       registers,
       collect() {
-        const counts = store.statusCounts();
+        const counts = statusCounts();
         for (const status of new Set<string>([...STATUSES, ...Object.keys(counts)])) this.set({ status }, counts[status] ?? 0);
       },
     });
@@ -80,7 +72,7 @@ export class Metrics {
       help: 'Resources whose target differs from the accepted spec (drift found and not, or not yet, remediated).',
       registers,
       collect() {
-        this.set(store.statusCounts().drifted ?? 0);
+        this.set(statusCounts().drifted ?? 0);
       },
     });
     new Gauge({
@@ -88,7 +80,7 @@ export class Metrics {
       help: 'Deletions accepted and not yet confirmed by the provider.',
       registers,
       collect() {
-        this.set(store.tombstones().length);
+        this.set(store.pendingTombstoneCount());
       },
     });
     new Gauge({
@@ -124,8 +116,13 @@ export class Metrics {
   }
 
   /** The text exposition format, for `GET /metrics`. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    this.#scrapeCounts = this.#store.statusCounts();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#scrapeCounts = undefined;
+    }
   }
 
   /** A pass planned its ops (PassEvent 'plan'): they are the queue now. */
@@ -136,6 +133,10 @@ export class Metrics {
   /** An op finished (PassEvent 'result'). */
   onResult(result: OpResult): void {
     this.#queueDepth = Math.max(0, this.#queueDepth - 1);
+    this.#count(result);
+  }
+
+  #count(result: OpResult): void {
     if (this.#counted.has(result)) return;
     this.#counted.add(result);
     this.#ops.inc({ kind: kindOf(result.id), result: result.status });
@@ -153,11 +154,7 @@ export class Metrics {
    */
   onPass(report: PassReport, kind?: PassKindLabel): void {
     this.#queueDepth = 0;
-    for (const result of report.run?.results ?? []) {
-      if (this.#counted.has(result)) continue;
-      this.#counted.add(result);
-      this.#ops.inc({ kind: kindOf(result.id), result: result.status });
-    }
+    for (const result of report.run?.results ?? []) this.#count(result);
     this.#passes.inc({ kind: kind ?? (report.plan?.mode === 'full' ? 'sweep' : 'delta'), outcome: passOutcome(report) });
     if (report.fetchError !== undefined) this.#fetchErrors.inc();
     if (report.converged && report.commit !== null && report.commit !== this.#lastObservedCommit) {
@@ -178,9 +175,8 @@ export class Metrics {
   /** plumb_target_lag_seconds, by target (exported for tests and `plumb status`-like uses). */
   targetLag(): Map<string, number> {
     const lag = new Map<string, number>();
-    for (const row of this.#targetNames.all() as Array<{ name: string }>) lag.set(row.name, 0);
-    const lagging = new Set((this.#laggingTargets.all(...UNSETTLED) as Array<{ target: string }>).map((r) => r.target));
-    for (const t of this.#store.tombstones()) if (t.target !== null) lagging.add(t.target);
+    for (const name of this.#store.targetNames()) lag.set(name, 0);
+    const lagging = this.#store.laggingTargets();
     const acceptedAt = this.#store.source().acceptedAt;
     const seconds = acceptedAt === null ? 0 : Math.max(0, (this.#now() - acceptedAt) / 1_000);
     for (const target of lagging) lag.set(target, seconds);

@@ -102,6 +102,10 @@ export interface PauseView {
 
 type Row = Record<string, unknown>;
 
+/** What keeps a resource from being converged at the accepted commit. */
+const UNSETTLED: readonly ResourceStatus[] = ['pending', 'failed', 'blocked', 'deleting'];
+const UNSETTLED_SQL = UNSETTLED.map((s) => `'${s}'`).join(', ');
+
 const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
 const parse = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.parse(text) as T) : null);
 
@@ -647,6 +651,30 @@ export class Store {
       ? this.#stmt('SELECT 1 FROM resources WHERE id = ? LIMIT 1').get(selector)
       : this.#stmt('SELECT 1 FROM resources WHERE id = ? OR target = ? LIMIT 1').get(`Target/${selector}`, selector);
     return row !== undefined;
+  }
+
+  /** Resources (Targets aside) kept from being converged at the accepted commit: pending, failed, blocked, deleting. */
+  unsettledCount(): number {
+    return this.#stmt(`SELECT COUNT(*) FROM resources WHERE status IN (${UNSETTLED_SQL}) AND kind <> 'Target'`).pluck().get() as number;
+  }
+
+  pendingTombstoneCount(): number {
+    return this.#stmt("SELECT COUNT(*) FROM tombstones WHERE state = 'pending'").pluck().get() as number;
+  }
+
+  /** Every Target's name (a range of the primary key). */
+  targetNames(): string[] {
+    return this.#stmt("SELECT name FROM resources WHERE id >= 'Target/' AND id < 'Target0'").pluck().all() as string[];
+  }
+
+  /** Targets with something unsettled: a resource pending, failed, blocked or being deleted, or a pending removal. */
+  laggingTargets(): string[] {
+    return this.#stmt(
+      `SELECT target FROM resources WHERE status IN (${UNSETTLED_SQL}) AND target IS NOT NULL
+       UNION SELECT target FROM tombstones WHERE state = 'pending' AND target IS NOT NULL`,
+    )
+      .pluck()
+      .all() as string[];
   }
 
   statusCounts(): Record<string, number> {

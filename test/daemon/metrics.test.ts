@@ -131,10 +131,27 @@ describe('metrics against a real Store', () => {
   });
 
   test('the lag and status queries are answered from indexes, not table scans', () => {
-    const plan = (sql: string): string =>
-      (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; ');
-    expect(plan("SELECT DISTINCT target FROM resources INDEXED BY resources_status WHERE status IN ('pending', 'failed', 'blocked', 'deleting') AND target IS NOT NULL")).toMatch(/USING (COVERING )?INDEX resources_status/);
-    expect(plan("SELECT name FROM resources WHERE id >= 'Target/' AND id < 'Target0'")).toMatch(/USING INDEX sqlite_autoindex_resources_1 \(id>\? AND id<\?\)/);
+    // The statements the Store really prepares for a scrape, captured on their way in.
+    const prepared: string[] = [];
+    const db = store.db;
+    const prepare = db.prepare.bind(db);
+    const spy = Object.create(db, { prepare: { value: (sql: string) => (prepared.push(sql), prepare(sql)) } }) as typeof db;
+    const fresh = new Store(spy);
+    const plan = (call: () => unknown): string => {
+      prepared.length = 0;
+      call();
+      expect(prepared).toHaveLength(1);
+      return (db.prepare(`EXPLAIN QUERY PLAN ${prepared[0]!}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+    };
+    const lagging = plan(() => fresh.laggingTargets());
+    const names = plan(() => fresh.targetNames());
+    const unsettled = plan(() => fresh.unsettledCount());
+    const tombstones = plan(() => fresh.pendingTombstoneCount());
+    expect(lagging).toMatch(/USING (COVERING )?INDEX resources_status/);
+    expect(lagging).toMatch(/USING (COVERING )?INDEX tombstones_state/);
+    expect(names).toMatch(/USING INDEX sqlite_autoindex_resources_1 \(id>\? AND id<\?\)/);
+    expect(unsettled).toMatch(/USING (COVERING )?INDEX resources_status/);
+    expect(tombstones).toMatch(/USING (COVERING )?INDEX tombstones_state/);
   });
 
   test('counters: each op result counted once whether it came through onResult, onPass or both; queue depth follows the pass', async () => {
