@@ -5,8 +5,9 @@
  */
 import { ProviderError, SpecError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/provider.js';
+import { isObject } from '../../src/util/object.js';
 import type { RedfishSession } from './session.js';
-import { isObject, odataId } from './session.js';
+import { odataId } from './session.js';
 
 async function cached<T>(s: RedfishSession, key: string, load: () => Promise<T>): Promise<T> {
   if (s.discovery.has(key)) return s.discovery.get(key) as T;
@@ -27,6 +28,16 @@ export async function members(s: RedfishSession, uri: string, signal: AbortSigna
   return list.map((m) => odataId(m)).filter((id): id is string => id !== undefined).map((id) => s.path(id));
 }
 
+/** The member whose URI ends in `id` (a trailing slash aside): Redfish names members by Id in their URIs. */
+export function memberById(uris: string[], id: string): string | undefined {
+  return uris.find((u) => u.replace(/\/+$/, '').split('/').pop() === id);
+}
+
+/** The Ids of a collection's members (last URI segments), for a message; `none` when it is empty. */
+export function memberIds(uris: string[], none: string): string {
+  return uris.map((u) => u.split('/').pop()).join(', ') || none;
+}
+
 async function rootLink(s: RedfishSession, name: string, signal: AbortSignal): Promise<string> {
   const root = await s.serviceRoot(signal);
   const link = odataId(root[name]);
@@ -40,8 +51,8 @@ async function memberOf(s: RedfishSession, name: 'Systems' | 'Managers', id: str
     const collection = await rootLink(s, name, signal);
     const all = await members(s, collection, signal);
     if (id !== undefined) {
-      const wanted = all.find((m) => m.replace(/\/+$/, '').split('/').pop() === id);
-      if (!wanted) throw new SpecError(`redfish ${s.targetName}: no ${name} member "${id}" (the BMC has: ${all.map((m) => m.split('/').pop()).join(', ') || 'none'})`);
+      const wanted = memberById(all, id);
+      if (!wanted) throw new SpecError(`redfish ${s.targetName}: no ${name} member "${id}" (the BMC has: ${memberIds(all, 'none')})`);
       return wanted;
     }
     const first = all[0];

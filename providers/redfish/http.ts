@@ -4,7 +4,7 @@
  * response size, every request abortable. Network failures become typed errors;
  * HTTP statuses are left to the caller (session.ts) to interpret.
  */
-import { abortError, throwIfAborted } from '../../src/provider.js';
+import { abortError, throwIfAborted, type Json } from '../../src/provider.js';
 import { Pool } from 'undici';
 import type { PlumbError } from '../../src/errors.js';
 import { HostKeyError, PlumbError as PlumbErrorClass, ProviderError, TimeoutError, UnreachableError } from '../../src/errors.js';
@@ -12,7 +12,7 @@ import { redactText } from '../../src/secrets/redact.js';
 import type { TlsTrust } from './tls.js';
 import { isUntrustedCertificate, trustedConnector } from './tls.js';
 
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const CLOSE_GRACE_MS = 1_000;
 
 export interface HttpOptions {
@@ -29,7 +29,7 @@ export interface HttpResponse {
   status: number;
   headers: Record<string, string | undefined>;
   /** Parsed JSON body; undefined when empty or not JSON. */
-  json: unknown;
+  json: Json | undefined;
   /** Raw text, for error messages when the body is not JSON (truncated). */
   text: string;
 }
@@ -117,7 +117,7 @@ export class RedfishHttp {
         chunks.push(buf);
       }
       const text = Buffer.concat(chunks).toString('utf8');
-      let json: unknown;
+      let json: Json | undefined;
       if (text.trim() !== '') {
         try {
           json = JSON.parse(text);

@@ -8,9 +8,9 @@
  */
 import { CancelledError, PlumbError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import { delay, type Json, type JsonObject, type OpContext, type Resource } from '../../src/provider.js';
+import { isObject } from '../../src/util/object.js';
 import { specHash } from '../canonical.js';
 import type { RedfishSession } from './session.js';
-import { isObject } from './session.js';
 
 const inFlight = new Map<string, { specHash: string; progress: JsonObject }>();
 

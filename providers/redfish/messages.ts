@@ -64,7 +64,7 @@ const BENIGN_MESSAGES = new Set([
 ]);
 
 /** `Base.1.8.PropertyValueNotInList` -> `PropertyValueNotInList`. */
-export function messageKey(id: string): string {
+function messageKey(id: string): string {
   const parts = id.split('.');
   return parts[parts.length - 1] ?? id;
 }

@@ -11,6 +11,7 @@ import { AuthError, ProviderError, SpecError } from '../../src/errors.js';
 import type { Json, JsonObject, Log, OpenContext, Session, Target } from '../../src/provider.js';
 import type { Secret } from '../../src/secrets/secret.js';
 import { durationField } from '../../src/util/duration.js';
+import { isObject } from '../../src/util/object.js';
 import type { HttpResponse } from './http.js';
 import { RedfishHttp, retryAfterMs } from './http.js';
 import type { SuccessVerdict } from './messages.js';
@@ -39,9 +40,6 @@ const DEFAULT_RESET_STALE_MS = 10 * 60_000;
 const LOGOUT_TIMEOUT_MS = 5_000;
 const SERVICE_ROOT = '/redfish/v1/';
 
-export function isObject(v: unknown): v is JsonObject {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** `{"@odata.id": "/x"}` -> `/x`. */
 export function odataId(v: unknown): string | undefined {
@@ -89,7 +87,9 @@ export class RedfishSession implements Session {
   #closed = false;
   /** The last read of each URI: its ETag feeds If-Match on the next PATCH. */
   readonly #resources = new Map<string, ReadResource>();
-  /** Discovery, per session: service root, collection members, action targets. */
+  /** The service root, read once per session. */
+  #root: JsonObject | undefined;
+  /** Discovery, per session: collection members, action targets. */
   readonly discovery = new Map<string, unknown>();
 
   private constructor(target: Target, spec: RedfishTargetSpec, http: RedfishHttp, password: Secret, log: Log) {
@@ -138,8 +138,7 @@ export class RedfishSession implements Session {
 
   /** The service root, read once per session without credentials (it also proves the TLS trust). */
   async serviceRoot(signal: AbortSignal): Promise<JsonObject> {
-    const cached = this.discovery.get('root');
-    if (isObject(cached)) return cached;
+    if (this.#root) return this.#root;
     const res = await this.http.send({ method: 'GET', path: SERVICE_ROOT, headers: { Accept: 'application/json', 'OData-Version': '4.0' }, signal });
     if (res.status === 401 && this.#basic) {
       // Some BMCs want credentials even for the root; with basic auth that is a request like any other.
@@ -150,7 +149,7 @@ export class RedfishSession implements Session {
   }
 
   #cacheRoot(root: JsonObject): JsonObject {
-    this.discovery.set('root', root);
+    this.#root = root;
     return root;
   }
 
@@ -236,11 +235,12 @@ export class RedfishSession implements Session {
   }
 
   #fail(method: string, uri: string, res: HttpResponse): PlumbError {
+    const later = retryAfterMs(res.headers['retry-after']);
     return httpError({
       what: `redfish ${this.targetName}: ${method} ${uri}`,
       status: res.status,
       body: res.json ?? (res.text ? { error: { message: res.text.slice(0, 200) } } : undefined),
-      ...(retryAfterMs(res.headers['retry-after']) !== undefined ? { retryAfterMs: retryAfterMs(res.headers['retry-after']) } : {}),
+      ...(later !== undefined ? { retryAfterMs: later } : {}),
     });
   }
 

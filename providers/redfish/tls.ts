@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
 import { HostKeyError, SpecError } from '../../src/errors.js';
 
-export const FINGERPRINT_PATTERN = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/;
+const FINGERPRINT_PATTERN = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/;
 
 /** `aa:bb:..` or `AABB..` -> `AA:BB:..` (as `openssl x509 -fingerprint -sha256` prints it). */
 export function normalizeFingerprint(text: string): string {

@@ -9,9 +9,10 @@
 import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
+import { isObject } from '../../../src/util/object.js';
 import { forget, members, serviceLink } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
-import { isObject, odataId } from '../session.js';
+import { odataId } from '../session.js';
 
 export interface AccountSpec {
   username: string;

@@ -9,12 +9,13 @@
 import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { JsonObject, KindHandler, OpContext } from '../../../src/provider.js';
-import { action, forget, members, serviceLink } from '../discovery.js';
+import { isObject } from '../../../src/util/object.js';
+import { action, forget, memberById, memberIds, members, serviceLink } from '../discovery.js';
 import { retryAfterMs } from '../http.js';
 import { issue, pollUntil, recall, remember, settle } from '../long-ops.js';
 import { extractMessages, messagesText } from '../messages.js';
 import type { RedfishSession } from '../session.js';
-import { isObject, odataId } from '../session.js';
+import { odataId } from '../session.js';
 
 export interface FirmwareSpec {
   component: string;
@@ -44,7 +45,7 @@ async function inventoryUri(s: RedfishSession, component: string, signal: AbortS
   const link = odataId(update.FirmwareInventory);
   if (!link) throw new ProviderError(`redfish ${s.targetName}: the UpdateService lists no FirmwareInventory`);
   const all = await members(s, s.path(link), signal);
-  let found = all.find((u) => u.replace(/\/+$/, '').split('/').pop() === component);
+  let found = memberById(all, component);
   if (!found) {
     // Not an Id: try the Name of each item.
     for (const u of all) {
@@ -55,7 +56,7 @@ async function inventoryUri(s: RedfishSession, component: string, signal: AbortS
       }
     }
   }
-  if (!found) throw new SpecError(`redfish ${s.targetName}: no firmware component "${component}" (the inventory has: ${all.map((u) => u.split('/').pop()).join(', ') || 'nothing'})`);
+  if (!found) throw new SpecError(`redfish ${s.targetName}: no firmware component "${component}" (the inventory has: ${memberIds(all, 'nothing')})`);
   s.discovery.set(key, found);
   return found;
 }
@@ -76,7 +77,8 @@ async function followTask(s: RedfishSession, uri: string, ctx: OpContext): Promi
     }
     if (res.status === 202) return { done: false, ...(later !== undefined ? { delayMs: later } : {}) };
     if (res.status < 200 || res.status >= 300) {
-      throw new ProviderError(`redfish ${s.targetName}: GET ${uri} -> ${res.status} while following the update task${messagesText(extractMessages(res.json)) ? `: ${messagesText(extractMessages(res.json))}` : ''}`, {
+      const text = messagesText(extractMessages(res.json));
+      throw new ProviderError(`redfish ${s.targetName}: GET ${uri} -> ${res.status} while following the update task${text ? `: ${text}` : ''}`, {
         retryable: res.status >= 500 || res.status === 429,
       });
     }

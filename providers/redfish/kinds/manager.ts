@@ -7,9 +7,11 @@
 import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
+import { joinPointer } from '../../../src/util/json-pointer.js';
+import { isObject } from '../../../src/util/object.js';
 import { managerUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
-import { isObject, odataId } from '../session.js';
+import { odataId } from '../session.js';
 
 export interface ProtocolSpec {
   enabled?: boolean;
@@ -100,7 +102,7 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
     }
     for (const [name, want] of Object.entries(spec.protocols ?? {})) {
       const have = a.protocols?.[name];
-      const base = `/protocols/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      const base = joinPointer('/protocols', name);
       if (want.enabled !== undefined && have?.enabled !== want.enabled) changes.push({ path: `${base}/enabled`, before: have?.enabled ?? null, after: want.enabled });
       if (want.port !== undefined && have?.port !== want.port) changes.push({ path: `${base}/port`, before: have?.port ?? null, after: want.port });
     }
@@ -130,7 +132,7 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
           if (Object.keys(ntp).length > 0) body.NTP = ntp;
           for (const [name, want] of Object.entries(spec.protocols ?? {})) {
             const have = protocolOf(proto, name);
-            const base = `/protocols/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+            const base = joinPointer('/protocols', name);
             const p: JsonObject = {};
             if (want.enabled !== undefined && paths.has(`${base}/enabled`) && have?.enabled !== want.enabled) p.ProtocolEnabled = want.enabled;
             if (want.port !== undefined && paths.has(`${base}/port`) && have?.port !== want.port) p.Port = want.port;

@@ -11,11 +11,13 @@ import { throwIfAborted } from '../../../src/provider.js';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import { parseDuration } from '../../../src/util/duration.js';
+import { joinPointer, pointerCovers } from '../../../src/util/json-pointer.js';
+import { isObject } from '../../../src/util/object.js';
 import { systemUri } from '../discovery.js';
 import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
 import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
 import type { RedfishSession } from '../session.js';
-import { isObject, odataId } from '../session.js';
+import { odataId } from '../session.js';
 
 export type BiosValue = string | number | boolean;
 
@@ -53,7 +55,7 @@ const DEFAULT_GRACE_MS = 5 * 60_000;
 
 /** JSON pointer segment of a BIOS attribute name. */
 export function biosPointer(name: string): string {
-  return `/bios/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  return joinPointer('/bios', name);
 }
 
 /** Equal as the BMC types it: 3 and "3", true and "true" are the same BIOS value. */
@@ -84,7 +86,7 @@ function bootOnceMemo(memo: Json | undefined): string | undefined {
  * and power state. Only a system that is Off (or is to be) is left alone; one on
  * its way somewhere (a reset in progress, perhaps ours before a crash) is waited for.
  */
-export function resetsForBios(spec: SystemSpec, powerState: string): boolean {
+function resetsForBios(spec: SystemSpec, powerState: string): boolean {
   if (spec.reboot !== 'IfRequired') return false;
   return (spec.powerState ?? (powerState === 'Off' ? 'Off' : 'On')) === 'On';
 }
@@ -337,7 +339,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
     if (changes.length === 0) return;
     const spec = r.spec;
     const paths = new Set(changes.map((c) => c.path));
-    const has = (p: string): boolean => paths.has(p) || [...paths].some((q) => q.startsWith(`${p}/`));
+    const has = (p: string): boolean => [...paths].some((q) => pointerCovers(p, q));
     const uri = await systemUri(s, ctx.signal);
     let memo: JsonObject | undefined;
 

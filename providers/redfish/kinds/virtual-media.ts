@@ -7,7 +7,7 @@
 import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
-import { action, managerUri, members, systemUri } from '../discovery.js';
+import { action, managerUri, memberById, memberIds, members, systemUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 
@@ -45,8 +45,8 @@ async function slotUri(s: RedfishSession, spec: VirtualMediaSpec, signal: AbortS
   const slots = await members(s, s.path(link), signal);
   let found: string | undefined;
   if (spec.slot !== undefined) {
-    found = slots.find((u) => u.replace(/\/+$/, '').split('/').pop() === spec.slot);
-    if (!found) throw new SpecError(`redfish ${s.targetName}: no virtual media slot "${spec.slot}" (the BMC has: ${slots.map((u) => u.split('/').pop()).join(', ') || 'none'})`);
+    found = memberById(slots, spec.slot);
+    if (!found) throw new SpecError(`redfish ${s.targetName}: no virtual media slot "${spec.slot}" (the BMC has: ${memberIds(slots, 'none')})`);
   } else {
     const want = spec.mediaType ?? 'CD';
     for (const u of slots) {
