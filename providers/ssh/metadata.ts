@@ -62,6 +62,11 @@ export function metadataChanges(spec: OwnedSpec, actual: NodeActual): Change[] {
   return changes;
 }
 
+/** The spec's mode as permission bits, or undefined when the mode is not managed. */
+export function specMode(spec: OwnedSpec): number | undefined {
+  return spec.mode !== undefined ? parseInt(normalizeMode(spec.mode), 8) : undefined;
+}
+
 /** uid/gid the spec asks for, resolved on the target; only for the paths that are to change. */
 export async function wantedIds(
   s: SshSession,
@@ -73,6 +78,13 @@ export async function wantedIds(
   if (spec.owner !== undefined && paths.has('/owner')) out.uid = await resolveId(s, 'passwd', spec.owner, signal);
   if (spec.group !== undefined && paths.has('/group')) out.gid = await resolveId(s, 'group', spec.group, signal);
   return out;
+}
+
+/** uid, gid and mode the spec asks for, only for the paths that are to change (none: nothing to set). */
+export async function wantedAttributes(s: SshSession, spec: OwnedSpec, paths: ReadonlySet<string>, signal: AbortSignal): Promise<{ uid?: number; gid?: number; mode?: number }> {
+  const ids = await wantedIds(s, spec, paths, signal);
+  const mode = paths.has('/mode') ? specMode(spec) : undefined;
+  return { ...ids, ...(mode !== undefined ? { mode } : {}) };
 }
 
 /** `{ size, mode, owner, group }` for status lines. */

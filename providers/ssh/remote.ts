@@ -4,9 +4,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Stats } from 'ssh2';
+import type { SFTPWrapper, Stats } from 'ssh2';
 import { PlumbError, ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
-import type { SshSession } from './session.js';
+import type { Done, SshSession } from './session.js';
 
 const SFTP_NO_SUCH_FILE = 2;
 const SFTP_PERMISSION_DENIED = 3;
@@ -31,7 +31,7 @@ function sftpCode(err: unknown): number | undefined {
 }
 
 /** Maps a raw ssh2 SFTP error to the catalogue; a missing status code means the channel went away. */
-export function sftpError(s: SshSession, err: unknown, what: string, path: string): PlumbError {
+function sftpError(s: SshSession, err: unknown, what: string, path: string): PlumbError {
   if (err instanceof PlumbError) return err;
   const code = sftpCode(err);
   const message = err instanceof Error ? err.message : String(err);
@@ -41,7 +41,14 @@ export function sftpError(s: SshSession, err: unknown, what: string, path: strin
   return new ProviderError(`ssh ${s.targetName}: ${what} ${path} failed (${message})`, { cause: err });
 }
 
-export function toRemoteStat(st: Stats): RemoteStat {
+/** One SFTP request as `op path`, its failure mapped by sftpError. */
+function sftpOp<T>(s: SshSession, signal: AbortSignal, op: string, path: string, call: (sftp: SFTPWrapper, done: Done<T>) => void): Promise<T> {
+  return s.sftpCall<T>(signal, `${op} ${path}`, call).catch((err: unknown) => {
+    throw sftpError(s, err, op, path);
+  });
+}
+
+function toRemoteStat(st: Stats): RemoteStat {
   const fmt = st.mode & 0o170000;
   const type: FileType = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other';
   return { type, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
@@ -80,19 +87,11 @@ export async function setAttributes(
 ): Promise<void> {
   if (attrs.uid !== undefined || attrs.gid !== undefined) {
     const owner = { uid: attrs.uid ?? current.uid, gid: attrs.gid ?? current.gid };
-    await s
-      .sftpCall<void>(signal, `chown ${path}`, (sftp, done) => sftp.setstat(path, owner, (err) => done(err)))
-      .catch((err: unknown) => {
-        throw sftpError(s, err, 'chown', path);
-      });
+    await sftpOp<void>(s, signal, 'chown', path, (sftp, done) => sftp.setstat(path, owner, (err) => done(err)));
   }
   if (attrs.mode !== undefined) {
     const mode = attrs.mode;
-    await s
-      .sftpCall<void>(signal, `chmod ${path}`, (sftp, done) => sftp.setstat(path, { mode }, (err) => done(err)))
-      .catch((err: unknown) => {
-        throw sftpError(s, err, 'chmod', path);
-      });
+    await sftpOp<void>(s, signal, 'chmod', path, (sftp, done) => sftp.setstat(path, { mode }, (err) => done(err)));
   }
 }
 
@@ -132,11 +131,7 @@ export async function rmdir(s: SshSession, path: string, signal: AbortSignal): P
 }
 
 async function countEntries(s: SshSession, path: string, signal: AbortSignal): Promise<number> {
-  const handle = await s
-    .sftpCall<Buffer>(signal, `opendir ${path}`, (sftp, done) => sftp.opendir(path, (err, h) => done(err, h)))
-    .catch((err: unknown) => {
-      throw sftpError(s, err, 'opendir', path);
-    });
+  const handle = await sftpOp<Buffer>(s, signal, 'opendir', path, (sftp, done) => sftp.opendir(path, (err, h) => done(err, h)));
   try {
     const list = await s.sftpCall<unknown[] | false>(signal, `readdir ${path}`, (sftp, done) =>
       sftp.readdir(handle, (err, l) => (err && sftpCode(err) === 1 ? done(null, false) : done(err, l as unknown[]))),
@@ -154,7 +149,7 @@ async function closeQuietly(s: SshSession, handle: Buffer, signal: AbortSignal):
 }
 
 /** Git blob id of the bytes of a file: `blob <size>\0<bytes>` hashed with sha1 (or sha256 repos). */
-export function blobHeader(size: number): Buffer {
+function blobHeader(size: number): Buffer {
   return Buffer.from(`blob ${size}\0`, 'utf8');
 }
 
@@ -163,35 +158,37 @@ export function gitBlobId(bytes: Buffer, algo: 'sha1' | 'sha256' = 'sha1'): stri
 }
 
 /**
+ * Reads a remote file from the start, handing each chunk to `take` (only for the
+ * call: the buffer is reused) with the bytes read so far, until the end of the
+ * file or until `take` returns false. The handle is closed either way.
+ */
+async function readChunks(s: SshSession, path: string, signal: AbortSignal, take: (chunk: Buffer, read: number) => boolean): Promise<void> {
+  const handle = await sftpOp<Buffer>(s, signal, 'open', path, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)));
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (let pos = 0; ; ) {
+      const at = pos;
+      const n = await sftpOp<number>(s, signal, 'read', path, (sftp, done) => sftp.read(handle, buf, 0, CHUNK, at, (err, bytesRead) => done(err, bytesRead)));
+      if (n === 0) return;
+      pos += n;
+      if (!take(buf.subarray(0, n), pos)) return;
+    }
+  } finally {
+    await closeQuietly(s, handle, signal);
+  }
+}
+
+/**
  * Streams a remote file through the hash without keeping it. `size` is the lstat
  * size; if the file changes while read, the id will not match and that is drift.
  */
 export async function remoteBlobId(s: SshSession, path: string, size: number, algo: 'sha1' | 'sha256', signal: AbortSignal): Promise<string> {
-  const handle = await s
-    .sftpCall<Buffer>(signal, `open ${path}`, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)))
-    .catch((err: unknown) => {
-      throw sftpError(s, err, 'open', path);
-    });
-  try {
-    const hash = createHash(algo).update(blobHeader(size));
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let pos = 0;
-    for (;;) {
-      const at = pos;
-      const n = await s
-        .sftpCall<number>(signal, `read ${path}`, (sftp, done) => sftp.read(handle, buf, 0, CHUNK, at, (err, bytesRead) => done(err, bytesRead)))
-        .catch((err: unknown) => {
-          throw sftpError(s, err, 'read', path);
-        });
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      pos += n;
-      if (pos > size) break; // grew meanwhile: the id cannot match anyway
-    }
-    return hash.digest('hex');
-  } finally {
-    await closeQuietly(s, handle, signal);
-  }
+  const hash = createHash(algo).update(blobHeader(size));
+  await readChunks(s, path, signal, (chunk, read) => {
+    hash.update(chunk);
+    return read <= size; // grown meanwhile: the id cannot match anyway
+  });
+  return hash.digest('hex');
 }
 
 /** Bytes to write: a buffer in memory, or a producer (attachments are read only when a write is due). */
@@ -226,38 +223,18 @@ export async function writeFileAtomic(
     for (let pos = 0; pos < bytes.length; pos += CHUNK) {
       const at = pos;
       const len = Math.min(CHUNK, bytes.length - pos);
-      await s
-        .sftpCall<void>(signal, `write ${tmp}`, (sftp, done) => sftp.write(h, bytes, at, len, at, (err) => done(err)))
-        .catch((err: unknown) => {
-          throw sftpError(s, err, 'write', tmp);
-        });
+      await sftpOp<void>(s, signal, 'write', tmp, (sftp, done) => sftp.write(h, bytes, at, len, at, (err) => done(err)));
     }
     if (attrs.uid !== undefined || attrs.gid !== undefined) {
-      const st = await s
-        .sftpCall<Stats>(signal, `fstat ${tmp}`, (sftp, done) => sftp.fstat(h, (err, stats) => done(err, stats)))
-        .catch((err: unknown) => {
-          throw sftpError(s, err, 'fstat', tmp);
-        });
+      const st = await sftpOp<Stats>(s, signal, 'fstat', tmp, (sftp, done) => sftp.fstat(h, (err, stats) => done(err, stats)));
       const owner = { uid: attrs.uid ?? st.uid, gid: attrs.gid ?? st.gid };
       if (owner.uid !== st.uid || owner.gid !== st.gid) {
-        await s
-          .sftpCall<void>(signal, `chown ${tmp}`, (sftp, done) => sftp.fsetstat(h, owner, (err) => done(err)))
-          .catch((err: unknown) => {
-            throw sftpError(s, err, 'chown', tmp);
-          });
+        await sftpOp<void>(s, signal, 'chown', tmp, (sftp, done) => sftp.fsetstat(h, owner, (err) => done(err)));
       }
     }
     // After chown (which can clear setuid bits) and explicit, so the server's umask does not apply.
-    await s
-      .sftpCall<void>(signal, `chmod ${tmp}`, (sftp, done) => sftp.fsetstat(h, { mode: attrs.mode }, (err) => done(err)))
-      .catch((err: unknown) => {
-        throw sftpError(s, err, 'chmod', tmp);
-      });
-    await s
-      .sftpCall<void>(signal, `close ${tmp}`, (sftp, done) => sftp.close(h, (err) => done(err)))
-      .catch((err: unknown) => {
-        throw sftpError(s, err, 'close', tmp);
-      });
+    await sftpOp<void>(s, signal, 'chmod', tmp, (sftp, done) => sftp.fsetstat(h, { mode: attrs.mode }, (err) => done(err)));
+    await sftpOp<void>(s, signal, 'close', tmp, (sftp, done) => sftp.close(h, (err) => done(err)));
     handle = undefined;
     await renameOver(s, tmp, path, signal);
   } catch (err) {
@@ -282,11 +259,7 @@ async function renameOver(s: SshSession, from: string, to: string, signal: Abort
     if (atomic || sftpCode(err) !== SFTP_FAILURE) throw sftpError(s, err, 'rename', to);
     // SFTPv3 rename refuses to replace: without the extension there is no atomic way, so unlink first.
     await unlink(s, to, signal);
-    await s
-      .sftpCall<void>(signal, `rename ${to}`, (sftp, done) => sftp.rename(from, to, (e) => done(e)))
-      .catch((e: unknown) => {
-        throw sftpError(s, e, 'rename', to);
-      });
+    await sftpOp<void>(s, signal, 'rename', to, (sftp, done) => sftp.rename(from, to, (e) => done(e)));
   }
 }
 
@@ -308,7 +281,7 @@ export function shellQuote(value: string): string {
 export type IdDb = 'passwd' | 'group';
 
 /** `getent passwd|group NAME_OR_ID` over exec, cached per session. Unknown → null. */
-export async function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
+async function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
   const cacheKey = `${db}:${key}`;
   if (s.idCache.has(cacheKey)) return s.idCache.get(cacheKey) ?? null;
   const res = await s.exec(`getent ${db} ${shellQuote(key)}`, signal, { maxOutput: 8192, killable: false });
@@ -348,28 +321,11 @@ async function lookupInEtc(s: SshSession, db: IdDb, key: string, signal: AbortSi
   if (!st || st.size > ETC_MAX) {
     throw new ProviderError(`ssh ${s.targetName}: neither getent nor a readable ${path}; Plumb needs one to map user and group names`);
   }
-  const handle = await s
-    .sftpCall<Buffer>(signal, `open ${path}`, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)))
-    .catch((err: unknown) => {
-      throw sftpError(s, err, 'open', path);
-    });
   const chunks: Buffer[] = [];
-  try {
-    for (let pos = 0; pos <= ETC_MAX; ) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const at = pos;
-      const n = await s
-        .sftpCall<number>(signal, `read ${path}`, (sftp, done) => sftp.read(handle, buf, 0, CHUNK, at, (err, bytesRead) => done(err, bytesRead)))
-        .catch((err: unknown) => {
-          throw sftpError(s, err, 'read', path);
-        });
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    await closeQuietly(s, handle, signal);
-  }
+  await readChunks(s, path, signal, (chunk, read) => {
+    chunks.push(Buffer.from(chunk));
+    return read <= ETC_MAX;
+  });
   const entries = parseIdEntries(Buffer.concat(chunks).toString('utf8'));
   for (const e of entries) {
     if (!s.idCache.has(`${db}:${e.name}`)) s.idCache.set(`${db}:${e.name}`, e);

@@ -69,7 +69,8 @@ export class TailBuffer {
   }
 }
 
-type Done<T> = (err: Error | null | undefined, value?: T) => void;
+/** Node-style completion callback of one ssh2 request. */
+export type Done<T> = (err: Error | null | undefined, value?: T) => void;
 
 export class SshSession implements Session {
   readonly targetName: string;

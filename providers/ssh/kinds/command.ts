@@ -30,7 +30,7 @@ export interface CommandActual {
 const OUTPUT_LIMIT = 4 * 1024;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function hasGuard(spec: CommandSpec): boolean {
+function hasGuard(spec: CommandSpec): boolean {
   return spec.creates !== undefined || spec.unless !== undefined || spec.onlyIf !== undefined;
 }
 

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { SpecError } from '../../../src/errors.js';
 import type { KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
-import { metadataChanges, normalizeMode, readNode, summarizeNode, wantedIds } from '../metadata.js';
+import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { FileType } from '../remote.js';
 import { lstat, mkdir, rmdir, setAttributes, stat } from '../remote.js';
 import type { SshSession } from '../session.js';
@@ -85,7 +85,7 @@ export const directoryKind: KindHandler<DirectorySpec, DirectoryActual, SshSessi
       return;
     }
     if (st && st.type !== 'directory') throw refuseType(r, st.type);
-    const mode = spec.mode !== undefined ? parseInt(normalizeMode(spec.mode), 8) : undefined;
+    const mode = specMode(spec);
     let paths = new Set(changes.map((c) => c.path));
     if (!st) {
       await createParents(s, r, signal);
@@ -99,11 +99,7 @@ export const directoryKind: KindHandler<DirectorySpec, DirectoryActual, SshSessi
       return;
     }
     if (paths.has('/state') || paths.has('/type')) paths = new Set(['/mode', '/owner', '/group']);
-    const ids = await wantedIds(s, spec, paths, signal);
-    const newMode = paths.has('/mode') ? mode : undefined;
-    if (ids.uid !== undefined || ids.gid !== undefined || newMode !== undefined) {
-      await setAttributes(s, spec.path, { ...ids, ...(newMode !== undefined ? { mode: newMode } : {}) }, st, signal);
-    }
+    await setAttributes(s, spec.path, await wantedAttributes(s, spec, paths, signal), st, signal);
   },
 
   async remove(s, r, ctx: OpContext) {

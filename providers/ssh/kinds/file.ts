@@ -7,7 +7,7 @@ import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
-import { metadataChanges, normalizeMode, readNode, summarizeNode, wantedIds } from '../metadata.js';
+import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';
 import { gitBlobId, lstat, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
 import type { SshSession } from '../session.js';
@@ -129,26 +129,22 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     }
     if (st && st.type !== 'file') throw refuseType(r, st.type);
     const d = desiredContent(r);
-    const mode = spec.mode !== undefined ? parseInt(normalizeMode(spec.mode), 8) : undefined;
     if (!st) {
       const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
-      await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: mode ?? DEFAULT_FILE_MODE, ...ids }, signal);
+      await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal);
       return;
     }
     let paths = new Set(changes.map((c) => c.path));
     // Planned as a create or a type change but a regular file is there now: converge every field.
     if (paths.has('/state') || paths.has('/type')) paths = new Set(['/content', '/source', '/mode', '/owner', '/group']);
-    const ids = await wantedIds(s, spec, paths, signal);
-    const newMode = paths.has('/mode') ? mode : undefined;
+    const want = await wantedAttributes(s, spec, paths, signal);
     if (d && paths.has(d.pointer)) {
       // Fields not being changed keep their current values on the replacement file.
-      await writeFileAtomic(s, spec.path, d.bytes, { mode: newMode ?? st.mode, uid: ids.uid ?? st.uid, gid: ids.gid ?? st.gid }, signal);
+      await writeFileAtomic(s, spec.path, d.bytes, { mode: want.mode ?? st.mode, uid: want.uid ?? st.uid, gid: want.gid ?? st.gid }, signal);
       return;
     }
     // Only metadata differs: setstat, no rewrite.
-    if (ids.uid !== undefined || ids.gid !== undefined || newMode !== undefined) {
-      await setAttributes(s, spec.path, { ...ids, ...(newMode !== undefined ? { mode: newMode } : {}) }, st, signal);
-    }
+    await setAttributes(s, spec.path, want, st, signal);
   },
 
   async remove(s, r, ctx: OpContext) {
