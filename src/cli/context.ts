@@ -18,6 +18,8 @@ const DEFAULT_CONFIG = '/etc/plumb/plumb.yaml';
 
 export interface CliContext {
   config: Config;
+  /** The config file it came from, absolute (none with --repo). */
+  configPath?: string;
   /** Set when the repo was given as a local directory (--repo, or a config whose url is a path). */
   localRepo?: string;
   /** Whether a state directory was named (config file, or --state). */
@@ -38,10 +40,11 @@ export function resolveContext(flags: CommonFlags, env: Record<string, string | 
     if (!configPath) throw new UsageError(`no configuration: give --config FILE, or --repo DIR${needs.state ? ' --state DIR' : ''} (or set PLUMB_CONFIG)`);
   }
   if (configPath) {
-    const config = loadConfigFile(resolve(configPath));
+    const path = resolve(configPath);
+    const config = loadConfigFile(path);
     if (flags.state) config.stateDir = resolve(flags.state);
     const local = config.repo.url.startsWith('/') && existsSync(config.repo.url) ? config.repo.url : undefined;
-    return { config, hasState: true, viaRepoFlag: false, ...(local ? { localRepo: local } : {}) };
+    return { config, configPath: path, hasState: true, viaRepoFlag: false, ...(local ? { localRepo: local } : {}) };
   }
   const repo = resolve(flags.repo!);
   if (!existsSync(repo)) throw new UsageError(`--repo ${flags.repo}: no such directory`);

@@ -1,4 +1,6 @@
 import { UsageError } from '../errors.js';
+import type { DoneEvent } from '../daemon/control.js';
+import type { PassEvent } from '../daemon/daemon.js';
 import type { OpResult } from '../run/runner.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveContext, type CommonFlags } from './context.js';
@@ -6,10 +8,7 @@ import { callDaemon, requester } from './control-client.js';
 import { printJson, type Out } from './output.js';
 import { Progress } from './progress.js';
 
-type Event =
-  | { type: 'plan'; commit: string; total: number }
-  | { type: 'result'; result: OpResult }
-  | { type: 'done'; commit: string | null; converged: boolean; rejected: unknown; fetchError: string | null; error?: string | null; stopped: boolean };
+type Event = PassEvent | DoneEvent;
 
 function socketOf(flags: CommonFlags, env: NodeJS.ProcessEnv): string {
   return resolveContext(flags, env, { state: true }).config.control.socket;
@@ -36,7 +35,7 @@ export async function syncCommand(selectors: string[], flags: CommonFlags & { wa
   }
   const progress = new Progress(out);
   let results: OpResult[] = [];
-  let done: Extract<Event, { type: 'done' }> | undefined;
+  let done: DoneEvent | undefined;
   const res = await callDaemon(socket, '/v1/sync', body, (line) => {
     const event = line as Event;
     if (event.type === 'plan') {

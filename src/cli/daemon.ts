@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { loadConfigFile } from '../daemon/config.js';
 import { ControlServer } from '../daemon/control.js';
 import { createLogger } from '../daemon/log.js';
@@ -21,13 +21,12 @@ import { resolveContext, type CommonFlags } from './context.js';
  */
 export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv): Promise<number> {
   const ctx = resolveContext(flags, env, { state: true });
-  const configPath = flags.config ?? (flags.repo ? undefined : (env.PLUMB_CONFIG ?? '/etc/plumb/plumb.yaml'));
   const log = createLogger({ level: ctx.config.logLevel });
   const engine = await Engine.open({ config: ctx.config, providers: builtinProviders(), log, env });
   const daemon = new Daemon(engine, ctx.config, log);
   const reload = (): string[] => {
-    if (!configPath) throw new ConfigError('the daemon was started without a config file (--repo): there is nothing to re-read; restart it to change settings');
-    const next = loadConfigFile(resolve(configPath));
+    if (!ctx.configPath) throw new ConfigError('the daemon was started without a config file (--repo): there is nothing to re-read; restart it to change settings');
+    const next = loadConfigFile(ctx.configPath);
     if (flags.state) next.stateDir = ctx.config.stateDir;
     const changed = daemon.reconfigure(next);
     log.level = next.logLevel;

@@ -4,6 +4,7 @@ import { Ajv } from 'ajv';
 import { ConfigError } from '../errors.js';
 import { formatDiagnostic, type Diagnostic } from '../load/types.js';
 import { parseYaml } from '../load/yaml.js';
+import { SECRET_REF_PATTERN } from '../secrets/resolve.js';
 import { checkBranch, checkRemote, checkScopePath } from '../source/remote.js';
 import { parseDuration } from '../util/duration.js';
 import { schemasDir } from '../util/package-root.js';
@@ -202,10 +203,8 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: match[1] ?? match[2]!, port };
 }
 
-const SECRET_REF = /^(file:\/.+|env:[A-Za-z_][A-Za-z0-9_]*)$/;
-
 function checkSecretRef(ref: string, setting: string): string {
-  if (!SECRET_REF.test(ref)) throw new ConfigError(`${setting} must be a secret reference (file:/absolute/path or env:NAME), never the secret itself`);
+  if (!SECRET_REF_PATTERN.test(ref)) throw new ConfigError(`${setting} must be a secret reference (file:/absolute/path or env:NAME), never the secret itself`);
   return ref;
 }
 

@@ -4,11 +4,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { describeError, PlumbError } from '../errors.js';
 import type { Log } from '../provider.js';
 import type { Store } from '../state/store.js';
+import { closeNow, listen } from '../util/http-server.js';
 import type { Daemon } from './daemon.js';
 
 const MAX_BODY = 64 * 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const ID = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?\/[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+/** The last line of a `sync --wait` stream, after the pass's PassEvents. */
+export interface DoneEvent {
+  type: 'done';
+  commit: string | null;
+  converged: boolean;
+  rejected: { commit: string; errors: number } | null;
+  fetchError: string | null;
+  /** The pass itself broke: code and message. */
+  error: string | null;
+  /** The daemon stopped before serving the request. */
+  stopped: boolean;
+}
 
 export interface ControlOptions {
   socketPath: string;
@@ -40,22 +54,14 @@ export class ControlServer {
     const { socketPath, group } = this.#options;
     // One daemon per state directory holds the writer lock, so a socket file here is a dead daemon's.
     if (existsSync(socketPath)) rmSync(socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(socketPath, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.#server, socketPath);
     chmodSync(socketPath, 0o660);
     if (group) chownSync(socketPath, process.getuid?.() ?? 0, groupId(group));
   }
 
   async close(): Promise<void> {
     // A `sync --wait` stream would hold close() open until its pass ends: cut it (the client reports the daemon stopped).
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    await closed;
+    await closeNow(this.#server);
     rmSync(this.#options.socketPath, { force: true });
   }
 
@@ -113,17 +119,16 @@ export class ControlServer {
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const report = await this.#options.daemon.request(kind, { only, onEvent: (event) => res.write(JSON.stringify(event) + '\n') });
-    res.end(
-      JSON.stringify({
-        type: 'done',
-        commit: report?.commit ?? null,
-        converged: report?.converged ?? false,
-        rejected: report?.rejected ? { commit: report.rejected.commit, errors: report.rejected.diagnostics.length } : null,
-        fetchError: report?.fetchError ?? null,
-        error: report?.error ? `${report.error.code}: ${report.error.message}` : null,
-        stopped: report === undefined,
-      }) + '\n',
-    );
+    const done: DoneEvent = {
+      type: 'done',
+      commit: report?.commit ?? null,
+      converged: report?.converged ?? false,
+      rejected: report?.rejected ? { commit: report.rejected.commit, errors: report.rejected.diagnostics.length } : null,
+      fetchError: report?.fetchError ?? null,
+      error: report?.error ? `${report.error.code}: ${report.error.message}` : null,
+      stopped: report === undefined,
+    };
+    res.end(JSON.stringify(done) + '\n');
   }
 
   #pause(body: Record<string, unknown>): [number, unknown] {

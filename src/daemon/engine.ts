@@ -153,10 +153,6 @@ export class Engine {
     return changed;
   }
 
-  get desiredCommit(): string | undefined {
-    return this.#desired?.commit;
-  }
-
   /** Fetches and returns the branch head without planning (the daemon uses it to notice a newer commit mid-pass). */
   async fetchHead(signal?: AbortSignal): Promise<string> {
     const head = await this.mirror.fetch(signal);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Log, Secrets } from '../provider.js';
 import { verifyWebhook, type WebhookProvider } from '../source/webhook.js';
+import { closeNow, listen } from '../util/http-server.js';
 import type { PassReport } from './engine.js';
 
 /** What a webhook request came to, for `plumb_webhooks_total{provider,outcome}`. */
@@ -94,13 +95,7 @@ export class HttpServer {
   /** Starts listening; resolves with the address actually bound. */
   async listen(): Promise<{ host: string; port: number }> {
     const { host, port } = this.#options;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.#server, port, host);
     const address = this.#server.address() as AddressInfo;
     this.#log.info({ host: address.address, port: address.port, webhook: this.#options.webhook?.path ?? null }, 'http listener started');
     return { host: address.address, port: address.port };
@@ -108,9 +103,7 @@ export class HttpServer {
 
   async close(): Promise<void> {
     this.#coalescer?.close();
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    await closed;
+    await closeNow(this.#server);
   }
 
   /** Feed every finished pass (daemon.onPass): /readyz follows it. */
@@ -376,7 +369,7 @@ class FailureLimiter {
 }
 
 /** /readyz: ready once a pass has finished and the last fetch worked. */
-export class Readiness {
+class Readiness {
   #passes = 0;
   #fetchFailed = false;
 

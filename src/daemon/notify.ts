@@ -259,7 +259,7 @@ export class Notifier {
 }
 
 /** What a pass says about each commit it touched: its rejected commit (if any) and the commit it converged toward. */
-export function outcomesOf(report: PassReport): CommitOutcome[] {
+function outcomesOf(report: PassReport): CommitOutcome[] {
   const out: CommitOutcome[] = [];
   if (report.rejected) {
     const first = report.rejected.diagnostics.find((d) => d.severity === 'error') ?? report.rejected.diagnostics[0];

@@ -22,10 +22,6 @@ export class SystemdNotifier {
     this.#watchdogMs = this.#enabled && forUs && usec > 0 ? usec / 1000 : undefined;
   }
 
-  get enabled(): boolean {
-    return this.#enabled;
-  }
-
   /** READY=1 once the daemon serves (state open, socket listening), then the watchdog keeps pinging. */
   ready(status: string): void {
     this.#send(['READY=1', `STATUS=${status}`]);
@@ -34,10 +30,6 @@ export class SystemdNotifier {
       this.#watchdog = setInterval(() => this.#send(['WATCHDOG=1']), this.#watchdogMs / 3);
       this.#watchdog.unref();
     }
-  }
-
-  status(text: string): void {
-    this.#send([`STATUS=${text}`]);
   }
 
   stopping(): void {
