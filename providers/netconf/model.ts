@@ -20,7 +20,7 @@
 import { SpecError } from '../../src/errors.js';
 import type { Change, Json } from '../../src/provider.js';
 import { escapeToken } from '../../src/util/json-pointer.js';
-import { attrKey, NC_NS, type XmlAttr, type XmlElement } from './client/xml.js';
+import { attrKey, element, NC_NS, QNAME_VALUE, XML_NAME, type XmlElement } from './client/xml.js';
 
 export type Mode = 'merge' | 'replace';
 
@@ -77,9 +77,6 @@ export interface ConfigActual {
   nodes: ANode[];
 }
 
-const QNAME = /^([A-Za-z_][A-Za-z0-9_.-]*):([A-Za-z_][A-Za-z0-9_.-]*)$/;
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-
 const isMap = (v: unknown): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const compiled = new WeakMap<object, Desired>();
@@ -114,7 +111,7 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
     return fail(pointer, 'expected a scalar');
   };
   const canonOf = (text: string, scope: Map<string, string>): string => {
-    const m = QNAME.exec(text);
+    const m = QNAME_VALUE.exec(text);
     const uri = m ? scope.get(m[1]!) : undefined;
     return uri !== undefined ? `{${uri}}${m![2]!}` : text;
   };
@@ -131,7 +128,7 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
         ns = v as string;
       } else if (k.startsWith('@xmlns:')) {
         const prefix = k.slice(7);
-        if (!NAME.test(prefix) || /^xml/i.test(prefix)) fail(`${pointer}/${escapeToken(k)}`, `"${prefix}" is not a usable namespace prefix`);
+        if (!XML_NAME.test(prefix) || /^xml/i.test(prefix)) fail(`${pointer}/${escapeToken(k)}`, `"${prefix}" is not a usable namespace prefix`);
         if (typeof v !== 'string' || v === '') fail(`${pointer}/${escapeToken(k)}`, `${k} must be a namespace URI`);
         declared.push([prefix, v as string]);
       } else if (k.startsWith('@')) {
@@ -139,7 +136,7 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
       } else if (k === '#text') {
         text = v;
       } else {
-        if (!NAME.test(k)) fail(`${pointer}/${escapeToken(k)}`, `"${k}" is not an XML element name (use @xmlns for namespaces, not prefixes)`);
+        if (!XML_NAME.test(k)) fail(`${pointer}/${escapeToken(k)}`, `"${k}" is not an XML element name (use @xmlns for namespaces, not prefixes)`);
         kids.push([k, v]);
       }
     }
@@ -222,7 +219,7 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
 
   const top: DChild[] = [];
   for (const [k, v] of Object.entries(spec.config)) {
-    if (!NAME.test(k)) fail(`/config/${escapeToken(k)}`, `"${k}" is not an XML element name`);
+    if (!XML_NAME.test(k)) fail(`/config/${escapeToken(k)}`, `"${k}" is not an XML element name`);
     const c = childOf(k, v, `/config/${escapeToken(k)}`, k, '', new Map(), 1);
     if (mode === 'replace' && c.t !== 'one') fail(`/config/${escapeToken(k)}`, 'replace mode owns whole top-level elements: put the list under its container');
     top.push(c);
@@ -238,11 +235,12 @@ function normalizeKeyPath(path: string): string {
 // ---------------------------------------------------------------- XML building
 
 function xel(ns: string, name: string, opts: { text?: string; children?: XmlElement[]; declared?: Array<[string, string]>; op?: string } = {}): XmlElement {
-  const attrs: Record<string, XmlAttr> = Object.create(null) as Record<string, XmlAttr>;
-  if (opts.op) attrs[attrKey(NC_NS, 'operation')] = { ns: NC_NS, name: 'operation', value: opts.op, prefix: 'nc' };
-  const prefixes: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [p, uri] of opts.declared ?? []) prefixes[p] = uri;
-  return { ns, name, attrs, children: opts.children ?? [], text: opts.text ?? '', prefixes };
+  return element(ns, name, {
+    text: opts.text,
+    children: opts.children,
+    attrs: opts.op ? [{ ns: NC_NS, name: 'operation', value: opts.op, prefix: 'nc' }] : [],
+    prefixes: Object.fromEntries(opts.declared ?? []),
+  });
 }
 
 /** Key leaves of an entry, as content-match / identifying elements. */
@@ -332,7 +330,7 @@ function keyPointerOf(list: { pointer: string; keys: string[]; ns: string }, a: 
 }
 
 /** An actual subtree as YAML-like JSON, for the `before` of a change (repeated elements become arrays). */
-export function yamlOf(nodes: ANode[]): Json {
+function yamlOf(nodes: ANode[]): Json {
   const out: Record<string, Json> = {};
   const repeated = new Set<string>();
   for (const n of nodes) {
@@ -480,7 +478,7 @@ export function removeEdit(d: Desired, nodes: ANode[], op: RemoveOp = 'remove'):
  * `delete` (RFC 4741), which is as good here: only what was just read under
  * the lock is removed.
  */
-export type RemoveOp = 'remove' | 'delete';
+type RemoveOp = 'remove' | 'delete';
 
 function removeChild(c: DChild, nodes: ANode[], op: RemoveOp): XmlElement[] {
   if (c.t === 'one') {

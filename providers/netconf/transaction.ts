@@ -50,7 +50,7 @@ export async function readConfig(s: NetconfSession, d: Desired, signal: AbortSig
 }
 
 /** diff minus the resource's `ignore:` pointers (once the thing exists), as the runner applies them. */
-export function effectiveDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
+function effectiveDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
   return withoutIgnored(r, actual, diffConfig(d, actual));
 }
 

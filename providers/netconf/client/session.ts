@@ -19,8 +19,8 @@ import { attr, child, escapeXml, NC_NS, parseXml, type XmlElement, type XmlParse
 
 type SshClient = ssh2.Client;
 
-export const BASE_10 = 'urn:ietf:params:netconf:base:1.0';
-export const BASE_11 = 'urn:ietf:params:netconf:base:1.1';
+const BASE_10 = 'urn:ietf:params:netconf:base:1.0';
+const BASE_11 = 'urn:ietf:params:netconf:base:1.1';
 export const CAP = {
   candidate: 'urn:ietf:params:netconf:capability:candidate:1.0',
   confirmedCommit10: 'urn:ietf:params:netconf:capability:confirmed-commit:1.0',

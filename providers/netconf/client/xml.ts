@@ -60,10 +60,6 @@ export function child(el: XmlElement, name: string, ns?: string): XmlElement | u
   return el.children.find((c) => c.name === name && (ns === undefined || c.ns === ns));
 }
 
-export function childrenNamed(el: XmlElement, name: string, ns?: string): XmlElement[] {
-  return el.children.filter((c) => c.name === name && (ns === undefined || c.ns === ns));
-}
-
 export class XmlParseError extends Error {}
 
 export interface ParseOptions {
@@ -71,7 +67,8 @@ export interface ParseOptions {
   maxDepth?: number;
 }
 
-const QNAME_VALUE = /^([A-Za-z_][A-Za-z0-9_.-]*):([A-Za-z_][A-Za-z0-9_.-]*)$/;
+/** `prefix:local`, as in an identityref value. */
+export const QNAME_VALUE = /^([A-Za-z_][A-Za-z0-9_.-]*):([A-Za-z_][A-Za-z0-9_.-]*)$/;
 
 /**
  * Parses one complete XML document into its root element. No DTDs (NETCONF has
@@ -160,10 +157,11 @@ export function escapeXml(value: string): string {
   return value.replace(/[&<>"'\r]/g, (c) => TEXT_ESCAPES[c]!);
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** The element, attribute and prefix names Plumb writes (no colons, no non-ASCII). */
+export const XML_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 function checkName(name: string): string {
-  if (!NAME.test(name)) throw new XmlParseError(`"${name}" is not a valid XML name`);
+  if (!XML_NAME.test(name)) throw new XmlParseError(`"${name}" is not a valid XML name`);
   return name;
 }
 
