@@ -147,7 +147,6 @@ export const ERROR_CODES = [
   'PLUMB_INTERNAL',
 ] as const;
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Anything thrown, as a code, a retryable flag and a one-line message. Unknown errors are not retried. */
 export function describeError(err: unknown): { code: string; retryable: boolean; message: string } {

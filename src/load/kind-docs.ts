@@ -1,4 +1,6 @@
+import { API_VERSION } from './document.js';
 import type { SchemaRegistry } from './schemas.js';
+import { TARGET_KIND } from './types.js';
 
 type Schema = Record<string, unknown>;
 
@@ -9,26 +11,18 @@ export function kindMarkdown(registry: SchemaRegistry, kind: string): string {
   const lines: string[] = [`## ${kind}`, ''];
   if (typeof info.schema.description === 'string') lines.push(info.schema.description, '');
   lines.push(`Provider: ${info.provider ?? 'core'} · Schema: \`schemas/${info.schemaFile}\``, '');
-  lines.push('| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |');
-  const required = new Set((info.schema.required as string[] | undefined) ?? []);
-  for (const [name, prop] of Object.entries((info.schema.properties ?? {}) as Record<string, Schema>)) {
-    lines.push(`| \`${name}\` | ${typeOf(prop, info.schema)} | ${required.has(name) ? 'yes' : ''} | ${prop.default === undefined ? '' : `\`${JSON.stringify(prop.default)}\``} | ${cell(String(prop.description ?? ''))} |`);
-  }
-  if (kind === 'Target') {
+  lines.push(...fieldTable(info.schema));
+  if (kind === TARGET_KIND) {
     lines.push('', 'The rest of a Target spec is defined by its provider:');
     for (const [provider, { targetSchema }] of registry.providers) {
       lines.push('', `### Target with \`provider: ${provider}\``, '');
       if (typeof targetSchema.description === 'string') lines.push(targetSchema.description, '');
-      lines.push('| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |');
-      const req = new Set((targetSchema.required as string[] | undefined) ?? []);
-      for (const [name, prop] of Object.entries((targetSchema.properties ?? {}) as Record<string, Schema>)) {
-        lines.push(`| \`${name}\` | ${typeOf(prop, targetSchema)} | ${req.has(name) ? 'yes' : ''} | ${prop.default === undefined ? '' : `\`${JSON.stringify(prop.default)}\``} | ${cell(String(prop.description ?? ''))} |`);
-      }
+      lines.push(...fieldTable(targetSchema));
     }
   }
   const examples = info.schema.examples as unknown[] | undefined;
   if (examples?.[0]) {
-    lines.push('', 'Example:', '', '```yaml', `apiVersion: plumb/v1`, `kind: ${kind}`, `metadata: { name: example${info.provider ? ', target: web1' : ''} }`, 'spec:');
+    lines.push('', 'Example:', '', '```yaml', `apiVersion: ${API_VERSION}`, `kind: ${kind}`, `metadata: { name: example${info.provider ? ', target: web1' : ''} }`, 'spec:');
     for (const [k, v] of Object.entries(examples[0] as Schema)) lines.push(`  ${k}: ${JSON.stringify(v)}`);
     lines.push('```');
   }
@@ -42,20 +36,24 @@ export function kindReference(registry: SchemaRegistry, metadata: Schema): strin
     '',
     '<!-- Generated from schemas/ by `npm run docs:kinds` (`plumb explain --all`); do not edit by hand: a test compares them. -->',
     '',
-    'Every document is `apiVersion: plumb/v1`, a `kind`, `metadata` and a `spec`.',
+    `Every document is \`apiVersion: ${API_VERSION}\`, a \`kind\`, \`metadata\` and a \`spec\`.`,
     '',
     '## metadata (every kind)',
     '',
-    '| Field | Type | Required | Default | Description |',
-    '| --- | --- | --- | --- | --- |',
+    ...fieldTable(metadata),
+    '',
   ];
-  const required = new Set((metadata.required as string[] | undefined) ?? []);
-  for (const [name, prop] of Object.entries((metadata.properties ?? {}) as Record<string, Schema>)) {
-    out.push(`| \`${name}\` | ${typeOf(prop, metadata)} | ${required.has(name) ? 'yes' : ''} | ${prop.default === undefined ? '' : `\`${JSON.stringify(prop.default)}\``} | ${cell(String(prop.description ?? ''))} |`);
-  }
-  out.push('');
-  for (const kind of [...registry.kinds.keys()].sort((a, b) => (a === 'Target' ? -1 : b === 'Target' ? 1 : a.localeCompare(b)))) out.push(kindMarkdown(registry, kind));
+  for (const kind of [...registry.kinds.keys()].sort((a, b) => (a === TARGET_KIND ? -1 : b === TARGET_KIND ? 1 : a.localeCompare(b)))) out.push(kindMarkdown(registry, kind));
   return out.join('\n');
+}
+
+/** One row per property: name, type, whether required, default, description. */
+function fieldTable(schema: Schema): string[] {
+  const required = new Set((schema.required as string[] | undefined) ?? []);
+  const rows = Object.entries((schema.properties ?? {}) as Record<string, Schema>).map(
+    ([name, prop]) => `| \`${name}\` | ${typeOf(prop, schema)} | ${required.has(name) ? 'yes' : ''} | ${prop.default === undefined ? '' : `\`${JSON.stringify(prop.default)}\``} | ${cell(String(prop.description ?? ''))} |`,
+  );
+  return ['| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |', ...rows];
 }
 
 function typeOf(prop: Schema, root: Schema): string {

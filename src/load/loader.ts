@@ -107,7 +107,6 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
   const changes = prev.commit === commit ? [] : await options.objects.diff(prev.commit, commit, options.scope);
   const diagnostics: Diagnostic[] = [];
   const removed = new Set<string>();
-  const removedFiles = new Set<string>();
   const newFiles: Array<{ path: string; oid: string }> = [];
   const changedPaths = new Set<string>();
 
@@ -115,7 +114,6 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
     if (change.oldPath) changedPaths.add(change.oldPath);
     if (change.newPath) changedPaths.add(change.newPath);
     if (change.oldPath && isConfigFile(change.oldPath)) {
-      removedFiles.add(change.oldPath);
       for (const id of prev.byFile.get(change.oldPath) ?? []) removed.add(id);
     }
     if (change.newPath) {
@@ -130,9 +128,15 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
   const docs = new Map<string, ParsedResource>();
   const added = new Map<string, LoadedResource>();
   const lookup = (id: string): LoadedResource | undefined => added.get(id) ?? (removed.has(id) ? undefined : prev.resources.get(id));
-  const resolver = async (path: string) => {
-    const info = await options.objects.pathInfo(commit, path);
-    return info && info.type === 'blob' ? { oid: info.oid, size: info.size, mode: '100644' } : undefined;
+  // One lookup per path: a shared attachment referenced by many resources is looked up once.
+  const looked = new Map<string, ReturnType<PathResolver>>();
+  const resolver: PathResolver = (path) => {
+    let answer = looked.get(path);
+    if (!answer) {
+      answer = options.objects.pathInfo(commit, path).then((info) => (info && info.type === 'blob' ? { oid: info.oid, size: info.size, mode: '100644' } : undefined));
+      looked.set(path, answer);
+    }
+    return answer;
   };
 
   for (const file of parsed) {
@@ -145,7 +149,7 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
       }
       const existing = removed.has(r.id) ? undefined : prev.resources.get(r.id);
       if (existing) {
-        diagnostics.push({ severity: 'error', ...r.doc.position, id: r.id, message: `${r.id} is defined twice: here and at ${existing.file}:${existing.line}:${existing.col}` });
+        diagnostics.push(duplicate(r, existing));
         continue;
       }
       docs.set(r.id, r);
@@ -192,8 +196,8 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
     apply() {
       if (applied) return prev;
       applied = true;
+      // Removing a file's last resource drops its index entry too.
       for (const id of removed) removeFromSet(prev, id);
-      for (const file of removedFiles) prev.byFile.delete(file);
       for (const r of added.values()) addToSet(prev, r);
       prev.commit = commit;
       return prev;

@@ -1,4 +1,4 @@
-import type { Json, Resource, TargetSpec } from '../provider.js';
+import type { Json, Resource } from '../provider.js';
 
 /** Where something is in the config repo. Lines and columns are 1-based. */
 export interface Position {
@@ -27,7 +27,6 @@ export interface LoadedResource<Spec = unknown> extends Resource<Spec> {
   specHash: string;
 }
 
-export type LoadedTarget = LoadedResource<TargetSpec>;
 
 /** Everything one commit declares, indexed for delta planning. */
 export interface DesiredSet {

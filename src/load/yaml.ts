@@ -55,14 +55,13 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
   }
 
   // Walk the events once: document boundaries, node counts with alias expansion, forbidden keys.
-  const docRanges: Array<{ from: number; to: number }> = [];
+  const docStarts: number[] = [];
   const guard = checkEvents(events, text, limits);
   if (guard) return fail(guard.offset, guard.message);
   for (let i = 0; i < events.length; i++) {
     if (events[i]!.type === EVENT_ID.DOCUMENT) {
-      const from = i;
+      docStarts.push(i);
       i = skipNode(events, i); // DOCUMENT ... POP
-      docRanges.push({ from, to: i });
     }
   }
 
@@ -80,9 +79,9 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
   const eventsAgain = (): Event[] => (reparsed ??= parseEvents(text, { filename: file, maxDepth }));
   const documents: YamlDocument[] = [];
   values.forEach((value, index) => {
-    const range = docRanges[index];
-    if (!range) return;
-    const rootEvent = events[range.from + 1];
+    const start = docStarts[index];
+    if (start === undefined) return;
+    const rootEvent = events[start + 1];
     const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
     let positions: Map<string, { start: number; keyStart?: number }> | undefined;
     documents.push({
@@ -90,7 +89,7 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
       value,
       position: at(rootOffset),
       positionOf(pointer, options) {
-        positions ??= collectPositions(eventsAgain(), text, range.from + 1);
+        positions ??= collectPositions(eventsAgain(), text, start + 1);
         let p = pointer;
         for (;;) {
           const found = positions.get(p);

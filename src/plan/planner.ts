@@ -1,4 +1,4 @@
-import type { Json, JsonObject, Resource } from '../provider.js';
+import type { Json, JsonObject } from '../provider.js';
 import { TARGET_KIND, targetId, type LoadedResource } from '../load/types.js';
 import { canonicalJson } from '../util/canonical.js';
 import type { Acceptance, Cause, NewTombstone, Op, PendingTombstone, Plan, RecordedResource } from './types.js';
@@ -116,22 +116,7 @@ export function plan(input: PlanInput): Plan {
   const planned = new Set(ops.map((op) => `${op.key}\u0000${op.target ?? ''}`));
   for (const t of pendingByResource.values()) {
     if (planned.has(`delete:${t.resourceId}\u0000${t.target ?? ''}`)) continue;
-    ops.push({
-      key: `delete:${t.resourceId}`,
-      id: t.resourceId,
-      kind: t.kind,
-      name: t.name,
-      target: t.target,
-      action: 'delete',
-      cause: 'deletion',
-      resource: resourceFrom(t.resourceId, t.kind, t.name, t.spec, t.meta, t.memo),
-      ...(t.targetSpec ? { targetSpec: t.targetSpec } : {}),
-      tombstoneId: t.tombstoneId,
-      before: t.spec,
-      after: null,
-      reasons: [`removal pending since ${t.deletedCommit.slice(0, 12)}`],
-      waitFor: [],
-    });
+    ops.push(deleteOp({ ...t, id: t.resourceId }, [`removal pending since ${t.deletedCommit.slice(0, 12)}`], t.tombstoneId));
   }
 
   linkDependencies(ops);
@@ -169,27 +154,26 @@ function newTombstone(rec: RecordedResource): NewTombstone {
   return { recorded: rec, policy: 'Delete' };
 }
 
-function deleteOp(rec: RecordedResource, reasons: string[]): Op {
+/** A removal: of a resource gone from Git now, or (with its tombstone) one pending since an earlier commit. */
+function deleteOp(rec: Pick<RecordedResource, 'id' | 'kind' | 'name' | 'target' | 'targetSpec' | 'spec' | 'meta' | 'memo'>, reasons: string[], tombstoneId?: number): Op {
+  const { id, kind, name, spec, meta, memo } = rec;
   return {
-    key: `delete:${rec.id}`,
-    id: rec.id,
-    kind: rec.kind,
-    name: rec.name,
+    key: `delete:${id}`,
+    id,
+    kind,
+    name,
     target: rec.target,
     action: 'delete',
     cause: 'deletion',
-    resource: resourceFrom(rec.id, rec.kind, rec.name, rec.spec, rec.meta, rec.memo),
+    // Attachments of a deleted resource are not needed to remove it.
+    resource: { id, kind, name, spec, meta, attachments: {}, ...(memo !== null ? { memo } : {}) },
     ...(rec.targetSpec ? { targetSpec: rec.targetSpec } : {}),
-    before: rec.spec,
+    ...(tombstoneId !== undefined ? { tombstoneId } : {}),
+    before: spec,
     after: null,
     reasons,
     waitFor: [],
   };
-}
-
-function resourceFrom(id: string, kind: string, name: string, spec: Json, meta: Resource['meta'], memo: Json | null): Resource {
-  // Attachments of a deleted resource are not needed to remove it.
-  return { id, kind, name, spec, meta, attachments: {}, ...(memo !== null ? { memo } : {}) };
 }
 
 function reasonsFor(r: LoadedResource, rec: RecordedResource | undefined, flags: { retry: boolean; targetChanged: boolean; renamedFrom: string | undefined }): string[] {

@@ -114,9 +114,3 @@ export interface Plan {
   acceptance: Acceptance;
   diagnostics: Diagnostic[];
 }
-
-export function countActions(ops: Op[]): Record<Action, number> {
-  const counts: Record<Action, number> = { create: 0, update: 0, delete: 0, noop: 0 };
-  for (const op of ops) counts[op.action]++;
-  return counts;
-}

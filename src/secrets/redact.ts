@@ -40,8 +40,3 @@ export function redactDeep<T>(value: T): T {
   }
   return value;
 }
-
-/** For tests: forget every registered value. */
-export function clearSecretValuesForTest(): void {
-  known.clear();
-}

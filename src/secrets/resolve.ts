@@ -9,8 +9,6 @@ export const SECRET_REF_PATTERN = /^(file:\/.+|env:[A-Za-z_][A-Za-z0-9_]*)$/;
 export interface SecretResolverOptions {
   /** The environment to read `env:` references from (the daemon passes process.env at the edge). */
   env: Record<string, string | undefined>;
-  /** Directory systemd's LoadCredential= puts files in ($CREDENTIALS_DIRECTORY); `file:` paths may point there. */
-  credentialsDirectory?: string;
 }
 
 /**

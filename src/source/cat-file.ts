@@ -33,7 +33,6 @@ export class CatFile {
   readonly #gitDir: string;
   readonly #env: NodeJS.ProcessEnv;
   #channel: Channel | undefined;
-  #failure: Error | undefined;
 
   constructor(gitDir: string, env: NodeJS.ProcessEnv) {
     this.#gitDir = gitDir;
@@ -69,7 +68,6 @@ export class CatFile {
 
   #ensure(): Channel {
     if (this.#channel) return this.#channel;
-    this.#failure = undefined;
     const child = spawn('git', ['cat-file', '--batch-command'], { cwd: this.#gitDir, env: this.#env, stdio: ['pipe', 'pipe', 'pipe'] });
     // Each process keeps its own queue: a closed one finishing late never answers (or fails) a newer one's requests.
     const channel: Channel = { child, queue: [], buffer: Buffer.alloc(0), chunks: [], chunkBytes: 0, need: 0 };
@@ -81,7 +79,6 @@ export class CatFile {
     child.stdin.on('error', () => {}); // reported through 'close'
     const fail = (err: Error): void => {
       if (this.#channel === channel) this.#channel = undefined;
-      this.#failure = err;
       const queue = channel.queue;
       channel.queue = [];
       channel.buffer = Buffer.alloc(0);
@@ -135,9 +132,5 @@ export class CatFile {
       channel.queue.shift();
       pending.resolve({ info, content });
     }
-  }
-
-  get failed(): Error | undefined {
-    return this.#failure;
   }
 }

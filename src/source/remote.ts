@@ -16,7 +16,7 @@ export function checkRemote(url: string): string {
   if (/[\0\n\r]/.test(value)) throw new ConfigError('repo.url contains control characters');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
-    if (!['https', 'http', 'ssh', 'git', 'file'].includes(scheme)) throw new ConfigError(`repo.url scheme "${scheme}://" is not allowed; use https://, ssh://, git://, file:// or a path`);
+    if (!ALLOWED_PROTOCOLS.split(':').includes(scheme)) throw new ConfigError(`repo.url scheme "${scheme}://" is not allowed; use https://, ssh://, git://, file:// or a path`);
     // A password or token in the URL would be a secret in the config, the state and every log line naming the repo.
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value)) {
       throw new ConfigError(`repo.url "${redactUrl(value)}" carries a password or token; give the plumb user a git credential helper (https) or an SSH key (ssh://) instead`);
