@@ -2,8 +2,8 @@
  * The canonical JSON behind hashes the providers store (ssh.Command's
  * ranSpecHash, redfish.System's bootOnceApplied) and compare (Redfish long
  * operations). Not src/util/canonical.ts: that one orders integer-like keys
- * numerically and drops a `__proto__` key, both possible in a valid spec (BIOS
- * attribute names, env names), and a stored hash must never change.
+ * numerically (JSON.stringify of an object does), and BIOS attribute names
+ * like "9" and "10" are valid; a stored hash must never change.
  */
 import { sha256Hex } from '../src/util/canonical.js';
 
