@@ -111,6 +111,9 @@ export interface OpContext {
   /**
    * Journals progress of a long side effect before the next step (apply only):
    * after a crash the next apply of the same spec sees it as Resource.resume.
+   * A step the target clearly refused was not performed: checkpoint the
+   * progress as it was before that step (null: nothing under way), so nothing
+   * resumes a side effect that never happened.
    */
   checkpoint?(progress: Json): void;
 }

@@ -396,9 +396,9 @@ export class Store {
     })();
   }
 
-  /** Progress of a journaled long side effect (a reset issued, a firmware task started). */
+  /** Progress of a journaled long side effect (a reset issued, a firmware task started); null withdraws it (the step was refused). */
   checkpoint(opId: number, progress: Json): void {
-    this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(JSON.stringify(progress), opId);
+    this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(json(progress), opId);
   }
 
   /**
