@@ -92,6 +92,13 @@ export class SessionLostError extends PlumbError {
 /** A resource's spec cannot be applied as written (bad path, unknown user, ...). Fix the config. */
 export class SpecError extends PlumbError {
   readonly code = 'PLUMB_SPEC';
+  /** The spec field (JSON pointer) at fault, when known: the loader reports the error there. */
+  readonly pointer: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; pointer?: string }) {
+    super(message, options);
+    this.pointer = options?.pointer;
+  }
 }
 
 /** An imperative command (ssh.Command) exited non-zero. */

@@ -148,6 +148,24 @@ export interface Applied {
   output?: string;
 }
 
+/**
+ * Something a resource owns on its target, in a normalised form shared by the
+ * kinds of one provider: `['path', '/etc/app/x.conf']`, a NETCONF element path,
+ * `['system', 'bios', 'ProcTurboMode']`. Two resources on one target whose
+ * claims overlap are a validation error, so plan and apply never see two
+ * owners of one object.
+ */
+export interface Claim {
+  /** Segments, outermost first. Claims overlap when their keys are equal, or one is `whole` and the other lies below it. */
+  key: string[];
+  /** The claim covers everything below its key too (a replace-mode subtree, a whole account). */
+  whole?: boolean;
+  /** How a person would name it, e.g. `file /etc/app/x.conf`. */
+  label: string;
+  /** Spec field (JSON pointer) the claim comes from, for the diagnostic's position. */
+  pointer?: string;
+}
+
 /** How one kind is converged. One file per kind. */
 export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session = Session> {
   /** `<provider>.<Kind>`, e.g. `ssh.File`. */
@@ -156,6 +174,18 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
   schema: string;
   /** Spec fields (JSON pointers) that name files of the config repo; the loader resolves them into attachments. */
   fileRefs?: string[];
+  /**
+   * Pure: the canonical form of a spec that passed its schema (e.g. a lexically
+   * normal path). Plan, apply and claims see only this form. May throw a
+   * SpecError (with `pointer`) for a spec the schema cannot express as invalid.
+   */
+  normalize?(spec: Spec): Spec;
+  /**
+   * Pure: what the resource (spec, metadata.name) owns on its target (see Claim). Every kind that
+   * changes the target declares its claims; one that owns nothing (ssh.Command)
+   * returns none. May throw a SpecError (with `pointer`), reported at load.
+   */
+  claims?(spec: Spec, name: string): Claim[];
   /** Read actual state. `undefined` means absent. Reads only: never changes the target. */
   read(s: S, r: Resource<Spec>, ctx: OpContext): Promise<Actual | undefined>;
   /** Pure and cheap: what apply would change. `[]` means converged. */

@@ -18,7 +18,7 @@
  * a list entry is named by its key values joined with `,`.
  */
 import { SpecError } from '../../src/errors.js';
-import type { Change, Json } from '../../src/provider.js';
+import type { Change, Claim, Json } from '../../src/provider.js';
 import { escapeToken } from '../../src/util/json-pointer.js';
 import { attrKey, element, NC_NS, QNAME_VALUE, XML_NAME, type XmlElement } from './client/xml.js';
 
@@ -81,7 +81,7 @@ const isMap = (v: unknown): v is Record<string, Json> => v !== null && typeof v 
 
 const compiled = new WeakMap<object, Desired>();
 
-/** Compiles (and validates) a spec; cached per spec object, so diff stays cheap. */
+/** Compiles (and validates) a spec; cached per spec object, so diff stays cheap. `id` '' leaves it out of errors (the loader positions them). */
 export function compile(spec: ConfigSpec, id = 'netconf.Config'): Desired {
   const hit = compiled.get(spec);
   if (hit) return hit;
@@ -96,7 +96,8 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
   for (const [path, names] of Object.entries(spec.keys ?? {})) keys.set(normalizeKeyPath(path), names);
   const used = new Set<string>();
   const fail = (pointer: string, message: string): never => {
-    throw new SpecError(`${id}: spec${pointer}: ${message}`);
+    // At load (no id) the diagnostic carries the position; at run time the message names the field.
+    throw new SpecError(id === '' ? message : `${id}: spec${pointer}: ${message}`, { pointer });
   };
   if (!isMap(spec.config) || Object.keys(spec.config).length === 0) fail('/config', 'must name at least one top-level element');
 
@@ -230,6 +231,48 @@ function compileUncached(spec: ConfigSpec, id: string): Desired {
 
 function normalizeKeyPath(path: string): string {
   return path.replace(/^\/+|\/+$/g, '');
+}
+
+// ---------------------------------------------------------------- claims
+
+/**
+ * What a resource owns, one claim per named leaf, leaf-list value, list entry
+ * without own leaves, and empty (presence) container; replace mode owns each
+ * top element whole. Key segments are `{ns}name`, `{ns}name[k=v,...]` for list
+ * entries and `{ns}name=value` for leaf-list values, so two resources naming
+ * one leaf in different YAML (prefixes, key order) still collide.
+ */
+export function claimsOf(d: Desired): Claim[] {
+  const claims: Claim[] = [];
+  const add = (key: string[], label: string, pointer: string, whole = false): void => {
+    claims.push({ key: ['netconf', ...key], label: `config ${label}`, pointer, ...(whole ? { whole } : {}) });
+  };
+  const walk = (children: DChild[], key: string[], label: string, entry?: DElem): void => {
+    for (const c of children) {
+      if (entry && isKey(entry, c)) continue; // part of the entry's identity, not a value of its own
+      if (c.t === 'one') {
+        const k = [...key, `{${c.el.ns}}${c.el.name}`];
+        const l = `${label}/${c.el.name}`;
+        if (c.el.leaf || !c.el.children || c.el.children.length === 0) add(k, l, c.el.pointer);
+        else walk(c.el.children, k, l);
+      } else if (c.t === 'list') {
+        for (const e of c.entries) {
+          const keys = (e.keys ?? []).map(([n, v]) => `${n}=${v}`).join(',');
+          const k = [...key, `{${e.ns}}${e.name}[${keys}]`];
+          const l = `${label}/${e.name}[${keys}]`;
+          const own = (e.children ?? []).filter((x) => !isKey(e, x));
+          if (own.length === 0) add(k, l, e.pointer);
+          else walk(e.children ?? [], k, l, e);
+        }
+      } else {
+        for (const v of c.values) add([...key, `{${c.ns}}${c.name}=${v.canon}`], `${label}/${c.name}=${v.text}`, c.pointer);
+      }
+    }
+  };
+  if (d.mode === 'replace') {
+    for (const c of d.top) if (c.t === 'one') add([`{${c.el.ns}}${c.el.name}`], `/${c.el.name} (replace: the whole subtree)`, c.el.pointer, true);
+  } else walk(d.top, [], '');
+  return claims;
 }
 
 // ---------------------------------------------------------------- XML building

@@ -1,5 +1,6 @@
 import type { Log } from '../provider.js';
 import { redactDeep, redactText } from '../secrets/redact.js';
+import { hasControl, printable } from '../util/printable.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type Level = (typeof LEVELS)[number];
@@ -12,8 +13,8 @@ export function humanLog(level: Level, write: (line: string) => void = (line) =>
     const all = redactDeep({ ...bound, ...fields }) as Record<string, unknown>;
     const pairs = Object.entries(all)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`);
-    write(`${at.padEnd(5)} ${redactText(msg)}${pairs.length ? '  ' + pairs.join(' ') : ''}\n`);
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) || hasControl(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`);
+    write(`${at.padEnd(5)} ${printable(redactText(msg))}${pairs.length ? '  ' + pairs.join(' ') : ''}\n`);
   };
   return {
     debug: (f, m) => emit('debug', f, m),

@@ -1,5 +1,6 @@
 import type { OpResult } from '../run/runner.js';
 import { redactText } from '../secrets/redact.js';
+import { printable } from '../util/printable.js';
 import type { Out } from './output.js';
 import { formatChange } from './plan.js';
 
@@ -64,5 +65,5 @@ function describe(r: OpResult, done: number, total: number): string {
   const counter = `[${String(done).padStart(String(total).length)}/${total}]`;
   const what = r.status === 'changed' ? r.action : r.status;
   const detail = r.error ? `  ${r.error.code}: ${redactText(r.error.message)}` : r.note ? `  ${r.note}` : r.changes.length > 0 ? `  ${r.changes.map(formatChange).join('; ')}` : '';
-  return `${counter} ${what.padEnd(9)} ${r.id}${r.target ? ` on ${r.target}` : ''}${detail}`;
+  return printable(`${counter} ${what.padEnd(9)} ${r.id}${r.target ? ` on ${r.target}` : ''}${detail}`);
 }

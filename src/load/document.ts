@@ -1,3 +1,4 @@
+import { SpecError } from '../errors.js';
 import type { JsonObject, ResourceMeta } from '../provider.js';
 import { didYouMean } from '../util/suggest.js';
 import type { SchemaRegistry } from './schemas.js';
@@ -79,8 +80,18 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
     ignore: (metadata.ignore as string[] | undefined) ?? [],
     drift: (metadata.drift as ResourceMeta['drift'] | undefined) ?? 'remediate',
   };
+  let canonical = spec as JsonObject;
+  if (info.normalize) {
+    try {
+      canonical = info.normalize(spec) as JsonObject;
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+      report(`/spec${err.pointer ?? ''}`, err.message, opts);
+      return { diagnostics };
+    }
+  }
   return {
-    resource: { id: `${kind}/${name}`, kind, name, meta, spec: spec as JsonObject, file, line: doc.position.line, col: doc.position.col, doc },
+    resource: { id: `${kind}/${name}`, kind, name, meta, spec: canonical, file, line: doc.position.line, col: doc.position.col, doc },
     diagnostics,
   };
 }

@@ -4,6 +4,9 @@ import type { FileChange, GitObjects } from '../source/git.js';
 import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
 import { hashJson } from '../util/canonical.js';
 import { getPointer } from '../util/json-pointer.js';
+import { SpecError } from '../errors.js';
+import type { Claim } from '../provider.js';
+import { ClaimIndex } from './claims.js';
 import { parseResource, type ParsedResource } from './document.js';
 import type { SchemaRegistry } from './schemas.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
@@ -88,7 +91,11 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   };
   for (const r of docs.values()) {
     const loaded = await attach(r, options, limits, resolver, diagnostics);
-    if (loaded) addToSet(set, loaded);
+    if (!loaded) continue;
+    const overlaps = claimOverlaps(loaded, set.claims, (id) => set.resources.get(id), r);
+    diagnostics.push(...overlaps);
+    // The first document keeps the claim: later ones are each reported once, against it.
+    addToSet(set, overlaps.length === 0 ? loaded : { ...loaded, claims: [] });
   }
   if (diagnostics.length === 0) {
     const view = setView(set);
@@ -171,6 +178,15 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
         added.set(id, refreshed);
       }
     }
+  }
+
+  // One owner per object: what is added against what stays, and against each other.
+  const addedClaims = new ClaimIndex();
+  for (const r of added.values()) {
+    // What this delta removes (and re-adds, checked below) no longer holds its old claims.
+    const overlaps = [...claimOverlaps(r, prev.claims, lookup, docs.get(r.id), (id) => removed.has(id)), ...claimOverlaps(r, addedClaims, lookup, docs.get(r.id))];
+    diagnostics.push(...overlaps);
+    if (r.meta.target && overlaps.length === 0) addedClaims.add(r.meta.target, r.id, r.claims);
   }
 
   if (diagnostics.length === 0) {
@@ -257,8 +273,49 @@ async function attach(r: ParsedResource, options: LoadOptions, limits: LoadLimit
     else attachments[pointer] = { path: repoPath, oid: entry.oid, size: entry.size, read: () => options.objects.readBlob(entry.oid) };
   }
   if (!ok) return undefined;
+  const claims = claimsOf(r, options.registry, diagnostics);
+  if (!claims) return undefined;
   const { doc: _doc, ...rest } = r;
-  return { ...rest, attachments, specHash: specHash(rest.spec, rest.meta.target, attachments) };
+  return { ...rest, attachments, specHash: specHash(rest.spec, rest.meta.target, attachments), claims };
+}
+
+/** The kind's claims for a parsed resource; a spec the kind cannot make sense of is a diagnostic at its field. */
+function claimsOf(r: ParsedResource, registry: SchemaRegistry, diagnostics: Diagnostic[]): Claim[] | undefined {
+  const claims = registry.kinds.get(r.kind)?.claims;
+  if (!claims) return [];
+  try {
+    return claims(r.spec, r.name);
+  } catch (err) {
+    if (!(err instanceof SpecError)) throw err;
+    diagnostics.push({ severity: 'error', ...r.doc.positionOf(`/spec${err.pointer ?? ''}`), id: r.id, message: err.message });
+    return undefined;
+  }
+}
+
+/**
+ * Overlaps of `r`'s claims with those already in `index` (minus owners `ignore`
+ * says are going away), reported at `r` and naming the other document.
+ */
+function claimOverlaps(r: LoadedResource, index: ClaimIndex, get: (id: string) => LoadedResource | undefined, parsed: ParsedResource | undefined, ignore?: (id: string) => boolean): Diagnostic[] {
+  const target = r.meta.target;
+  if (!target || r.claims.length === 0) return [];
+  const diagnostics: Diagnostic[] = [];
+  const reported = new Set<string>();
+  for (const claim of r.claims) {
+    for (const other of index.overlaps(target, r.id, claim, ignore)) {
+      if (reported.has(other.id)) continue;
+      reported.add(other.id);
+      const o = get(other.id);
+      const where = o ? ` at ${o.file}:${o.line}:${o.col}` : '';
+      const at = parsed ? parsed.doc.positionOf(`/spec${claim.pointer ?? ''}`) : { file: r.file, line: r.line, col: r.col };
+      const clash =
+        claim.label === other.label
+          ? `${r.id} and ${other.id}${where} both claim ${claim.label} on target ${target}`
+          : `${r.id} claims ${claim.label} on target ${target}, which overlaps ${other.label} of ${other.id}${where}`;
+      diagnostics.push({ severity: 'error', ...at, id: r.id, message: `${clash}; an object has one owner: merge them into one resource or remove one` });
+    }
+  }
+  return diagnostics;
 }
 
 async function reattach(r: LoadedResource, objects: ObjectReader, resolve: PathResolver, limits: LoadLimits, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
@@ -276,7 +333,7 @@ async function reattach(r: LoadedResource, objects: ObjectReader, resolve: PathR
     }
     attachments[pointer] = { path: old.path, oid: entry.oid, size: entry.size, read: () => objects.readBlob(entry.oid) };
   }
-  return { ...r, attachments, specHash: specHash(r.spec, r.meta.target, attachments) };
+  return { ...r, attachments, specHash: specHash(r.spec, r.meta.target, attachments), claims: r.claims };
 }
 
 export function specHash(spec: unknown, target: string | undefined, attachments: Record<string, Attachment>): string {
@@ -311,7 +368,10 @@ function addToSet(set: DesiredSet, r: LoadedResource): void {
   pushIndex(set.byFile, r.file, r.id);
   for (const a of Object.values(r.attachments)) pushIndex(set.byAttachment, a.path, r.id);
   for (const dep of r.meta.dependsOn) pushSetIndex(set.dependents, dep, r.id);
-  if (r.meta.target) pushSetIndex(set.byTarget, r.meta.target, r.id);
+  if (r.meta.target) {
+    pushSetIndex(set.byTarget, r.meta.target, r.id);
+    if (r.claims.length > 0) set.claims.add(r.meta.target, r.id, r.claims);
+  }
 }
 
 function removeFromSet(set: DesiredSet, id: string): void {
@@ -321,7 +381,10 @@ function removeFromSet(set: DesiredSet, id: string): void {
   pullIndex(set.byFile, r.file, id);
   for (const a of Object.values(r.attachments)) pullIndex(set.byAttachment, a.path, id);
   for (const dep of r.meta.dependsOn) pullSetIndex(set.dependents, dep, id);
-  if (r.meta.target) pullSetIndex(set.byTarget, r.meta.target, id);
+  if (r.meta.target) {
+    pullSetIndex(set.byTarget, r.meta.target, id);
+    if (r.claims.length > 0) set.claims.remove(r.meta.target, id, r.claims);
+  }
 }
 
 /** Drops emptied entries too, so a delta-applied set equals a fresh full load (and does not grow forever). */

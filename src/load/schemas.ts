@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Provider } from '../provider.js';
+import type { Claim, Provider } from '../provider.js';
 import { SECRET_REF_PATTERN } from '../secrets/resolve.js';
 import { joinPointer } from '../util/json-pointer.js';
 import { schemasDir } from '../util/package-root.js';
@@ -16,6 +16,10 @@ export interface KindInfo {
   schemaFile: string;
   schema: Record<string, unknown>;
   fileRefs: string[];
+  /** The kind's canonical form of a valid spec (KindHandler.normalize). */
+  normalize?: (spec: unknown) => unknown;
+  /** What a resource of this kind owns on its target (KindHandler.claims). */
+  claims?: (spec: unknown, name: string) => Claim[];
 }
 
 /** A schema problem at a JSON pointer of the validated value. */
@@ -54,9 +58,19 @@ export class SchemaRegistry {
         if (!handler.kind) throw new Error(`provider "${provider.name}" has a kind with an empty name`);
         if (this.kinds.has(handler.kind)) throw new Error(`kind "${handler.kind}" is registered twice`);
         if (!handler.kind.startsWith(`${provider.name}.`)) throw new Error(`kind "${handler.kind}" must be named ${provider.name}.<Kind>`);
+        // One owner per object needs every kind to say what it owns (none, for an imperative kind).
+        if (!handler.claims) throw new Error(`kind "${handler.kind}" declares no claims`);
         const schema = load(handler.schema);
         this.#compile(handler.kind, schema);
-        this.kinds.set(handler.kind, { kind: handler.kind, provider: provider.name, schemaFile: handler.schema, schema, fileRefs: handler.fileRefs ?? [] });
+        this.kinds.set(handler.kind, {
+          kind: handler.kind,
+          provider: provider.name,
+          schemaFile: handler.schema,
+          schema,
+          fileRefs: handler.fileRefs ?? [],
+          ...(handler.normalize ? { normalize: handler.normalize.bind(handler) } : {}),
+          ...(handler.claims ? { claims: handler.claims.bind(handler) } : {}),
+        });
       }
     }
   }

@@ -1,4 +1,5 @@
-import type { Json, Resource } from '../provider.js';
+import type { Claim, Json, Resource } from '../provider.js';
+import { ClaimIndex } from './claims.js';
 
 /** Where something is in the config repo. Lines and columns are 1-based. */
 export interface Position {
@@ -25,6 +26,8 @@ export interface LoadedResource<Spec = unknown> extends Resource<Spec> {
   col: number;
   /** Hash of everything that makes a difference on the target: spec, target, attachment blob ids. */
   specHash: string;
+  /** What it owns on its target (KindHandler.claims), checked for overlaps at load. */
+  claims: Claim[];
 }
 
 
@@ -40,6 +43,8 @@ export interface DesiredSet {
   dependents: Map<string, Set<string>>;
   /** Target name -> ids converged on it. */
   byTarget: Map<string, Set<string>>;
+  /** Per target, what each resource claims (one owner per object). */
+  claims: ClaimIndex;
 }
 
 export const TARGET_KIND = 'Target';
@@ -49,7 +54,7 @@ export function targetId(name: string): string {
 }
 
 export function emptyDesiredSet(commit: string): DesiredSet {
-  return { commit, resources: new Map(), byFile: new Map(), byAttachment: new Map(), dependents: new Map(), byTarget: new Map() };
+  return { commit, resources: new Map(), byFile: new Map(), byAttachment: new Map(), dependents: new Map(), byTarget: new Map(), claims: new ClaimIndex() };
 }
 
 /** The JSON form of a diagnostic, for SQLite and `--json`. */

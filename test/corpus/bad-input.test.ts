@@ -181,6 +181,8 @@ function sshKindsOnFakeDevices(world: FakeWorld): Provider<DeviceSession> {
       kind: k.kind,
       schema: k.schema,
       ...(k.fileRefs ? { fileRefs: k.fileRefs } : {}),
+      ...(k.normalize ? { normalize: k.normalize.bind(k) } : {}),
+      claims: k.claims!.bind(k),
       async read(s, r) {
         s.device.reads++;
         world.calls.push(`read ${r.id}`);

@@ -25,7 +25,8 @@ let config: string;
 function hostDocs(host: string, revision: number, withExtras: boolean): string {
   const docs = [
     `apiVersion: plumb/v1\nkind: ssh.Directory\nmetadata: { name: ${host}-root, target: ${host} }\nspec: { path: /srv/crash, mode: "0755" }\n`,
-    `apiVersion: plumb/v1\nkind: ssh.Command\nmetadata: { name: ${host}-init, target: ${host}, dependsOn: [ssh.Directory/${host}-root] }\nspec: { run: "sleep 0.1 && echo crash-init-${host} > /srv/crash/guard", creates: /srv/crash/guard }\n`,
+    // The guard appears atomically (write, then rename), as a creates guard should: a kill mid-write must not leave it half made.
+    `apiVersion: plumb/v1\nkind: ssh.Command\nmetadata: { name: ${host}-init, target: ${host}, dependsOn: [ssh.Directory/${host}-root] }\nspec: { run: "sleep 0.1 && echo crash-init-${host} > /srv/crash/guard.new && mv /srv/crash/guard.new /srv/crash/guard", creates: /srv/crash/guard }\n`,
   ];
   for (let i = 0; i < 4; i++) docs.push(sshFile(`${host}-f${i}`, host, `/srv/crash/f${i}.conf`, `${host} f${i} revision ${revision}\n`, `, dependsOn: [ssh.Directory/${host}-root]`));
   if (withExtras) for (let i = 0; i < 2; i++) docs.push(sshFile(`${host}-extra${i}`, host, `/srv/crash/extra${i}.conf`, `extra ${i}\n`, `, dependsOn: [ssh.Directory/${host}-root]`));
@@ -46,10 +47,21 @@ function stopped(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
+/** Resolves once the daemon has accepted the repo's head (or exited). */
+async function acceptedHead(daemon: ChildProcess): Promise<void> {
+  const head = repo.head();
+  while (daemon.exitCode === null && daemon.signalCode === null) {
+    if (readDb((db) => (db.prepare('SELECT accepted_commit FROM source').get() as { accepted_commit: string | null }).accepted_commit) === head) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function readDb<T>(fn: (db: Database.Database) => T): T | undefined {
   if (!existsSync(join(stateDir, 'plumb.db'))) return undefined;
   const db = new Database(join(stateDir, 'plumb.db'), { readonly: true });
   try {
+    // Killed before the first migration committed: an empty database, created again at the next start.
+    if ((db.pragma('user_version', { simple: true }) as number) === 0) return undefined;
     return fn(db);
   } finally {
     db.close();
@@ -88,7 +100,10 @@ test(`kill -9 at random points ${KILLS} times: state intact, no tombstone lost, 
       repo.commit(`revision ${revision}${extras ? '' : ' without extras'}`);
     }
     const daemon = startDaemon();
-    await new Promise((r) => setTimeout(r, 150 + Math.floor(Math.random() * 1200)));
+    // Odd kills land anywhere from start-up on; even ones once the newest commit is accepted (a state, not a guess
+    // at how long start-up takes on a loaded machine), so kills mid-convergence and mid-deletion always happen.
+    if (kill % 2 === 0) await acceptedHead(daemon);
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * (kill % 2 === 0 ? 600 : 1350))));
     daemon.kill('SIGKILL');
     await stopped(daemon);
 

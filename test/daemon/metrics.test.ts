@@ -55,6 +55,7 @@ function loaded(kind: string, name: string, target: string | undefined, spec: ob
     name,
     spec,
     attachments: {},
+    claims: [],
     meta: { name, ...(target ? { target } : {}), dependsOn: [], deletionPolicy: 'Delete', previousNames: [], ignore: [], drift: 'remediate' },
     file: 'x.yaml',
     line: 1,

@@ -85,6 +85,7 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
   const item: KindHandler<Item, Item, FakeSession> = {
     kind: 'fake.Item',
     schema: join(here, 'schemas/fake.item.schema.json'),
+    claims: (_spec, name) => [{ key: ['item', name], label: `item ${name}` }],
     async read(s, r, ctx) {
       await wait(s.device, world, ctx.signal);
       s.device.reads++;
@@ -140,6 +141,7 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
   const setting: KindHandler<SettingSpec, SettingActual, FakeSession> = {
     kind: 'fake.Setting',
     schema: join(here, 'schemas/fake.setting.schema.json'),
+    claims: (_spec, name) => [{ key: ['setting', name], label: `setting ${name}` }],
     async read(s, r, ctx) {
       finishReboot(s.device);
       world.calls.push(`read ${s.address} ${r.id}`);

@@ -13,7 +13,7 @@ export function blobProvider(): Provider {
   const never = (): never => {
     throw new Error('load tests never converge');
   };
-  const kind = (name: string, schema: string, fileRefs?: string[]) => ({ kind: name, schema: join(here, 'schemas', schema), ...(fileRefs ? { fileRefs } : {}), read: never, diff: never, apply: never, remove: never });
+  const kind = (name: string, schema: string, fileRefs?: string[]) => ({ kind: name, schema: join(here, 'schemas', schema), ...(fileRefs ? { fileRefs } : {}), claims: () => [], read: never, diff: never, apply: never, remove: never });
   return {
     name: 'blob',
     targetSchema: join(here, 'schemas/blob.target.schema.json'),

@@ -39,6 +39,7 @@ function normalize(set: DesiredSet): unknown {
     byAttachment: sortedIndex(set.byAttachment),
     dependents: sortedIndex(set.dependents),
     byTarget: sortedIndex(set.byTarget),
+    claims: set.claims.describe(),
   };
 }
 

@@ -8,7 +8,7 @@
  */
 import { throwIfAborted } from '../../../src/provider.js';
 import type { Applied, Change, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { compile, diffConfig, type ANode, type ConfigActual, type ConfigSpec } from '../model.js';
+import { claimsOf, compile, diffConfig, type ANode, type ConfigActual, type ConfigSpec } from '../model.js';
 import type { NetconfSession } from '../session.js';
 import { cancelInterrupted, readConfig, runTransaction } from '../transaction.js';
 
@@ -31,6 +31,10 @@ function count(nodes: ANode[]): { elements: number; leaves: number } {
 export const configKind: KindHandler<ConfigSpec, ConfigActual, NetconfSession> = {
   kind: 'netconf.Config',
   schema: 'netconf.config.schema.json',
+
+  claims(spec) {
+    return claimsOf(compile(spec, ''));
+  },
 
   async read(s: NetconfSession, r: Resource<ConfigSpec>, ctx: OpContext): Promise<ConfigActual | undefined> {
     throwIfAborted(ctx.signal, `netconf ${s.targetName}: read ${r.id}`);

@@ -13,6 +13,7 @@ import { isObject } from '../../../src/util/object.js';
 import { forget, members, serviceLink } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
+import { accountClaims } from '../claims.js';
 
 export interface AccountSpec {
   username: string;
@@ -99,6 +100,7 @@ async function passwordHash(r: Resource<AccountSpec>, ctx: OpContext): Promise<{
 export const accountKind: KindHandler<AccountSpec, AccountActual, RedfishSession> = {
   kind: 'redfish.Account',
   schema: 'redfish.account.schema.json',
+  claims: (spec) => accountClaims(spec),
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

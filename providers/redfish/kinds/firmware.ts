@@ -16,6 +16,7 @@ import { issue, pollUntil, recall, remember, settle } from '../long-ops.js';
 import { extractMessages, messagesText } from '../messages.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
+import { firmwareClaims } from '../claims.js';
 
 export interface FirmwareSpec {
   component: string;
@@ -115,6 +116,7 @@ async function runningUpdateTask(s: RedfishSession, signal: AbortSignal): Promis
 export const firmwareKind: KindHandler<FirmwareSpec, FirmwareActual, RedfishSession> = {
   kind: 'redfish.Firmware',
   schema: 'redfish.firmware.schema.json',
+  claims: (spec) => firmwareClaims(spec),
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

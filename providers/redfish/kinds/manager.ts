@@ -12,6 +12,7 @@ import { isObject } from '../../../src/util/object.js';
 import { managerUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
+import { managerClaims } from '../claims.js';
 
 export interface ProtocolSpec {
   enabled?: boolean;
@@ -64,6 +65,7 @@ async function protocolUri(s: RedfishSession, manager: JsonObject): Promise<stri
 export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession> = {
   kind: 'redfish.Manager',
   schema: 'redfish.manager.schema.json',
+  claims: (spec) => managerClaims(spec),
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

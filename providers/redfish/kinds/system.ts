@@ -18,6 +18,7 @@ import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
 import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
+import { systemClaims } from '../claims.js';
 
 export type BiosValue = string | number | boolean;
 
@@ -296,6 +297,7 @@ const LONG_OPERATION_MS = 20 * 60_000;
 export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> = {
   kind: 'redfish.System',
   schema: 'redfish.system.schema.json',
+  claims: (spec) => systemClaims(spec),
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

@@ -10,6 +10,7 @@ import type { Change, Json, JsonObject, KindHandler } from '../../../src/provide
 import { action, managerUri, memberById, memberIds, members, systemUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
+import { virtualMediaClaims } from '../claims.js';
 
 export interface VirtualMediaSpec {
   image: string;
@@ -81,6 +82,7 @@ async function eject(s: RedfishSession, uri: string, body: JsonObject, signal: A
 export const virtualMediaKind: KindHandler<VirtualMediaSpec, VirtualMediaActual, RedfishSession> = {
   kind: 'redfish.VirtualMedia',
   schema: 'redfish.virtualmedia.schema.json',
+  claims: (spec) => virtualMediaClaims(spec),
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

@@ -73,6 +73,9 @@ export const commandKind: KindHandler<CommandSpec, CommandActual, SshSession> = 
   kind: 'ssh.Command',
   schema: 'ssh.command.schema.json',
 
+  // Imperative: it owns nothing on the host, so it overlaps with nothing.
+  claims: () => [],
+
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);
     const spec = r.spec;

@@ -10,6 +10,7 @@ import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { FileType } from '../remote.js';
 import { lstat, mkdir, rmdir, setAttributes, stat } from '../remote.js';
+import { normalPath, pathClaim } from '../paths.js';
 import type { SshSession } from '../session.js';
 
 export type DirectorySpec = OwnedSpec;
@@ -49,6 +50,14 @@ async function createParents(s: SshSession, r: Resource<DirectorySpec>, signal: 
 export const directoryKind: KindHandler<DirectorySpec, DirectoryActual, SshSession> = {
   kind: 'ssh.Directory',
   schema: 'ssh.directory.schema.json',
+
+  normalize(spec) {
+    return { ...spec, path: normalPath(spec.path) };
+  },
+
+  claims(spec) {
+    return [pathClaim(spec.path, false)];
+  },
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);

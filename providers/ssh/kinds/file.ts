@@ -10,6 +10,7 @@ import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';
 import { gitBlobId, lstat, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
+import { normalPath, pathClaim } from '../paths.js';
 import type { SshSession } from '../session.js';
 
 export interface FileSpec extends OwnedSpec {
@@ -66,6 +67,14 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
   kind: 'ssh.File',
   schema: 'ssh.file.schema.json',
   fileRefs: ['/source'],
+
+  normalize(spec) {
+    return { ...spec, path: normalPath(spec.path) };
+  },
+
+  claims(spec) {
+    return [pathClaim(spec.path, true)];
+  },
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);
