@@ -7,10 +7,17 @@ export abstract class PlumbError extends Error {
   abstract readonly code: string;
   /** Whether the run queue may try the same operation again after a backoff. */
   readonly retryable: boolean = false;
+  /**
+   * The request never left Plumb (the connection was already gone, the signal
+   * had fired): nothing happened on the target, whatever the error says, so the
+   * journal records the write as not sent rather than as an unknown outcome.
+   */
+  readonly notSent: boolean;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; notSent?: boolean }) {
     super(message, options);
     this.name = new.target.name;
+    this.notSent = options?.notSent ?? false;
   }
 }
 
@@ -77,7 +84,7 @@ export class ProviderError extends PlumbError {
   readonly code = 'PLUMB_PROVIDER';
   override readonly retryable: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean; notSent?: boolean }) {
     super(message, options);
     this.retryable = options?.retryable ?? false;
   }
@@ -95,7 +102,7 @@ export class SpecError extends PlumbError {
   /** The spec field (JSON pointer) at fault, when known: the loader reports the error there. */
   readonly pointer: string | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; pointer?: string }) {
+  constructor(message: string, options?: { cause?: unknown; pointer?: string; notSent?: boolean }) {
     super(message, options);
     this.pointer = options?.pointer;
   }
@@ -116,7 +123,7 @@ export class DependencyError extends PlumbError {
   readonly code = 'PLUMB_DEPENDENCY';
 }
 
-/** A journaled side effect was interrupted by a crash and cannot be safely repeated without a guard. */
+/** A journaled side effect has an unknown outcome (a crash, a connection lost after sending) and cannot be safely repeated without a guard or an operator's word. */
 export class InterruptedError extends PlumbError {
   readonly code = 'PLUMB_INTERRUPTED';
 }
@@ -126,9 +133,18 @@ export function isCancellation(err: unknown): boolean {
   return err instanceof CancelledError || (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR'));
 }
 
-/** A write that ended this way may or may not have happened: a deadline, a dropped session, a cancellation. */
-export function outcomeUnknown(err: unknown): boolean {
-  return err instanceof TimeoutError || err instanceof SessionLostError || isCancellation(err);
+/**
+ * What a failed write did on the target, for the journal (DESIGN: not sent,
+ * refused, unknown, done): `not-sent` when the request never left Plumb;
+ * `unknown` when it was sent and no answer came (a deadline, a dropped session,
+ * a cancellation mid-request); `refused` when the target answered with an error
+ * (a command that exited non-zero included): nothing to resume, a retry is new.
+ */
+export type WriteOutcome = 'not-sent' | 'refused' | 'unknown';
+
+export function writeOutcome(err: unknown): WriteOutcome {
+  if (err instanceof PlumbError && err.notSent) return 'not-sent';
+  return err instanceof TimeoutError || err instanceof SessionLostError || isCancellation(err) ? 'unknown' : 'refused';
 }
 
 /** Every code Plumb can report, for docs/errors.md and `--json` consumers. */

@@ -67,6 +67,14 @@ export interface Resource<Spec = unknown> {
    * starting it again.
    */
   resume?: { startedAt: number; progress: Json };
+  /**
+   * The spec Plumb last applied (and verified) on this target; undefined when
+   * it never applied one here. What it had and the spec no longer has was set
+   * by Plumb: the kind's diff removes it (a three-way diff: last applied,
+   * desired, actual), or, when the target cannot unset it, `released` says so.
+   * Whatever someone else set is in neither, and is left alone.
+   */
+  lastApplied?: Spec;
 }
 
 /** A target as declared by a `kind: Target` document. Secret fields hold references, never values. */
@@ -218,6 +226,30 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
    * outcome (e.g. ssh.Command without a guard). Default true: read-before-act is enough.
    */
   safeToRetryAfterCrash?(r: Resource<Spec>): boolean;
+  /**
+   * What to remember when an operator says an apply of unknown outcome did
+   * finish (`plumb resolve KIND/NAME --ran`), e.g. a guardless command's
+   * ran-spec hash. Only for kinds whose read cannot tell by itself.
+   */
+  ranMemo?(r: Resource<Spec>): Json;
+  /**
+   * Fields Plumb set before (r.lastApplied) that the spec no longer has and
+   * that stay as they are on the target, with why (a BIOS attribute cannot be
+   * unset; a file keeps its mode): shown in plan and the audit log, never a change.
+   */
+  released?(r: Resource<Spec>): Array<{ path: string; note: string }>;
+  /**
+   * Removes what an unfinished write left behind (a temporary file), described
+   * by the progress it journaled through OpContext.checkpoint. Called in apply
+   * mode before the next read of the resource (and before its removal), after
+   * a crash or a write that failed half way. Idempotent; true when nothing of it is left.
+   */
+  cleanup?(s: S, r: Resource<Spec>, progress: Json, ctx: OpContext): Promise<boolean>;
+  /**
+   * Journaled progress of an unfinished write, in words, for `plumb plan`
+   * (which never resumes anything): "a confirmed commit may still be pending".
+   */
+  describeProgress?(progress: Json): string | undefined;
 }
 
 /** One resource's share of a per-target transaction: its changes, or its removal. */
@@ -254,16 +286,22 @@ export function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
 
-/** The typed error an aborted call rejects with: TimeoutError for deadlines, CancelledError otherwise. */
-export function abortError(signal: AbortSignal, what: string): PlumbError {
+/**
+ * The typed error an aborted call rejects with: TimeoutError for deadlines,
+ * CancelledError otherwise. `notSent`: the abort was noticed before anything
+ * went to the target, so the journal records the write as not sent.
+ */
+export function abortError(signal: AbortSignal, what: string, options: { notSent?: boolean } = {}): PlumbError {
   const reason: unknown = signal.reason;
-  if (reason instanceof TimeoutError || reason instanceof CancelledError) return reason;
-  if (isTimeoutReason(reason)) return new TimeoutError(`${what}: deadline passed, cancelled`, { cause: reason });
-  return new CancelledError(`${what}: cancelled`, { cause: reason });
+  const notSent = options.notSent === true;
+  if ((reason instanceof TimeoutError || reason instanceof CancelledError) && reason.notSent === notSent) return reason;
+  if (isTimeoutReason(reason)) return new TimeoutError(reason instanceof TimeoutError ? reason.message : `${what}: deadline passed, cancelled`, { cause: reason, notSent });
+  return new CancelledError(reason instanceof CancelledError ? reason.message : `${what}: cancelled`, { cause: reason, notSent });
 }
 
+/** Before a step starts: an abort here means the step was never sent. */
 export function throwIfAborted(signal: AbortSignal, what: string): void {
-  if (signal.aborted) throw abortError(signal, what);
+  if (signal.aborted) throw abortError(signal, what, { notSent: true });
 }
 
 /** Waits for `promise` unless `signal` aborts first (the underlying work is left to finish on its own). */

@@ -114,7 +114,7 @@ export async function mkdir(s: SshSession, path: string, mode: number, signal: A
   }
 }
 
-/** rmdir; a non-empty directory → `{ notEmpty: n }` (n = entries seen in the first batch). Absent is success. */
+/** rmdir; a non-empty directory → `{ notEmpty: n }` (n entries). Absent is success. */
 export async function rmdir(s: SshSession, path: string, signal: AbortSignal): Promise<{ notEmpty?: number }> {
   try {
     await s.sftpCall<void>(signal, `rmdir ${path}`, (sftp, done) => sftp.rmdir(path, (err) => done(err)));
@@ -123,23 +123,10 @@ export async function rmdir(s: SshSession, path: string, signal: AbortSignal): P
     const code = sftpCode(err);
     if (code === SFTP_NO_SUCH_FILE) return {};
     if (code === SFTP_FAILURE) {
-      const entries = await countEntries(s, path, signal);
+      const entries = (await readDirNames(s, path, signal)).length;
       if (entries > 0) return { notEmpty: entries };
     }
     throw sftpError(s, err, 'rmdir', path);
-  }
-}
-
-async function countEntries(s: SshSession, path: string, signal: AbortSignal): Promise<number> {
-  const handle = await sftpOp<Buffer>(s, signal, 'opendir', path, (sftp, done) => sftp.opendir(path, (err, h) => done(err, h)));
-  try {
-    const list = await s.sftpCall<unknown[] | false>(signal, `readdir ${path}`, (sftp, done) =>
-      sftp.readdir(handle, (err, l) => (err && sftpCode(err) === 1 ? done(null, false) : done(err, l as unknown[]))),
-    );
-    if (!list) return 0;
-    return (list as { filename: string }[]).filter((e) => e.filename !== '.' && e.filename !== '..').length;
-  } finally {
-    await closeQuietly(s, handle, signal);
   }
 }
 
@@ -205,9 +192,12 @@ export async function writeFileAtomic(
   content: Content,
   attrs: { mode: number; uid?: number; gid?: number },
   signal: AbortSignal,
+  journal?: (tmp: string | null) => void,
 ): Promise<void> {
   const dir = posix.dirname(path);
   const tmp = posix.join(dir, `.${posix.basename(path)}.plumb-${randomBytes(6).toString('hex')}`);
+  // Journaled before it exists: a kill -9 from here on leaves a name the next run removes (KindHandler.cleanup).
+  journal?.(tmp);
   let handle: Buffer | undefined;
   try {
     handle = await s.sftpCall<Buffer>(signal, `create ${tmp}`, (sftp, done) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => done(err, h)));
@@ -237,9 +227,36 @@ export async function writeFileAtomic(
     await sftpOp<void>(s, signal, 'close', tmp, (sftp, done) => sftp.close(h, (err) => done(err)));
     handle = undefined;
     await renameOver(s, tmp, path, signal);
+    journal?.(null);
   } catch (err) {
-    await removeTemp(s, tmp, handle);
+    if (await removeTemp(s, tmp, handle)) journal?.(null);
     throw err;
+  }
+}
+
+/** Plumb's temporary files for `path` (`.<basename>.plumb-<12 hex>` beside it), as writeFileAtomic names them. */
+export function isTempOf(path: string, candidate: string): boolean {
+  const base = posix.basename(path);
+  const name = posix.basename(candidate);
+  return posix.dirname(candidate) === posix.dirname(path) && name.startsWith(`.${base}.plumb-`) && /^[0-9a-f]{12}$/.test(name.slice(base.length + 8));
+}
+
+/** Names in a directory (SFTP readdir until EOF), `.` and `..` left out. */
+export async function readDirNames(s: SshSession, dir: string, signal: AbortSignal): Promise<string[]> {
+  const handle = await sftpOp<Buffer>(s, signal, 'opendir', dir, (sftp, done) => sftp.opendir(dir, (err, h) => done(err, h)));
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const list = await s.sftpCall<unknown[] | false>(signal, `readdir ${dir}`, (sftp, done) =>
+        sftp.readdir(handle, (err, l) => (err && sftpCode(err) === 1 ? done(null, false) : done(err, l as unknown[]))),
+      ).catch((err: unknown) => {
+        throw sftpError(s, err, 'readdir', dir);
+      });
+      if (!list) return names;
+      for (const e of list as { filename: string }[]) if (e.filename !== '.' && e.filename !== '..') names.push(e.filename);
+    }
+  } finally {
+    await closeQuietly(s, handle, signal);
   }
 }
 
@@ -263,14 +280,18 @@ async function renameOver(s: SshSession, from: string, to: string, signal: Abort
   }
 }
 
-/** Best effort, on a fresh deadline: the caller's signal may be the reason we are cleaning up. */
-async function removeTemp(s: SshSession, tmp: string, handle: Buffer | undefined): Promise<void> {
-  if (!s.alive) return;
+/** Best effort, on a fresh deadline: the caller's signal may be the reason we are cleaning up. True when it is gone. */
+async function removeTemp(s: SshSession, tmp: string, handle: Buffer | undefined): Promise<boolean> {
+  if (!s.alive) return false;
   const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
   if (handle) await closeQuietly(s, handle, signal);
-  await unlink(s, tmp, signal).catch((err: unknown) => {
-    s.log.warn({ path: tmp, err: err instanceof Error ? err.message : String(err) }, 'could not remove temporary file');
-  });
+  try {
+    await unlink(s, tmp, signal);
+    return true;
+  } catch (err) {
+    s.log.warn({ path: tmp, err: err instanceof Error ? err.message : String(err) }, 'could not remove temporary file; the next run removes it');
+    return false;
+  }
 }
 
 /** POSIX shell single-quoting: safe for any string. */

@@ -148,8 +148,9 @@ export class SshSession implements Session {
    */
   request<T>(signal: AbortSignal, what: string, start: (done: Done<T>) => (() => void) | void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (signal.aborted) return reject(abortError(signal, `ssh ${this.targetName}: ${what}`));
-      if (!this.#alive) return reject(new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}`));
+      // Nothing was sent yet: the journal records these as not sent, never as an unknown outcome.
+      if (signal.aborted) return reject(abortError(signal, `ssh ${this.targetName}: ${what}`, { notSent: true }));
+      if (!this.#alive) return reject(new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}; it was not sent`, { notSent: true }));
       let settled = false;
       let cancel: (() => void) | void = undefined;
       const finish = (err: Error | null | undefined, value?: T): void => {
@@ -177,11 +178,11 @@ export class SshSession implements Session {
           else finish(err, value);
         });
       } catch (err) {
-        // ssh2 throws synchronously when the connection is gone or a request is malformed.
+        // ssh2 throws synchronously, before writing anything, when the connection is gone or a request is malformed.
         finish(
           this.#alive
-            ? new ProviderError(`ssh ${this.targetName}: ${what} failed (${(err as Error).message})`, { cause: err })
-            : new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}`, { cause: err }),
+            ? new ProviderError(`ssh ${this.targetName}: ${what} failed (${(err as Error).message})`, { cause: err, notSent: true })
+            : new SessionLostError(`ssh ${this.targetName}: connection lost before ${what}; it was not sent`, { cause: err, notSent: true }),
         );
       }
     });

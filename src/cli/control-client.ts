@@ -2,6 +2,9 @@ import { request } from 'node:http';
 import { userInfo } from 'node:os';
 import { UsageError } from '../errors.js';
 
+/** No daemon answers on the control socket (commands that can work without one catch this). */
+export class DaemonNotRunning extends UsageError {}
+
 /** Who asked, for the audit log and `plumb status` ("paused by alice"). The socket's group is the access control. */
 export function requester(env: NodeJS.ProcessEnv): string {
   const user = userInfo().username;
@@ -33,7 +36,7 @@ export function callDaemon(socketPath: string, path: string, body: unknown, onLi
       res.on('error', reject);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new UsageError(`the daemon is not running: no control socket at ${socketPath} (systemctl start plumb)`));
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new DaemonNotRunning(`the daemon is not running: no control socket at ${socketPath} (systemctl start plumb)`));
       else if (err.code === 'EACCES') reject(new UsageError(`no permission on ${socketPath}: the control socket is for members of its group`));
       else reject(err);
     });

@@ -4,7 +4,7 @@ import type { PassEvent } from '../daemon/daemon.js';
 import type { OpResult } from '../run/runner.js';
 import { parseDuration } from '../util/duration.js';
 import { resolveContext, type CommonFlags } from './context.js';
-import { callDaemon, requester } from './control-client.js';
+import { callDaemon, DaemonNotRunning, requester } from './control-client.js';
 import { printJson, type Out } from './output.js';
 import { Progress } from './progress.js';
 
@@ -91,5 +91,39 @@ export async function reloadCommand(flags: CommonFlags, out: Out, env: NodeJS.Pr
   const changed = (res.body as { reloaded: string[] }).reloaded;
   if (flags.json) printJson(out, res.body);
   else out.write(changed.length ? `reloaded: ${changed.join(', ')}\n` : 'reloaded: nothing changed\n');
+  return 0;
+}
+
+/**
+ * `plumb resolve KIND/NAME --ran | --not-run --reason TEXT`: settles a write
+ * whose outcome nobody knows (a command cut off mid-run) on the operator's
+ * word, audited. Through the running daemon; without one, directly in the
+ * state (taking the writer lock).
+ */
+export async function resolveCommand(id: string, flags: CommonFlags & { ran?: boolean; notRun?: boolean; reason?: string }, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  if (Boolean(flags.ran) === Boolean(flags.notRun)) throw new UsageError('say what you found on the target: --ran or --not-run (one of them)');
+  if (!flags.reason?.trim()) throw new UsageError('say how you know: plumb resolve KIND/NAME --ran --reason "checked /var/log/app-migrate.log"');
+  const ctx = resolveContext(flags, env, { state: true });
+  const input = { id, ran: Boolean(flags.ran), by: requester(env), reason: flags.reason };
+  let settled: number;
+  try {
+    const res = await callDaemon(ctx.config.control.socket, '/v1/resolve', input);
+    if (res.status !== 200) failed(res.status, res.body);
+    settled = (res.body as { settled: number }).settled;
+  } catch (err) {
+    if (!(err instanceof DaemonNotRunning)) throw err;
+    // No daemon: write the answer into the state directly (the writer lock keeps a starting daemon out meanwhile).
+    const { Engine } = await import('../daemon/engine.js');
+    const { builtinProviders } = await import('../daemon/providers.js');
+    const { humanLog } = await import('./human-log.js');
+    const engine = await Engine.open({ config: ctx.config, providers: builtinProviders(), log: humanLog('error'), env });
+    try {
+      settled = engine.resolve(input);
+    } finally {
+      await engine.close();
+    }
+  }
+  if (flags.json) printJson(out, { resolved: id, ran: input.ran, settled });
+  else out.write(`${id}: ${settled} write(s) of unknown outcome resolved as ${input.ran ? 'ran' : 'not run'}; ${input.ran ? 'it will not run again for this spec' : 'the next pass may run it again'}\n`);
   return 0;
 }

@@ -33,7 +33,7 @@ export async function daemonCommand(flags: CommonFlags, env: NodeJS.ProcessEnv):
     return changed;
   };
   mkdirSync(dirname(ctx.config.control.socket), { recursive: true });
-  const control = new ControlServer({ socketPath: ctx.config.control.socket, ...(ctx.config.control.group ? { group: ctx.config.control.group } : {}), daemon, store: engine.store, log, reload });
+  const control = new ControlServer({ socketPath: ctx.config.control.socket, ...(ctx.config.control.group ? { group: ctx.config.control.group } : {}), daemon, store: engine.store, log, reload, resolve: (input) => engine.resolve(input) });
   await control.listen();
   // A repo on this host that people push to: a push triggers a fetch at once (polling stays as the safety net).
   const watcher = isAbsolute(engine.mirror.url) ? new RefWatcher(engine.mirror.url, engine.mirror.branch, () => daemon.poke(), log) : undefined;

@@ -107,6 +107,14 @@ common(program.command('resume'))
   .argument('<selector>', 'a target name, or Kind/name')
   .action(action(async (selector: string, flags) => (await import('./control.js')).resumeCommand(selector, flags, stdout(), env)));
 
+common(program.command('resolve'))
+  .description('settle a write whose outcome is unknown (a command cut off mid-run), on your word; audited')
+  .argument('<resource>', 'Kind/name')
+  .option('--ran', 'it did run to completion: record it as done (it is not run again for this spec)')
+  .option('--not-run', 'it did not run (or you undid it): the next pass may run it again')
+  .option('--reason <text>', 'what you checked (shown in plumb history; required)')
+  .action(action(async (id: string, flags) => (await import('./control.js')).resolveCommand(id, flags, stdout(), env)));
+
 common(program.command('reload'))
   .description('re-read the config file in the running daemon (same as SIGHUP)')
   .action(action(async (flags: CommonFlags) => (await import('./control.js')).reloadCommand(flags, stdout(), env)));

@@ -33,6 +33,8 @@ export interface ControlOptions {
   log: Log;
   /** Re-reads the config file and applies what can change at run time. */
   reload: () => string[];
+  /** Settles writes of unknown outcome on an operator's word (Engine.resolve); returns how many. */
+  resolve: (input: { id: string; ran: boolean; by: string; reason: string }) => number;
 }
 
 /**
@@ -82,6 +84,8 @@ export class ControlServer {
           return reply(...this.#pause(body));
         case '/v1/resume':
           return reply(...this.#resume(body));
+        case '/v1/resolve':
+          return reply(...this.#resolve(body));
         case '/v1/reload': {
           const by = stringField(body, 'by');
           const changed = this.#options.reload();
@@ -148,6 +152,17 @@ export class ControlServer {
     this.#options.log.info({ selector, by: stringField(body, 'by') }, 'resumed');
     void this.#options.daemon.request('delta', { only: [selector] }); // catch up with what changed while paused
     return [200, { resumed: selector }];
+  }
+
+  #resolve(body: Record<string, unknown>): [number, unknown] {
+    const reason = stringField(body, 'reason');
+    if (!reason.trim()) throw new BadRequest('resolving an unknown outcome needs a reason (--reason TEXT): what did you check on the target?');
+    const id = stringField(body, 'id');
+    if (!ID.test(id)) throw new BadRequest(`"${id}" is not Kind/name`);
+    if (typeof body.ran !== 'boolean') throw new BadRequest('say whether it ran: --ran or --not-run');
+    const settled = this.#options.resolve({ id, ran: body.ran, by: stringField(body, 'by'), reason });
+    void this.#options.daemon.request('delta', { only: [id] }); // converge it now with the operator's answer
+    return [200, { resolved: id, ran: body.ran, settled }];
   }
 
   /** A known target name or Kind/name, in the form pauses and selections use (`Target/x` is the target x). */

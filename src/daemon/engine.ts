@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ConfigError, describeError, GitError, StateError } from '../errors.js';
+import { ConfigError, describeError, GitError, StateError, UsageError } from '../errors.js';
 import { loadDelta, loadFull, type DeltaLoad } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
@@ -116,7 +116,7 @@ export class Engine {
     });
   }
 
-  /** Takes the writer lock, opens (and migrates) the state, and turns a crash's open intents into `interrupted`. */
+  /** Takes the writer lock, opens (and migrates) the state, and gives a crash's open intents an unknown outcome (re-read first). */
   static async open(deps: EngineDeps): Promise<Engine> {
     const lock = WriterLock.acquire(deps.config.stateDir);
     let store: Store | undefined;
@@ -284,7 +284,7 @@ export class Engine {
     }
     const retry = new Set(this.store.retryDue(this.#now()));
     // Interrupted side effects are re-read every pass until a read settles them (a cancelled re-read is not lost).
-    for (const id of this.store.interruptedIds()) retry.add(id);
+    for (const id of this.store.unknownIds()) retry.add(id);
     for (const id of retry) scope.add(id);
 
     const recorded = everything && !only ? this.store.allRecorded() : this.store.recorded(scope);
@@ -340,6 +340,25 @@ export class Engine {
     report.converged = unsettled === 0 && this.store.pendingTombstoneCount() === 0 && !this.#rejected;
     if (unsettled === 0 && run.results.every((r) => r.status !== 'failed' && r.status !== 'cancelled' && r.status !== 'blocked')) this.store.recordApplied(commit);
     return report;
+  }
+
+  /**
+   * `plumb resolve KIND/NAME --ran | --not-run`: an operator settles writes of
+   * unknown outcome (audited). "It ran" also records what the kind would have
+   * remembered (a guardless command's ran-spec hash), so it is not run again.
+   * Returns how many journal entries it settled.
+   */
+  resolve(input: { id: string; ran: boolean; by: string; reason: string }): number {
+    const rec = this.store.recorded([input.id]).get(input.id);
+    if (!rec) throw new UsageError(`nothing called ${input.id} is recorded (use Kind/name, as plumb status shows it)`);
+    const handler = this.registry.kind(rec.kind)?.handler;
+    const open = this.store.unknownOutcome(rec.id, rec.specHash);
+    const r = { id: rec.id, kind: rec.kind, name: rec.name, meta: rec.meta, spec: rec.spec, attachments: {}, ...(rec.memo !== null ? { memo: rec.memo } : {}) };
+    const memo = input.ran && open && handler?.ranMemo ? handler.ranMemo(r) : undefined;
+    const settled = this.store.resolveOutcome({ ...input, ...(memo !== undefined ? { memo } : {}) });
+    if (settled === 0) throw new UsageError(`${input.id} has no write of unknown outcome to resolve (plumb history ${input.id} shows what happened)`);
+    this.#log.warn({ id: input.id, by: input.by, ran: input.ran, reason: input.reason, settled }, 'unknown outcome resolved by an operator');
+    return settled;
   }
 
   async #loadFull(commit: string, report: PassReport): Promise<DesiredSet | undefined> {

@@ -155,8 +155,8 @@ function newTombstone(rec: RecordedResource): NewTombstone {
 }
 
 /** A removal: of a resource gone from Git now, or (with its tombstone) one pending since an earlier commit. */
-function deleteOp(rec: Pick<RecordedResource, 'id' | 'kind' | 'name' | 'target' | 'targetSpec' | 'spec' | 'meta' | 'memo'>, reasons: string[], tombstoneId?: number): Op {
-  const { id, kind, name, spec, meta, memo } = rec;
+function deleteOp(rec: Pick<RecordedResource, 'id' | 'kind' | 'name' | 'target' | 'targetSpec' | 'spec' | 'appliedSpec' | 'meta' | 'memo'>, reasons: string[], tombstoneId?: number): Op {
+  const { id, kind, name, spec, appliedSpec, meta, memo } = rec;
   return {
     key: `delete:${id}`,
     id,
@@ -166,7 +166,8 @@ function deleteOp(rec: Pick<RecordedResource, 'id' | 'kind' | 'name' | 'target' 
     action: 'delete',
     cause: 'deletion',
     // Attachments of a deleted resource are not needed to remove it.
-    resource: { id, kind, name, spec, meta, attachments: {}, ...(memo !== null ? { memo } : {}) },
+    // Removal takes away what was applied, which may be more than the last accepted spec (that one may never have been applied).
+    resource: { id, kind, name, spec, meta, attachments: {}, ...(memo !== null ? { memo } : {}), ...(appliedSpec != null ? { lastApplied: appliedSpec } : {}) },
     ...(rec.targetSpec ? { targetSpec: rec.targetSpec } : {}),
     ...(tombstoneId !== undefined ? { tombstoneId } : {}),
     before: spec,

@@ -38,6 +38,7 @@ export function recordedFromDesired(set: { get(id: string): LoadedResource | und
       spec: r.spec as RecordedResource['spec'],
       meta: r.meta,
       specHash: r.specHash,
+      appliedSpec: r.spec as RecordedResource['spec'],
       targetSpec: r.meta.target ? targetSpec(r.meta.target) : null,
       status: 'converged',
       appliedCommit: 'base',

@@ -25,6 +25,8 @@ export interface RecordedResource {
   status: ResourceStatus;
   appliedCommit: string | null;
   appliedHash: string | null;
+  /** The spec as Plumb last applied it (null: never, or before Plumb recorded it). */
+  appliedSpec: Json | null;
   memo: Json | null;
   /** Plumb ever journaled a side effect for it: even if never recorded as applied, a deletion must read and remove. */
   hasJournal: boolean;
@@ -41,6 +43,8 @@ export interface PendingTombstone {
   target: string | null;
   targetSpec: TargetSpec | null;
   spec: Json;
+  /** What the resource had applied on the target: its removal takes that away. */
+  appliedSpec: Json | null;
   meta: ResourceMeta;
   memo: Json | null;
   policy: 'Delete' | 'Retain';

@@ -1,8 +1,9 @@
-import { describeError, InterruptedError, outcomeUnknown, ProviderError, VerifyError } from '../errors.js';
+import { describeError, InterruptedError, ProviderError, VerifyError, writeOutcome } from '../errors.js';
 import type { Action, Cause, Op } from '../plan/types.js';
 import { withoutIgnored, type Applied, type Change, type Json, type KindHandler, type OpContext, type Provider, type Resource, type Session, type TargetSpec } from '../provider.js';
+import type { UnknownOutcome } from '../state/store.js';
 import type { ProviderRegistry } from './registry.js';
-import type { Journal, OpResult } from './runner.js';
+import type { Journal, JournalView, OpResult } from './types.js';
 
 const SUMMARY_LIMIT = 2048;
 
@@ -29,6 +30,8 @@ export interface PendingWrite {
   /** The spec hash Plumb last applied to this resource, as read before the write (null: never, or it did not exist). */
   appliedHash: string | null;
   remove: boolean;
+  /** Fields Plumb set before that the spec no longer has and that stay on the target (KindHandler.released). */
+  released: string[];
 }
 
 export type Prepared = { done: Outcome } | { write: PendingWrite };
@@ -41,10 +44,13 @@ export type Prepared = { done: Outcome } | { write: PendingWrite };
 export class OperationSteps {
   readonly #registry: ProviderRegistry;
   readonly #journal: Journal | undefined;
+  /** What the journal says (plan mode may read it without writing: `plan --live` with a state dir). */
+  readonly #view: JournalView | undefined;
 
-  constructor(registry: ProviderRegistry, journal: Journal | undefined) {
+  constructor(registry: ProviderRegistry, journal: Journal | undefined, view: JournalView | undefined = journal) {
     this.#registry = registry;
     this.#journal = journal;
+    this.#view = view;
   }
 
   place(op: Op, targets: (name: string) => TargetSpec | undefined): Placement {
@@ -63,35 +69,49 @@ export class OperationSteps {
 
   async #prepareConverge(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
     const journal = this.#journal;
+    const view = this.#view;
     const specHash = (op.resource as { specHash?: string }).specHash ?? null;
-    // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress.
-    const resume = mode === 'apply' && specHash !== null ? journal!.interruptedProgress(op.id, specHash) : undefined;
-    const r: Resource = resume ? { ...op.resource, resume } : op.resource;
+    if (mode === 'apply') await this.#cleanup(op.id, op.resource, handler, session, ctx);
+    const applied = view?.appliedRecord(op.id);
+    // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress (apply only: plan never resumes).
+    const progress = specHash !== null ? view?.resumeProgress(op.id, specHash) : undefined;
+    const resume = mode === 'apply' ? progress : undefined;
+    const r: Resource = { ...op.resource, ...(resume ? { resume } : {}), ...(applied?.spec != null ? { lastApplied: applied.spec } : {}) };
     const actual = await handler.read(session, r, ctx);
     const changes = effectiveChanges(handler, r, actual);
     const observed = summarize(handler, actual);
+    const released = (r.lastApplied !== undefined ? (handler.released?.(r) ?? []) : []).map((x) => `${x.path}: ${x.note}`);
+    const unknown = specHash !== null ? view?.unknownOutcome(op.id, specHash) : undefined;
+    if (mode === 'plan') {
+      // A dry run never resumes or cancels anything: it says what apply will find unsettled.
+      const unsettled = [unknown ? unknownNote(unknown, handler, r) : undefined, progress ? handler.describeProgress?.(progress.progress) : undefined].filter((x) => x !== undefined);
+      const waiting = changes.length === 0 ? handler.pendingReboot?.(r, actual) : undefined;
+      const notes = [waiting, ...unsettled, ...released].filter((x) => x !== undefined);
+      const extra = { ...(notes.length > 0 ? { note: notes.join('; ') } : {}), ...(unsettled.length > 0 ? { unsettled: true } : {}) };
+      if (changes.length === 0) return { done: { action: 'noop', cause: op.cause, status: 'planned', changes: [], ...extra } };
+      const drift = specHash !== null && applied?.hash === specHash;
+      return { done: { action: actual === undefined ? 'create' : 'update', cause: drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause, status: 'planned', changes, ...extra } };
+    }
     if (changes.length === 0) {
       const waiting = handler.pendingReboot?.(r, actual);
-      const note = waiting ? { note: waiting } : {};
-      if (mode === 'plan') return { done: { action: 'noop', cause: op.cause, status: 'planned', changes: [], ...note } };
-      if (waiting && specHash !== null) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed, commit, specHash });
-      else journal!.markConverged(r.id, observed, specHash ? { commit, specHash } : undefined);
-      journal!.resolveInterrupted(r.id);
-      return { done: { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...note } };
+      const note = [waiting, ...released].filter((x) => x !== undefined);
+      if (released.length > 0) journal!.recordReleased({ id: r.id, kind: r.kind, target: op.target, commit, notes: released });
+      const record = specHash !== null ? { commit, specHash, spec: r.spec as Json } : undefined;
+      if (waiting && record) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed, ...record });
+      else journal!.markConverged(r.id, observed, record);
+      journal!.resolveUnknown(r.id);
+      return { done: { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...(note.length > 0 ? { note: note.join('; ') } : {}) } };
     }
     const action: Action = actual === undefined ? 'create' : 'update';
-    const appliedHash = mode === 'apply' && actual !== undefined ? journal!.appliedHash(r.id) : null;
+    const appliedHash = actual !== undefined ? (applied?.hash ?? null) : null;
     const drift = specHash !== null && appliedHash === specHash;
     const cause: Cause = drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause;
-    if (mode === 'plan') return { done: { action, cause, status: 'planned', changes } };
     if (drift && r.meta.drift === 'report') {
       journal!.markDrifted(r.id, r.kind, op.target, trimChanges(changes), observed, commit);
       return { done: { action, cause: 'drift', status: 'drifted', changes } };
     }
-    if (specHash !== null && !(handler.safeToRetryAfterCrash?.(r) ?? true) && journal!.hasInterrupted(r.id, specHash)) {
-      throw new InterruptedError(`${r.id} was interrupted mid-run by a crash and has no guard that proves whether it finished; check the target, then change its spec or add a guard (creates/unless/onlyIf) to run it again`);
-    }
-    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false } };
+    if (unknown && !(handler.safeToRetryAfterCrash?.(r) ?? true)) throw new InterruptedError(unknownNote(unknown, handler, r));
+    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released } };
   }
 
   async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
@@ -102,13 +122,22 @@ export class OperationSteps {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
       return { done: { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] } };
     }
+    if (mode === 'apply') await this.#cleanup(op.id, op.resource, handler, session, ctx);
     const actual = await handler.read(session, op.resource, ctx);
     if (mode === 'plan') return { done: { action: actual === undefined ? 'noop' : 'delete', cause: 'deletion', status: 'planned', changes: [] } };
     if (actual === undefined) {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
       return { done: { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] } };
     }
-    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, appliedHash: null, remove: true } };
+    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, appliedHash: null, remove: true, released: [] } };
+  }
+
+  /** What unfinished writes left behind (journaled progress such as a temporary file) is removed before the next read. */
+  async #cleanup(id: string, r: Resource, handler: Handler, session: Session, ctx: OpContext): Promise<void> {
+    if (!handler.cleanup) return;
+    const cleaned: number[] = [];
+    for (const left of this.#journal!.leftovers(id)) if (await handler.cleanup(session, r, left.progress, ctx)) cleaned.push(left.opId);
+    if (cleaned.length > 0) this.#journal!.clearProgress(cleaned);
   }
 
   /** Journals the intent before the side effect (invariant 5); returns the journal entry. */
@@ -131,8 +160,8 @@ export class OperationSteps {
       journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, opId, commit, before: op.before, message: 'removed from the target' });
       return { action: 'delete', cause: 'deletion', status: 'deleted', changes: [] };
     }
-    // Verify against what the provider now remembers (a guardless command's memo says it ran).
-    const verified: Resource = applied?.memo !== undefined ? { ...w.r, memo: applied.memo } : w.r;
+    // Verify against what the provider now remembers (a guardless command's memo says it ran), and with this spec as the last applied.
+    const verified: Resource = { ...w.r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
     const after = await handler.read(session, verified, ctx);
     const remaining = effectiveChanges(handler, verified, after);
     if (remaining.length > 0) {
@@ -148,6 +177,7 @@ export class OperationSteps {
       cause: w.cause,
       commit,
       specHash: w.specHash ?? '',
+      spec: w.r.spec as Json,
       changes: trimChanges(w.changes),
       observed,
       memo: applied?.memo,
@@ -156,19 +186,30 @@ export class OperationSteps {
       adopted: w.action === 'update' && handler.remove !== undefined && w.appliedHash === null,
     });
     const waiting = handler.pendingReboot?.(verified, after);
-    if (waiting && w.specHash !== null) journal.markPendingReboot({ id: op.id, kind: op.kind, target: op.target, reason: waiting, observed, commit, specHash: w.specHash });
-    return { action: w.action, cause: w.cause, status: 'changed', changes: w.changes, ...(waiting ? { note: waiting } : {}) };
+    if (waiting && w.specHash !== null) journal.markPendingReboot({ id: op.id, kind: op.kind, target: op.target, reason: waiting, observed, commit, specHash: w.specHash, spec: w.r.spec as Json });
+    if (w.released.length > 0) journal.recordReleased({ id: op.id, kind: op.kind, target: op.target, commit, notes: w.released });
+    const note = [waiting, ...w.released].filter((x) => x !== undefined);
+    return { action: w.action, cause: w.cause, status: 'changed', changes: w.changes, ...(note.length > 0 ? { note: note.join('; ') } : {}) };
   }
 
   /**
-   * The write (or its verification) failed: close the journal entry so a restart
-   * does not take it for a crash. A deadline, a dropped session or a cancellation
-   * leaves the outcome unknown: the entry is `interrupted`, like a crash, so a
-   * guardless command is not run twice on a guess.
+   * The write (or its verification) failed: close the journal entry with what
+   * happened, so a restart does not take it for a crash. Not sent and refused
+   * may be tried again as new; a deadline, a dropped session or a cancellation
+   * after sending leaves the outcome unknown, so a guardless command is not run
+   * twice on a guess.
    */
   failed(opId: number, err: unknown): void {
-    this.#journal!.journalFailed(opId, describeError(err).message, outcomeUnknown(err));
+    this.#journal!.journalFailed(opId, describeError(err).message, writeOutcome(err));
   }
+}
+
+/** Why the last write's outcome is unknown, and what the operator can do, in one sentence. */
+function unknownNote(unknown: UnknownOutcome, handler: Handler, r: Resource): string {
+  const when = new Date(unknown.at).toISOString();
+  const head = `${r.id}: the write started at ${when} has an unknown outcome (${unknown.why})`;
+  if (handler.safeToRetryAfterCrash?.(r) ?? true) return `${head}; apply re-reads it before acting again`;
+  return `${head}, and nothing on the target proves whether it finished; check the target, then \`plumb resolve ${r.id} --ran\` or \`--not-run\` (or add a guard: creates, unless or onlyIf)`;
 }
 
 /** The kind's diff, minus what `ignore:` hands to someone else. */

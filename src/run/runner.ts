@@ -1,35 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { CancelledError, DependencyError, describeError, isCancellation, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
-import { delay, type Applied, type Change, type Log, type OpContext, type Secrets, type TargetSpec } from '../provider.js';
-import type { Action, Cause, Op, Plan } from '../plan/types.js';
-import type { Store } from '../state/store.js';
+import { delay, type Applied, type Log, type OpContext, type Secrets, type TargetSpec } from '../provider.js';
+import type { Op, Plan } from '../plan/types.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { deadline, type Deadline } from './deadline.js';
 import { OperationSteps, type Outcome, type PendingWrite } from './operation.js';
+import type { Journal, JournalView, OpResult } from './types.js';
+
+export type { Journal, JournalView, OpResult, OpStatus } from './types.js';
 import type { ProviderRegistry } from './registry.js';
 import type { SessionPool } from './sessions.js';
-
-/** The journal and records the runner writes: the state store's methods for them. */
-export type Journal = Pick<
-  Store,
-  | 'status'
-  | 'hasInterrupted'
-  | 'resolveInterrupted'
-  | 'journalIntent'
-  | 'journalFailed'
-  | 'journalDone'
-  | 'markConverged'
-  | 'markDrifted'
-  | 'markFailed'
-  | 'tombstoneDone'
-  | 'tombstoneFailed'
-  | 'attempts'
-  | 'appliedHash'
-  | 'markPendingReboot'
-  | 'checkpoint'
-  | 'interruptedProgress'
->;
 
 export interface RunnerOptions {
   /** Operations in flight across all targets; default 16. */
@@ -54,24 +35,6 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   backoff: { baseMs: 1_000, maxMs: 30_000 },
   retryLater: { baseMs: 30_000, maxMs: 30 * 60_000 },
 };
-
-export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'paused' | 'planned';
-
-export interface OpResult {
-  key: string;
-  id: string;
-  target: string | null;
-  /** The action after reading the target: what was (or, in plan mode, would be) done. */
-  action: Action;
-  cause: Cause;
-  status: OpStatus;
-  changes: Change[];
-  error?: { code: string; message: string };
-  /** Why a converged resource still waits (pending reboot). */
-  note?: string;
-  attempts: number;
-  durationMs: number;
-}
 
 export interface RunReport {
   results: OpResult[];
@@ -146,6 +109,8 @@ export class Runner {
     registry: ProviderRegistry;
     pool: SessionPool;
     journal?: Journal;
+    /** Plan mode without a journal to write may still read one (a dry run that says what is unsettled). */
+    view?: JournalView;
     log: Log;
     secrets: Secrets;
     keyedHash: (value: Buffer | string) => string;
@@ -159,7 +124,7 @@ export class Runner {
     this.#options = { ...DEFAULT_RUNNER_OPTIONS, ...deps.options };
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
-    this.#steps = new OperationSteps(deps.registry, deps.journal);
+    this.#steps = new OperationSteps(deps.registry, deps.journal, deps.view ?? deps.journal);
   }
 
   /** New queue settings (a config reload); the next pass uses them. */

@@ -132,4 +132,15 @@ export const MIGRATIONS: readonly string[] = [
     created_at  INTEGER NOT NULL
   );
   `,
+  // 5: exact outcomes (DESIGN: not sent, refused, unknown, done) instead of failed/interrupted; and the spec
+  //    Plumb last applied, so a field removed from the spec is removed from the target (a three-way diff).
+  `
+  UPDATE ops SET state = 'unknown' WHERE state = 'interrupted';
+  UPDATE ops SET state = 'refused' WHERE state = 'failed';
+  DROP INDEX ops_open;
+  CREATE INDEX ops_open ON ops (state) WHERE state IN ('intent', 'unknown');
+  ALTER TABLE resources ADD COLUMN applied_spec TEXT;   -- the spec as last applied and verified (JSON)
+  UPDATE resources SET applied_spec = spec WHERE applied_hash IS NOT NULL AND applied_hash = spec_hash;
+  ALTER TABLE tombstones ADD COLUMN applied_spec TEXT;  -- what the deleted resource had applied: its removal takes that away
+  `,
 ];

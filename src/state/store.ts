@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { WriteOutcome } from '../errors.js';
 import type { Change, Json, ResourceMeta, TargetSpec } from '../provider.js';
 import type { Diagnostic } from '../load/types.js';
 import { diagnosticToJson } from '../load/types.js';
@@ -34,11 +35,22 @@ export interface Outcome {
   cause: Cause;
   commit: string;
   specHash: string;
+  /** The spec applied: what a later spec's removed fields are computed against. */
+  spec: Json;
   changes: Change[];
   observed: Json;
   memo: Json | undefined;
   output: string | undefined;
   adopted: boolean;
+}
+
+/** A journaled write whose outcome nobody knows (sent, no answer; or a crash mid-operation). */
+export interface UnknownOutcome {
+  opId: number;
+  at: number;
+  /** What happened, in words: the lost connection, the deadline, the crash. */
+  why: string;
+  specHash: string | null;
 }
 
 export interface ResourceView {
@@ -105,6 +117,9 @@ type Row = Record<string, unknown>;
 /** What keeps a resource from being converged at the accepted commit. */
 const UNSETTLED: readonly ResourceStatus[] = ['pending', 'failed', 'blocked', 'deleting'];
 const UNSETTLED_SQL = UNSETTLED.map((s) => `'${s}'`).join(', ');
+
+/** Why an entry left open at start-up has an unknown outcome. */
+const CRASHED = 'the Plumb process stopped mid-operation (a crash, kill -9 or power loss)';
 
 const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
 const parse = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.parse(text) as T) : null);
@@ -236,6 +251,7 @@ export class Store {
            -- Moved to another target: nothing has been applied there yet.
            applied_commit = CASE WHEN resources.target IS excluded.target THEN resources.applied_commit END,
            applied_hash = CASE WHEN resources.target IS excluded.target THEN resources.applied_hash END,
+           applied_spec = CASE WHEN resources.target IS excluded.target THEN resources.applied_spec END,
            applied_at = CASE WHEN resources.target IS excluded.target THEN resources.applied_at END,
            adopted = CASE WHEN resources.target IS excluded.target THEN resources.adopted ELSE 0 END,
            memo = CASE WHEN resources.target IS excluded.target THEN resources.memo END,
@@ -265,8 +281,8 @@ export class Store {
       }
 
       const insertTombstone = this.#stmt(
-        `INSERT INTO tombstones (resource_id, kind, name, target, target_spec, spec, meta, memo, policy, state, deleted_commit, last_error, created_at, updated_at)
-         VALUES (@resource_id, @kind, @name, @target, @target_spec, @spec, @meta, @memo, @policy, @state, @commit, @note, @now, @now)`,
+        `INSERT INTO tombstones (resource_id, kind, name, target, target_spec, spec, applied_spec, meta, memo, policy, state, deleted_commit, last_error, created_at, updated_at)
+         VALUES (@resource_id, @kind, @name, @target, @target_spec, @spec, @applied_spec, @meta, @memo, @policy, @state, @commit, @note, @now, @now)`,
       );
       const live = new Set(acceptance.upserts.map((r) => r.id));
       for (const deletion of acceptance.deletions) {
@@ -281,6 +297,7 @@ export class Store {
           target: r.target,
           target_spec: json(r.targetSpec),
           spec: JSON.stringify(r.spec),
+          applied_spec: json(r.appliedSpec),
           meta: JSON.stringify(r.meta),
           memo: json(r.memo),
           policy: deletion.policy,
@@ -352,7 +369,7 @@ export class Store {
    * crash between apply and its journal entry, this read is what proves it).
    * Something that matched before Plumb ever touched it is marked adopted.
    */
-  markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string }): void {
+  markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string; spec: Json }): void {
     const now = this.#now();
     // A sweep over a converged fleet must not cost one fsync per resource: write only what changed.
     const row = this.#stmt('SELECT status, observed, applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
@@ -370,9 +387,9 @@ export class Store {
          adopted = CASE WHEN applied_commit IS NULL AND NOT EXISTS (SELECT 1 FROM ops WHERE ops.resource_id = resources.id) THEN 1 ELSE adopted END,
          applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
          applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END,
-         applied_hash = ?
+         applied_hash = ?, applied_spec = ?
        WHERE id = ?`,
-    ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, id);
+    ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, json(applied.spec), id);
   }
 
   /**
@@ -380,7 +397,7 @@ export class Store {
    * policy is not to reboot now): recorded as pending-reboot, one event per
    * distinct reason, nothing journaled, nothing re-applied.
    */
-  markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string }): void {
+  markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string; spec: Json }): void {
     const row = this.#stmt('SELECT status, status_detail, applied_hash FROM resources WHERE id = ?').get(input.id) as Row | undefined;
     if (row?.status === 'pending-reboot' && row.status_detail === input.reason && row.applied_hash === input.specHash) return;
     const now = this.#now();
@@ -389,9 +406,9 @@ export class Store {
         `UPDATE resources SET status = 'pending-reboot', status_detail = ?, observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
            last_error = NULL, last_error_code = NULL,
            applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
-           applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END, applied_hash = ?
+           applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END, applied_hash = ?, applied_spec = ?
          WHERE id = ?`,
-      ).run(input.reason, json(input.observed), now, input.specHash, input.commit, input.specHash, now, input.specHash, input.id);
+      ).run(input.reason, json(input.observed), now, input.specHash, input.commit, input.specHash, now, input.specHash, json(input.spec), input.id);
       this.#event({ type: 'pending-reboot', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: input.reason });
     })();
   }
@@ -403,12 +420,13 @@ export class Store {
 
   /**
    * The newest progress an unfinished apply of exactly this spec journaled
-   * (interrupted by a crash, or failed after it started something) since the
-   * last success: a second crash must not fall back to older progress.
+   * (its outcome unknown, or refused after it started something) since the last
+   * success: a second crash must not fall back to older progress. A step the
+   * target refused withdrew its progress (checkpoint null), so it is not here.
    */
-  interruptedProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined {
+  resumeProgress(id: string, specHash: string): { startedAt: number; progress: Json } | undefined {
     const row = this.#stmt(
-      `SELECT started_at, progress FROM ops WHERE resource_id = ? AND spec_hash = ? AND state IN ('interrupted', 'failed') AND progress IS NOT NULL
+      `SELECT started_at, progress FROM ops WHERE resource_id = ? AND spec_hash = ? AND state IN ('unknown', 'refused', 'not-sent') AND progress IS NOT NULL
          AND id > COALESCE((SELECT MAX(id) FROM ops WHERE resource_id = ? AND state = 'done'), 0)
        ORDER BY id DESC LIMIT 1`,
     ).get(id, specHash, id) as Row | undefined;
@@ -422,6 +440,11 @@ export class Store {
       this.#now(),
       `Target/${name}`,
     );
+  }
+
+  /** Fields Plumb set before that the new spec leaves out, and that stay on the target: one audit event per spec that let go of them. */
+  recordReleased(input: { id: string; kind: string; target: string | null; commit: string; notes: string[] }): void {
+    this.#event({ type: 'release', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: `no longer managed, left as it is: ${input.notes.join('; ')}` });
   }
 
   /** Drift found on a resource whose policy is `report`: recorded and labelled as drift, the target left alone. */
@@ -462,19 +485,19 @@ export class Store {
   }
 
   /**
-   * The side effect failed (or its verification did): the entry is closed, so a
-   * restart does not treat it as interrupted. With `outcomeUnknown` (a deadline,
-   * a lost session) it is `interrupted` instead: settled only by a read that
-   * proves the resource converged.
+   * The side effect did not succeed: the entry is closed with what happened.
+   * `refused` (the target answered with an error) and `not-sent` (it never left
+   * Plumb) may be retried as new; `unknown` (sent, no answer) is settled only by
+   * a read that proves the resource converged, or by an operator (`plumb resolve`).
    */
-  journalFailed(opId: number, message: string, outcomeUnknown = false): void {
-    this.#stmt('UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = \'intent\'').run(outcomeUnknown ? 'interrupted' : 'failed', this.#now(), redactText(message), opId);
+  journalFailed(opId: number, message: string, outcome: WriteOutcome): void {
+    this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(outcome, this.#now(), redactText(message), opId);
   }
 
-  /** The spec hash Plumb last applied successfully, or null if it never did. */
-  appliedHash(id: string): string | null {
-    const row = this.#stmt('SELECT applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
-    return (row?.applied_hash as string | null | undefined) ?? null;
+  /** The spec (and its hash) Plumb last applied successfully; nulls if it never did (or moved it to another target since). */
+  appliedRecord(id: string): { hash: string | null; spec: Json | null } {
+    const row = this.#stmt('SELECT applied_hash, applied_spec FROM resources WHERE id = ?').get(id) as Row | undefined;
+    return { hash: (row?.applied_hash as string | null | undefined) ?? null, spec: parse<Json>(row?.applied_spec) };
   }
 
   /** Settles a journaled create/update: the journal entry, the resource row and the audit event in one transaction. */
@@ -482,14 +505,14 @@ export class Store {
     const now = this.#now();
     this.db.transaction(() => {
       this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, outcome.opId);
-      // Any older interrupted entry for this resource is settled by this successful apply.
-      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted') AND id <> ?").run(now, outcome.id, outcome.opId);
+      // Any older entry of unknown outcome for this resource is settled by this successful apply.
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown') AND id <> ?").run(now, outcome.id, outcome.opId);
       this.#stmt(
-        `UPDATE resources SET status = 'converged', applied_commit = ?, applied_hash = ?, applied_at = ?,
+        `UPDATE resources SET status = 'converged', applied_commit = ?, applied_hash = ?, applied_spec = ?, applied_at = ?,
            adopted = CASE WHEN applied_commit IS NULL THEN ? ELSE adopted END,
            observed = ?, observed_at = ?, memo = COALESCE(?, memo), attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
          WHERE id = ?`,
-      ).run(outcome.commit, outcome.specHash, now, outcome.adopted ? 1 : 0, json(outcome.observed), now, json(outcome.memo), outcome.id);
+      ).run(outcome.commit, outcome.specHash, json(outcome.spec), now, outcome.adopted ? 1 : 0, json(outcome.observed), now, json(outcome.memo), outcome.id);
       this.#event({
         type: outcome.action,
         resourceId: outcome.id,
@@ -505,28 +528,62 @@ export class Store {
     })();
   }
 
-  /** A read proved the resource converged after an interrupted side effect: settle the old journal entries. */
-  resolveInterrupted(id: string): void {
-    if (!this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND state IN ('intent', 'interrupted') LIMIT 1").get(id)) return;
-    this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'interrupted')").run(this.#now(), id);
+  /** A read proved the resource converged after a side effect of unknown outcome: settle the old journal entries. */
+  resolveUnknown(id: string): void {
+    if (!this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND state IN ('intent', 'unknown') LIMIT 1").get(id)) return;
+    this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown')").run(this.#now(), id);
   }
 
-  /** At start-up: intents left by a crash become `interrupted` (returns how many); their resources are re-read before anything else happens. */
+  /** At start-up: intents left by a crash have an unknown outcome (returns how many); their resources are re-read before anything else happens. */
   markInterrupted(): number {
     const open = this.#stmt("SELECT resource_id, action FROM ops WHERE state = 'intent'").all() as Row[];
     if (open.length === 0) return 0;
     this.db.transaction(() => {
-      this.#stmt("UPDATE ops SET state = 'interrupted' WHERE state = 'intent'").run();
+      this.#stmt("UPDATE ops SET state = 'unknown', finished_at = ?, error = ? WHERE state = 'intent'").run(this.#now(), CRASHED);
       for (const row of open) {
-        this.#event({ type: 'interrupt', resourceId: row.resource_id as string, message: `a ${row.action as string} was interrupted (the process stopped mid-operation); re-reading before acting again` });
+        this.#event({ type: 'interrupt', resourceId: row.resource_id as string, message: `a ${row.action as string} was interrupted: ${CRASHED}; re-reading before acting again` });
       }
     })();
     return open.length;
   }
 
-  /** An interrupted side effect for exactly this spec, whose outcome a read could not prove. */
-  hasInterrupted(id: string, specHash: string): boolean {
-    return this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND spec_hash = ? AND state = 'interrupted' LIMIT 1").get(id, specHash) !== undefined;
+  /** The newest side effect for exactly this spec whose outcome nobody knows (no read has proved it since). */
+  unknownOutcome(id: string, specHash: string): UnknownOutcome | undefined {
+    const row = this.#stmt("SELECT id, started_at, error, spec_hash FROM ops WHERE resource_id = ? AND spec_hash = ? AND state = 'unknown' ORDER BY id DESC LIMIT 1").get(id, specHash) as Row | undefined;
+    return row ? { opId: row.id as number, at: row.started_at as number, why: (row.error as string | null) ?? CRASHED, specHash: row.spec_hash as string | null } : undefined;
+  }
+
+  /**
+   * An operator settles unknown outcomes (`plumb resolve`): it ran (remember
+   * `memo` as if Plumb had seen it finish) or it did not (the next pass may run
+   * it as new). Audited with who and why; the resource is worked on again now.
+   */
+  resolveOutcome(input: { id: string; ran: boolean; by: string; reason: string; memo?: Json }): number {
+    let settled = 0;
+    this.db.transaction(() => {
+      const open = this.#stmt("SELECT id, spec_hash FROM ops WHERE resource_id = ? AND state = 'unknown'").all(input.id) as Row[];
+      settled = open.length;
+      if (settled === 0) return;
+      const verdict = input.ran ? 'it ran' : 'it did not run';
+      const note = redactText(`resolved by ${input.by}: ${verdict}: ${input.reason}`);
+      this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = COALESCE(error || '; ', '') || ? WHERE resource_id = ? AND state = 'unknown'").run(input.ran ? 'done' : 'resolved', this.#now(), note, input.id);
+      if (input.ran && input.memo !== undefined) this.#stmt('UPDATE resources SET memo = ? WHERE id = ?').run(json(input.memo), input.id);
+      this.#stmt("UPDATE resources SET status = CASE WHEN status IN ('failed', 'blocked') THEN 'pending' ELSE status END, next_attempt_at = NULL WHERE id = ?").run(input.id);
+      this.#event({ type: 'resolve', resourceId: input.id, message: note });
+    })();
+    return settled;
+  }
+
+  /** Journaled progress of unfinished writes (a temporary file's name) that a kind's cleanup may remove after a crash. */
+  leftovers(id: string): Array<{ opId: number; progress: Json }> {
+    const rows = this.#stmt("SELECT id, progress FROM ops WHERE resource_id = ? AND progress IS NOT NULL AND state NOT IN ('intent', 'done')").all(id) as Row[];
+    return rows.map((r) => ({ opId: r.id as number, progress: parse<Json>(r.progress)! }));
+  }
+
+  /** The leftovers of these entries are gone (cleaned up): their progress no longer describes anything on the target. */
+  clearProgress(opIds: number[]): void {
+    const clear = this.#stmt('UPDATE ops SET progress = NULL WHERE id = ?');
+    this.db.transaction(() => opIds.forEach((id) => clear.run(id)))();
   }
 
   // ---- tombstones ---------------------------------------------------------
@@ -540,6 +597,7 @@ export class Store {
       target: row.target as string | null,
       targetSpec: parse<TargetSpec>(row.target_spec),
       spec: parse<Json>(row.spec)!,
+      appliedSpec: parse<Json>(row.applied_spec),
       meta: parse<ResourceMeta>(row.meta)!,
       memo: parse<Json>(row.memo),
       policy: row.policy as 'Delete' | 'Retain',
@@ -555,7 +613,7 @@ export class Store {
     this.db.transaction(() => {
       this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'").run(now, input.tombstoneId);
       if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, input.opId);
-      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'interrupted') AND action = 'delete'").run(now, input.resourceId, input.target);
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'unknown') AND action = 'delete'").run(now, input.resourceId, input.target);
       // Only the row of the very thing removed: a resource moved to another target keeps its row.
       this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting' AND target IS ?").run(input.resourceId, input.target);
       this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
@@ -580,9 +638,9 @@ export class Store {
     return row?.id as number | undefined;
   }
 
-  /** Resources with an interrupted side effect not yet settled by a read: re-read every pass until it is. */
-  interruptedIds(): string[] {
-    return (this.#stmt("SELECT DISTINCT resource_id FROM ops WHERE state = 'interrupted'").all() as Row[]).map((r) => r.resource_id as string);
+  /** Resources with a side effect of unknown outcome not yet settled by a read: re-read every pass until it is. */
+  unknownIds(): string[] {
+    return (this.#stmt("SELECT DISTINCT resource_id FROM ops WHERE state = 'unknown'").all() as Row[]).map((r) => r.resource_id as string);
   }
 
   /** Failures recorded so far for a resource (its retry delay grows with them). */
@@ -758,6 +816,7 @@ function toRecorded(row: Row): RecordedResource {
     status: row.status as ResourceStatus,
     appliedCommit: row.applied_commit as string | null,
     appliedHash: row.applied_hash as string | null,
+    appliedSpec: parse<Json>(row.applied_spec),
     memo: parse<Json>(row.memo),
     hasJournal: Boolean(row.has_journal),
   };

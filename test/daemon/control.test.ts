@@ -39,7 +39,7 @@ describe('control socket', () => {
     config = loadConfigFile(configFile);
     engine = await Engine.open({ config, providers: [fakeProvider(world)], log: silentLog, env: {} });
     daemon = new Daemon(engine, config, silentLog);
-    control = new ControlServer({ socketPath: socket(), daemon, store: engine.store, log: silentLog, reload: () => daemon.reconfigure(loadConfigFile(configFile)) });
+    control = new ControlServer({ socketPath: socket(), daemon, store: engine.store, log: silentLog, reload: () => daemon.reconfigure(loadConfigFile(configFile)), resolve: (input) => engine.resolve(input) });
     await control.listen();
     const first = new Promise<void>((resolve) => (daemon.onPass = () => resolve()));
     running = daemon.run();
@@ -193,7 +193,7 @@ describe('control socket', () => {
 describe('control socket edges', () => {
   test('close() does not wait for a client that sent half a request', async () => {
     const socketPath = join(tempDir('plumb-sock-'), 'p.sock');
-    const control = new ControlServer({ socketPath, daemon: { busy: false } as never, store: {} as never, log: silentLog, reload: () => [] });
+    const control = new ControlServer({ socketPath, daemon: { busy: false } as never, store: {} as never, log: silentLog, reload: () => [], resolve: () => 0 });
     await control.listen();
     const client = connect(socketPath);
     await new Promise((resolve) => client.once('connect', resolve));
@@ -219,7 +219,7 @@ describe('control socket edges', () => {
     writeFileSync(configFile, `repo:\n  url: /nowhere\n  pollInterval: 1h\nstateDir: ${join(dir, 'state')}\nsweep:\n  interval: 1h\n`);
     const config = loadConfigFile(configFile);
     const daemon = new Daemon(engine, config, silentLog);
-    const control = new ControlServer({ socketPath: join(dir, 'p.sock'), daemon, store: engine.store, log: silentLog, reload: () => [] });
+    const control = new ControlServer({ socketPath: join(dir, 'p.sock'), daemon, store: engine.store, log: silentLog, reload: () => [], resolve: () => 0 });
     await control.listen();
     const running = daemon.run();
     try {

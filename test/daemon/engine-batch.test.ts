@@ -190,7 +190,7 @@ describe('transactions next to dependencies, failures, pauses and shutdown', () 
     expect(Object.values(statusOf(engine))).not.toContain('failed');
   });
 
-  test('a write that runs out of time is journaled interrupted: its outcome is unknown', async () => {
+  test('a write that runs out of time is journaled with an unknown outcome, and says why', async () => {
     const { engine } = await setup(
       { 't2.yaml': item('x', 't2', 'X') },
       {
@@ -203,7 +203,7 @@ describe('transactions next to dependencies, failures, pauses and shutdown', () 
     );
     const report = await engine.pass();
     expect(report.run!.results[0]).toMatchObject({ status: 'failed', error: { code: 'PLUMB_TIMEOUT' } });
-    expect(engine.store.db.prepare("SELECT state FROM ops WHERE resource_id = 'fake.Item/x'").all()).toEqual([{ state: 'interrupted' }]);
-    expect(engine.store.hasInterrupted('fake.Item/x', engine.store.db.prepare("SELECT spec_hash FROM ops WHERE resource_id = 'fake.Item/x'").pluck().get() as string)).toBe(true);
+    expect(engine.store.db.prepare("SELECT state FROM ops WHERE resource_id = 'fake.Item/x'").all()).toEqual([{ state: 'unknown' }]);
+    expect(engine.store.unknownOutcome('fake.Item/x', engine.store.db.prepare("SELECT spec_hash FROM ops WHERE resource_id = 'fake.Item/x'").pluck().get() as string)).toMatchObject({ why: expect.stringContaining('no answer within 100 ms') });
   });
 });

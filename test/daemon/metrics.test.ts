@@ -8,6 +8,7 @@ import { silentLog } from '../../src/daemon/log.js';
 import { Metrics } from '../../src/daemon/metrics.js';
 import type { LoadedResource } from '../../src/load/types.js';
 import type { Acceptance } from '../../src/plan/types.js';
+import type { Json } from '../../src/provider.js';
 import type { OpResult } from '../../src/run/runner.js';
 import { openWritable } from '../../src/state/db.js';
 import { Store } from '../../src/state/store.js';
@@ -99,7 +100,7 @@ describe('metrics against a real Store', () => {
     expect(value(s, 'plumb_target_lag_seconds', { target: 't1' })).toBe(30);
     expect(value(s, 'plumb_target_lag_seconds', { target: 't2' })).toBe(30);
 
-    for (const r of items) store.markConverged(r.id, { value: 'x' }, { commit: A, specHash: r.specHash });
+    for (const r of items) store.markConverged(r.id, { value: 'x' }, { commit: A, specHash: r.specHash, spec: r.spec as Json });
     s = parseExposition(await metrics.render());
     expect(value(s, 'plumb_resources', { status: 'converged' })).toBe(3);
     expect(value(s, 'plumb_resources', { status: 'pending' })).toBe(0);

@@ -7,6 +7,7 @@ import { throwIfAborted } from '../../../src/provider.js';
 import { CommandFailedError, SpecError } from '../../../src/errors.js';
 import type { Json, KindHandler, Resource } from '../../../src/provider.js';
 import { redactText } from '../../../src/secrets/redact.js';
+import { isObject } from '../../../src/util/object.js';
 import { specHash } from '../../canonical.js';
 import { shellQuote, stat } from '../remote.js';
 import type { ExecResult, SshSession } from '../session.js';
@@ -139,5 +140,10 @@ export const commandKind: KindHandler<CommandSpec, CommandActual, SshSession> = 
 
   safeToRetryAfterCrash(r) {
     return hasGuard(r.spec);
+  },
+
+  // `plumb resolve --ran`: remembered exactly as a run Plumb saw finish.
+  ranMemo(r) {
+    return { ...(isObject(r.memo) ? r.memo : {}), ranSpecHash: specHash(r.spec) };
   },
 };

@@ -3,13 +3,15 @@
  * git blob id, so a converged file costs one lstat (plus a read when sizes match)
  * and desired bytes are never loaded to plan.
  */
+import { posix } from 'node:path';
 import { throwIfAborted } from '../../../src/provider.js';
+import { isObject } from '../../../src/util/object.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';
-import { gitBlobId, lstat, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
+import { gitBlobId, isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
 import { normalPath, pathClaim } from '../paths.js';
 import type { SshSession } from '../session.js';
 
@@ -138,9 +140,10 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     }
     if (st && st.type !== 'file') throw refuseType(r, st.type);
     const d = desiredContent(r);
+    const journal = ctx.checkpoint ? (tmp: string | null): void => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
     if (!st) {
       const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
-      await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal);
+      await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal, journal);
       return;
     }
     let paths = new Set(changes.map((c) => c.path));
@@ -149,7 +152,7 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     const want = await wantedAttributes(s, spec, paths, signal);
     if (d && paths.has(d.pointer)) {
       // Fields not being changed keep their current values on the replacement file.
-      await writeFileAtomic(s, spec.path, d.bytes, { mode: want.mode ?? st.mode, uid: want.uid ?? st.uid, gid: want.gid ?? st.gid }, signal);
+      await writeFileAtomic(s, spec.path, d.bytes, { mode: want.mode ?? st.mode, uid: want.uid ?? st.uid, gid: want.gid ?? st.gid }, signal, journal);
       return;
     }
     // Only metadata differs: setstat, no rewrite.
@@ -166,6 +169,21 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
       return;
     }
     await unlink(s, r.spec.path, ctx.signal);
+    // Temporary files of this path that older runs left without journaling them: ours by name, and in the way of removing the directory.
+    const dir = posix.dirname(r.spec.path);
+    for (const name of await readDirNames(s, dir, ctx.signal)) {
+      const path = posix.join(dir, name);
+      if (isTempOf(r.spec.path, path)) await unlink(s, path, ctx.signal);
+    }
+  },
+
+  /** A temporary file journaled before a write that never finished (a kill -9 mid-write). */
+  async cleanup(s, r, progress, ctx) {
+    const tmp = isObject(progress) ? progress.tmp : undefined;
+    if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
+    await unlink(s, tmp, ctx.signal);
+    ctx.log.info({ resource: r.id, path: tmp }, 'removed a temporary file an interrupted write left behind');
+    return true;
   },
 
   summarize(actual) {
