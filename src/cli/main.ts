@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';
 import type { CommonFlags } from './context.js';
-import { stdout } from './output.js';
+import { guardOutputStreams, stdout } from './output.js';
 
 const env = process.env;
+
+guardOutputStreams();
 
 /** Every verb takes the same way of finding its configuration. */
 function common(cmd: Command): Command {
@@ -26,7 +28,9 @@ function common(cmd: Command): Command {
 function action<A extends unknown[]>(run: (...args: A) => Promise<number> | number) {
   return async (...args: A): Promise<void> => {
     try {
-      process.exitCode = await run(...args);
+      const code = await run(...args);
+      // A failed write to stdout (reported by the stream, maybe already) keeps its exit code 1.
+      process.exitCode = Math.max(code, Number(process.exitCode ?? 0));
     } catch (err) {
       process.exitCode = 1;
       if (err instanceof PlumbError) {
