@@ -118,13 +118,13 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
     progress.finish();
     const results = report.run?.results ?? [];
     const notDone = results.some((r) => NOT_DONE.has(r.status));
-    const now = standing(engine.store, results);
+    const stand = standing(engine.store, results);
     if (flags.json) {
       printJson(out, {
         commit: report.commit,
         fetched: report.fetched,
         converged: report.converged,
-        standing: now,
+        standing: stand,
         rejected: report.rejected ? { commit: report.rejected.commit, diagnostics: report.rejected.diagnostics } : null,
         fetchError: report.fetchError ?? null,
         results,
@@ -137,7 +137,7 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
         for (const d of report.rejected.diagnostics) out.write(`  ${formatDiagnostic(d)}\n`);
         if (report.commit) out.write(`working from the last accepted commit ${short(report.commit)}\n`);
       }
-      out.write(summaryLine(report, results, now) + '\n');
+      out.write(summaryLine(report, results, stand) + '\n');
     }
     // Anything Plumb manages left unconverged fails the run, whichever pass left it; so does a broken remote (cron must notice it).
     return !report.converged || notDone || report.rejected || report.fetchError ? 1 : 0;
