@@ -1,7 +1,10 @@
-import { Engine } from '../daemon/engine.js';
+import { Engine, type PassReport } from '../daemon/engine.js';
 import { builtinProviders } from '../daemon/providers.js';
 import { formatDiagnostic } from '../load/types.js';
 import { UsageError } from '../errors.js';
+import type { Provider } from '../provider.js';
+import type { OpResult } from '../run/runner.js';
+import type { Store } from '../state/store.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { printJson, short, type Out } from './output.js';
@@ -13,17 +16,82 @@ export interface ApplyFlags extends CommonFlags {
   verbose?: boolean;
 }
 
+/** Results of a pass that leave their resource not converged. */
+const NOT_DONE = new Set<string>(['failed', 'blocked', 'cancelled']);
+/** Resource statuses that keep the fleet from being converged (pending deletions are counted from their tombstones). */
+const UNSETTLED = ['failed', 'blocked', 'pending'] as const;
+
+/**
+ * Where everything stands after a pass, from the state: not only this pass's
+ * results (a resource that failed earlier and is not due for a retry yet is not
+ * in them), and what waits by design.
+ */
+export interface Standing {
+  /** Not converged, and not worked on by this pass: left by earlier passes, by status. */
+  earlier: Record<(typeof UNSETTLED)[number], number>;
+  /** Removals not confirmed yet that this pass did not work on. */
+  earlierDeletions: number;
+  /** Not converged, and held by a pause this pass. */
+  paused: number;
+  /** Applied, waiting for a reboot the spec does not allow Plumb to make: converged for the exit code, but shown. */
+  pendingReboot: number;
+  /** Drift on `drift: report` resources, as last read: reported, left alone, not a failure. */
+  drifted: number;
+}
+
+export function standing(store: Store, results: OpResult[]): Standing {
+  const worked = new Map(results.map((r) => [r.key, r]));
+  const s: Standing = { earlier: { failed: 0, blocked: 0, pending: 0 }, earlierDeletions: 0, paused: 0, pendingReboot: 0, drifted: 0 };
+  const leftOver = (key: string): 'earlier' | 'paused' | undefined => {
+    const result = worked.get(key);
+    if (!result) return 'earlier';
+    return result.status === 'paused' ? 'paused' : undefined; // this pass's own failures are counted from its results
+  };
+  for (const r of store.resources()) {
+    if (r.kind === 'Target') continue;
+    if (r.status === 'pending-reboot') s.pendingReboot++;
+    else if (r.status === 'drifted') s.drifted++;
+    else if (r.status === 'failed' || r.status === 'blocked' || r.status === 'pending') {
+      const why = leftOver(r.id);
+      if (why === 'earlier') s.earlier[r.status]++;
+      else if (why === 'paused') s.paused++;
+    }
+  }
+  for (const t of store.pendingTombstones()) {
+    const why = leftOver(`delete:${t.resourceId}`);
+    if (why === 'earlier') s.earlierDeletions++;
+    else if (why === 'paused') s.paused++;
+  }
+  return s;
+}
+
+/** The summary line: this pass's work, then what is still not converged, then what waits by design. */
+export function summaryLine(report: PassReport, results: OpResult[], s: Standing): string {
+  const count = (status: string): number => results.filter((r) => r.status === status).length;
+  const notDone = results.filter((r) => NOT_DONE.has(r.status)).length;
+  const pass = `${short(report.commit)}: ${count('changed')} changed, ${count('deleted')} deleted, ${count('converged')} already converged, ${notDone} not done in ${((report.run?.durationMs ?? 0) / 1000).toFixed(1)}s`;
+  const left = [
+    ...UNSETTLED.filter((status) => s.earlier[status] > 0).map((status) => `${s.earlier[status]} ${status} from earlier passes`),
+    ...(s.earlierDeletions > 0 ? [`${s.earlierDeletions} deletion(s) pending from earlier passes`] : []),
+    ...(s.paused > 0 ? [`${s.paused} held by a pause`] : []),
+  ];
+  const waits = [...(s.pendingReboot > 0 ? [`${s.pendingReboot} pending reboot`] : []), ...(s.drifted > 0 ? [`${s.drifted} drifted (reported)`] : [])];
+  return [pass, ...(left.length > 0 ? [`not converged: ${left.join(', ')} (plumb status lists them)`] : []), ...(waits.length > 0 ? [waits.join(', ')] : [])].join('; ');
+}
+
 /**
  * `plumb apply --once [--all]`: one convergence pass toward the newest valid
- * commit, then exit. Without --all only what changed (and what failed earlier)
- * is worked on; with --all every resource is read (a drift sweep).
- * Exit 0 when everything this pass touched converged, 1 otherwise.
+ * commit, then exit. Without --all only what changed (and what failed earlier
+ * and is due for a retry) is worked on; with --all every resource is read (a
+ * drift sweep). Exit 0 when everything Plumb manages is converged afterwards
+ * (pending reboots and reported drift included), 1 otherwise: a resource that
+ * failed in an earlier pass and is not due yet keeps the exit code 1.
  */
-export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.ProcessEnv, deps: { providers?: Provider[] } = {}): Promise<number> {
   if (!flags.once) throw new UsageError('apply needs --once (the long-running loop is `plumb daemon`)');
   const ctx = resolveContext(flags, env, { state: true });
   const log = humanLog(flags.verbose ? 'debug' : 'warn');
-  const engine = await Engine.open({ config: ctx.config, providers: builtinProviders(), log, env });
+  const engine = await Engine.open({ config: ctx.config, providers: deps.providers ?? builtinProviders(), log, env });
   const stop = new AbortController();
   const abort = new AbortController();
   const onSignal = (): void => {
@@ -49,12 +117,14 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
     });
     progress.finish();
     const results = report.run?.results ?? [];
-    const bad = results.filter((r) => r.status === 'failed' || r.status === 'blocked' || r.status === 'cancelled');
+    const notDone = results.some((r) => NOT_DONE.has(r.status));
+    const stand = standing(engine.store, results);
     if (flags.json) {
       printJson(out, {
         commit: report.commit,
         fetched: report.fetched,
         converged: report.converged,
+        standing: stand,
         rejected: report.rejected ? { commit: report.rejected.commit, diagnostics: report.rejected.diagnostics } : null,
         fetchError: report.fetchError ?? null,
         results,
@@ -67,15 +137,10 @@ export async function applyCommand(flags: ApplyFlags, out: Out, env: NodeJS.Proc
         for (const d of report.rejected.diagnostics) out.write(`  ${formatDiagnostic(d)}\n`);
         if (report.commit) out.write(`working from the last accepted commit ${short(report.commit)}\n`);
       }
-      const count = (s: string): number => results.filter((r) => r.status === s).length;
-      out.write(
-        `${short(report.commit)}: ${count('changed')} changed, ${count('deleted')} deleted, ${count('converged')} already converged, ` +
-          `${count('drifted')} drifted (reported), ${bad.length} not done` +
-          ` in ${((report.run?.durationMs ?? 0) / 1000).toFixed(1)}s\n`,
-      );
+      out.write(summaryLine(report, results, stand) + '\n');
     }
-    // A broken remote is a failure even when the last accepted commit is converged: cron must notice it.
-    return bad.length > 0 || report.rejected || report.fetchError ? 1 : 0;
+    // Anything Plumb manages left unconverged fails the run, whichever pass left it; so does a broken remote (cron must notice it).
+    return !report.converged || notDone || report.rejected || report.fetchError ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import { PlumbError } from '../errors.js';
 import { redactText } from '../secrets/redact.js';
 import type { CommonFlags } from './context.js';
-import { stdout } from './output.js';
+import { guardOutputStreams, stdout } from './output.js';
 
 const env = process.env;
+
+guardOutputStreams();
 
 /** Every verb takes the same way of finding its configuration. */
 function common(cmd: Command): Command {
@@ -26,7 +28,9 @@ function common(cmd: Command): Command {
 function action<A extends unknown[]>(run: (...args: A) => Promise<number> | number) {
   return async (...args: A): Promise<void> => {
     try {
-      process.exitCode = await run(...args);
+      const code = await run(...args);
+      // A failed write to stdout (reported by the stream, maybe already) keeps its exit code 1.
+      process.exitCode = Math.max(code, Number(process.exitCode ?? 0));
     } catch (err) {
       process.exitCode = 1;
       if (err instanceof PlumbError) {
@@ -48,9 +52,10 @@ const program = new Command()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 common(program.command('validate'))
-  .description('check every document of a commit offline (for pre-merge CI); exit 0 valid, 1 invalid')
+  .description('check every document of a commit (or the working tree) offline, for CI and pre-commit hooks; exit 0 valid, 1 invalid')
   .option('--rev <rev>', 'commit to check (default: HEAD with --repo, else the configured branch)')
-  .action(action(async (flags: CommonFlags & { rev?: string }) => (await import('./validate.js')).validateCommand(flags, stdout(), env)));
+  .option('--worktree', 'check the files of the working tree, uncommitted and untracked ones too (for editor and pre-commit hooks)')
+  .action(action(async (flags: CommonFlags & { rev?: string; worktree?: boolean }) => (await import('./validate.js')).validateCommand(flags, stdout(), env)));
 
 common(program.command('plan'))
   .description('show the ops a commit causes; exit 0 no changes, 2 changes, 1 error')
@@ -58,6 +63,7 @@ common(program.command('plan'))
   .option('--to <rev>', 'commit to plan (default: HEAD with --repo, else the configured branch)')
   .option('--live', 'also read the targets (a dry run: no writes)')
   .option('--all', 'consider every resource, not only what changed (with --live: a drift check)')
+  .option('--worktree', 'plan the working tree, uncommitted files too, against HEAD (or --from)')
   .action(action(async (flags) => (await import('./plan.js')).planCommand(flags, stdout(), env)));
 
 common(program.command('apply'))

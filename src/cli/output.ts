@@ -6,13 +6,36 @@ export interface Out {
   write(text: string): void;
 }
 
+/** Set once the reader of stdout has gone away (`plumb history | head -1`): the rest of the output has nowhere to go. */
+let stdoutClosed = false;
+
 export function stdout(): Out {
   return {
     // PLUMB_TABLES=1 asks for the terminal layout on a pipe (the demo, `| less`).
     isTTY: Boolean(process.stdout.isTTY) || process.env.PLUMB_TABLES === '1',
     columns: process.stdout.columns ?? 120,
-    write: (text) => void process.stdout.write(text),
+    write: (text) => {
+      if (!stdoutClosed) process.stdout.write(text);
+    },
   };
+}
+
+/**
+ * Installed once, before any command runs. A reader that stops early (`| head`)
+ * is not an error: the rest of the output is dropped and the command finishes
+ * its work (apply finishes its pass) and exits as usual, with no EPIPE trace.
+ * Any other write error (a full disk behind `> file`) is one line and exit 1.
+ */
+export function guardOutputStreams(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (stdoutClosed) return; // writes already in flight fail the same way
+    stdoutClosed = true;
+    if (err.code === 'EPIPE') return;
+    process.exitCode = 1;
+    process.stderr.write(`plumb: cannot write the output: ${err.message}\n`);
+  });
+  // Nothing is left to tell when stderr itself is closed (`2>&1 | head`).
+  process.stderr.on('error', () => {});
 }
 
 export function printJson(out: Out, value: unknown): void {

@@ -19,13 +19,15 @@ import { Store } from '../state/store.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { printJson, short, type Out } from './output.js';
-import { openObjects } from './repo.js';
+import { openObjects, openWorktree, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
 
 export interface PlanFlags extends CommonFlags {
   from?: string;
   to?: string;
   live?: boolean;
   all?: boolean;
+  /** Plan the working tree (uncommitted files too) against HEAD or --from. */
+  worktree?: boolean;
 }
 
 const SYMBOL: Record<string, string> = { create: '+', update: '~', delete: '-', noop: '=' };
@@ -37,15 +39,17 @@ const SYMBOL: Record<string, string> = { create: '+', update: '~', delete: '-', 
  * Exit 0 no changes, 2 changes, 1 error.
  */
 export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  refuseRevisionWithWorktree(flags, '--to', flags.to);
   const ctx = resolveContext(flags, env);
-  const { objects, defaultRev } = openObjects(ctx, env);
+  const { objects, defaultRev }: { objects: RepoReader; defaultRev: string } = flags.worktree ? await openWorktree(ctx, env) : openObjects(ctx, env);
   const store = ctx.hasState && existsSync(join(ctx.config.stateDir, DB_FILE)) ? new Store(openReadOnly(ctx.config.stateDir)) : undefined;
   try {
     const providers = builtinProviders();
     const schemas = new SchemaRegistry(providers);
     const options = { objects, registry: schemas, scope: ctx.config.repo.path, limits: ctx.config.limits };
     const to = await objects.resolveCommit(flags.to ?? defaultRev);
-    const fromRev = flags.from ?? store?.source().acceptedCommit ?? undefined;
+    // The working tree is planned against the commit it was checked out from, as if that were applied.
+    const fromRev = flags.from ?? (flags.worktree ? 'HEAD' : (store?.source().acceptedCommit ?? undefined));
     const from = fromRev ? await objects.resolveCommit(fromRev) : undefined;
 
     let desired: { get(id: string): LoadedResource | undefined };
@@ -62,7 +66,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       desired = delta;
       ({ scope, changedTargets } = deltaScope(base.set, delta));
       if (flags.all) for (const id of allIds(base.set, delta)) scope.add(id);
-      recorded = flags.from || !store ? recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name)) : store.recorded(scope);
+      recorded = flags.from || flags.worktree || !store ? recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name)) : store.recorded(scope);
     } else {
       const full = await loadFull(to, options);
       if (full.diagnostics.length > 0) return fail(out, flags, to, full.diagnostics);

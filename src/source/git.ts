@@ -46,7 +46,7 @@ export function gitEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 const GUARDED_ENV = ['GIT_ALLOW_PROTOCOL', 'GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM'];
 
-function git(baseDir: string, env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): SimpleGit {
+export function git(baseDir: string, env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): SimpleGit {
   // No `unsafe` flags: simple-git keeps blocking option injection, custom binaries and ssh command overrides.
   return simpleGit({
     baseDir,
