@@ -2,10 +2,11 @@
  * Small remote helpers over one SshSession: SFTP calls with AbortSignal and typed
  * errors, atomic writes, git blob ids of remote files, uid/gid names via getent.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { PlumbError, ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
+import { blobHasher } from '../../src/util/git-blob.js';
 import type { Done, SshSession } from './session.js';
 
 const SFTP_NO_SUCH_FILE = 2;
@@ -135,15 +136,6 @@ async function closeQuietly(s: SshSession, handle: Buffer, signal: AbortSignal):
   await s.sftpCall<void>(signal, 'close', (sftp, done) => sftp.close(handle, (err) => done(err))).catch(() => {});
 }
 
-/** Git blob id of the bytes of a file: `blob <size>\0<bytes>` hashed with sha1 (or sha256 repos). */
-function blobHeader(size: number): Buffer {
-  return Buffer.from(`blob ${size}\0`, 'utf8');
-}
-
-export function gitBlobId(bytes: Buffer, algo: 'sha1' | 'sha256' = 'sha1'): string {
-  return createHash(algo).update(blobHeader(bytes.length)).update(bytes).digest('hex');
-}
-
 /**
  * Reads a remote file from the start, handing each chunk to `take` (only for the
  * call: the buffer is reused) with the bytes read so far, until the end of the
@@ -170,7 +162,7 @@ async function readChunks(s: SshSession, path: string, signal: AbortSignal, take
  * size; if the file changes while read, the id will not match and that is drift.
  */
 export async function remoteBlobId(s: SshSession, path: string, size: number, algo: 'sha1' | 'sha256', signal: AbortSignal): Promise<string> {
-  const hash = createHash(algo).update(blobHeader(size));
+  const hash = blobHasher(size, algo);
   await readChunks(s, path, signal, (chunk, read) => {
     hash.update(chunk);
     return read <= size; // grown meanwhile: the id cannot match anyway

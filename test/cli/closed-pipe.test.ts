@@ -31,7 +31,7 @@ function plumbIntoClosedPipe(...args: string[]): Promise<{ code: number | null; 
 }
 
 function resource(i: number): LoadedResource {
-  return { ...makeResource('ssh.File', `file-${String(i).padStart(5, '0')}`, { path: `/etc/plumb-${i}`, content: 'x' }, { target: 'web1' }), file: 'files.yaml', line: i + 1, col: 1, specHash: `hash-${i}` };
+  return { ...makeResource('ssh.File', `file-${String(i).padStart(5, '0')}`, { path: `/etc/plumb-${i}`, content: 'x' }, { target: 'web1' }), file: 'files.yaml', line: i + 1, col: 1, specHash: `hash-${i}`, claims: [] };
 }
 
 /** A state directory with thousands of resources and audit-log events, written through the store as the engine would. */

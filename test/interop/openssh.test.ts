@@ -15,7 +15,7 @@ import type { CommandActual, CommandSpec, DirectorySpec, FileActual, FileSpec, S
 import { commandKind } from '../../providers/ssh/kinds/command.js';
 import { directoryKind } from '../../providers/ssh/kinds/directory.js';
 import { fileKind } from '../../providers/ssh/kinds/file.js';
-import { gitBlobId } from '../../providers/ssh/remote.js';
+import { gitBlobId } from '../../src/util/git-blob.js';
 import {
   AuthError,
   CancelledError,

@@ -11,7 +11,8 @@ import type { Change, KindHandler, OpContext, Resource } from '../../../src/prov
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';
-import { gitBlobId, isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
+import { gitBlobId } from '../../../src/util/git-blob.js';
+import { isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
 import { normalPath, pathClaim } from '../paths.js';
 import type { SshSession } from '../session.js';
 

@@ -6,7 +6,7 @@ import { directoryKind, type DirectoryActual, type DirectorySpec } from '../../.
 import { desiredContent, fileKind, type FileActual, type FileSpec } from '../../../providers/ssh/kinds/file.js';
 import { canonicalJson, specHash } from '../../../providers/canonical.js';
 import { normalizeMode } from '../../../providers/ssh/metadata.js';
-import { gitBlobId } from '../../../providers/ssh/remote.js';
+import { gitBlobId } from '../../../src/util/git-blob.js';
 import type { Attachment, Change, Resource } from '../../../src/provider.js';
 import { makeResource } from '../../helpers/resources.js';
 
