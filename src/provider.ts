@@ -198,8 +198,12 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
   read(s: S, r: Resource<Spec>, ctx: OpContext): Promise<Actual | undefined>;
   /** Pure and cheap: what apply would change. `[]` means converged. */
   diff(r: Resource<Spec>, actual: Actual | undefined): Change[];
-  /** Make the changes. Idempotent: applying twice is the same as once. */
-  apply(s: S, r: Resource<Spec>, changes: Change[], ctx: OpContext): Promise<Applied | void>;
+  /**
+   * Make the changes. Idempotent: applying twice is the same as once. `actual`
+   * is what the read before it found (undefined: absent), the state the
+   * changes were planned against: e.g. what the write will create, not find.
+   */
+  apply(s: S, r: Resource<Spec>, changes: Change[], ctx: OpContext, actual?: Actual): Promise<Applied | void>;
   /**
    * Remove what this resource created. Absent is success. Optional: a kind that
    * leaves nothing behind to undo (ssh.Command) has no remove, and its deletion
@@ -258,6 +262,8 @@ export interface BatchItem {
   changes: Change[];
   /** Remove what the resource owns instead of applying changes. */
   remove: boolean;
+  /** What the read before the transaction found (undefined: absent), as for KindHandler.apply. */
+  actual?: unknown;
 }
 
 /** A provider plugin: how to reach one kind of target, and the kinds it converges there. */

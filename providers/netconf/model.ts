@@ -47,6 +47,8 @@ export interface DElem {
   keys?: Array<[string, string]>;
   /** The YAML value, for change notes. */
   yaml: Json;
+  /** Owned whole (a top element of a replace-mode spec): its removal takes the element, whatever is in it. */
+  whole?: boolean;
 }
 
 export type DChild =
@@ -75,6 +77,15 @@ export interface ConfigActual {
   /** The datastore read (always running: what the device runs). */
   datastore: 'running';
   nodes: ANode[];
+  /** What the device holds of what the last applied spec named and this one dropped (see releasedPart). */
+  released?: ANode[];
+}
+
+/** What the provider remembers per resource (Applied.memo). */
+export interface ConfigMemo {
+  [key: string]: Json;
+  /** Pointers of the containers and list entries Plumb created (absent before its write): they go with the resource. */
+  created: string[];
 }
 
 const isMap = (v: unknown): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -322,16 +333,17 @@ export function applyEdit(d: Desired): XmlElement[] {
  * The subtree filter of a read. Replace mode: the top elements whole. Merge
  * mode: containment nodes down to the named leaves, list entries selected by
  * their keys (content-match nodes), leaf-lists whole. With `wholeEntries`,
- * named list entries are read whole (removal needs to see what else they hold).
+ * named list entries are read whole (removal needs to see what else they hold),
+ * and so are the elements at the pointers in `whole` (containers Plumb created).
  */
-export function readFilter(d: Desired, wholeEntries = false): XmlElement[] {
+export function readFilter(d: Desired, wholeEntries = false, whole?: ReadonlySet<string>): XmlElement[] {
   if (d.mode === 'replace') return d.top.map((c) => (c.t === 'one' ? xel(c.el.ns, c.el.name, { declared: c.el.declared }) : xel(c.ns, c.name)));
   const elem = (e: DElem): XmlElement => {
-    if (e.leaf || !e.children || e.children.length === 0) return xel(e.ns, e.name, { declared: e.declared });
+    if (e.leaf || e.whole || whole?.has(e.pointer) || !e.children || e.children.length === 0) return xel(e.ns, e.name, { declared: e.declared });
     return xel(e.ns, e.name, { declared: e.declared, children: e.children.flatMap((c) => kid(c)) });
   };
   const entry = (e: DElem): XmlElement => {
-    const rest = wholeEntries ? [] : (e.children ?? []).filter((c) => !isKey(e, c)).flatMap((c) => kid(c));
+    const rest = wholeEntries || whole?.has(e.pointer) ? [] : (e.children ?? []).filter((c) => !isKey(e, c)).flatMap((c) => kid(c));
     return xel(e.ns, e.name, { declared: e.declared, children: [...keyElements(e), ...rest] });
   };
   const kid = (c: DChild): XmlElement[] => {
@@ -423,9 +435,14 @@ function presentChild(c: DChild, nodes: ANode[]): boolean {
 
 // ---------------------------------------------------------------- diff
 
-/** Pure: desired vs actual, canonical and namespace-aware; [] means converged. */
-export function diffConfig(d: Desired, actual: ConfigActual | undefined): Change[] {
+/**
+ * Pure: desired vs actual, canonical and namespace-aware; [] means converged.
+ * Three-way with `released` (what the last applied spec named and this one
+ * does not): whatever of it the device still holds is to be removed.
+ */
+export function diffConfig(d: Desired, actual: ConfigActual | undefined, released?: { part: Desired; created: ReadonlySet<string> | undefined }): Change[] {
   const changes: Change[] = [];
+  if (released) removeEdit(released.part, actual?.released ?? [], 'remove', released.created, changes);
   diffChildren(d.top, actual?.nodes ?? [], d.mode === 'replace' ? 'replace-below' : 'merge', changes, '/config', true);
   return changes;
 }
@@ -505,15 +522,24 @@ function diffElement(e: DElem, a: ANode | undefined, strict: Strictness, out: Ch
 /**
  * The `<config>` content that removes exactly what the resource owns, given
  * what the device holds now (read with `readFilter(d, true)`). Replace mode:
- * every top element. Merge mode: the named leaves and leaf-list values; a named
- * list entry whole when everything in it is named by the resource, else only
- * its named leaves. Empty when nothing owned is present.
+ * every top element. Merge mode: the named leaves, leaf-list values and empty
+ * elements; a container or list entry whole when Plumb created it (`created`)
+ * and everything in it is named by the resource, else only what it names.
+ * `created` undefined (state from before Plumb recorded it): list entries
+ * whose every child is named go whole, containers never. Empty when nothing
+ * owned is present. `removed` collects one Change per removal, for plans.
  */
-export function removeEdit(d: Desired, nodes: ANode[], op: RemoveOp = 'remove'): XmlElement[] {
+export function removeEdit(d: Desired, nodes: ANode[], op: RemoveOp = 'remove', created?: ReadonlySet<string>, removed?: Change[]): XmlElement[] {
   if (d.mode === 'replace') {
-    return d.top.flatMap((c) => (c.t === 'one' && nodes.some((a) => same(a, c.el.ns, c.el.name)) ? [xel(c.el.ns, c.el.name, { op })] : []));
+    return d.top.flatMap((c) => {
+      if (c.t !== 'one') return [];
+      const a = nodes.find((n) => same(n, c.el.ns, c.el.name));
+      if (!a) return [];
+      removed?.push(removal(c.el.pointer, yamlOfNode(a)));
+      return [xel(c.el.ns, c.el.name, { op })];
+    });
   }
-  return d.top.flatMap((c) => removeChild(c, nodes, op));
+  return d.top.flatMap((c) => removeChild(c, nodes, op, { created, removed }));
 }
 
 /**
@@ -523,28 +549,226 @@ export function removeEdit(d: Desired, nodes: ANode[], op: RemoveOp = 'remove'):
  */
 type RemoveOp = 'remove' | 'delete';
 
-function removeChild(c: DChild, nodes: ANode[], op: RemoveOp): XmlElement[] {
+interface RemoveContext {
+  created: ReadonlySet<string> | undefined;
+  removed: Change[] | undefined;
+}
+
+function removal(pointer: string, before: Json, note = 'no longer in spec: Plumb set it, so it is removed'): Change {
+  return { path: pointer, before, after: undefined, note };
+}
+
+function removeChild(c: DChild, nodes: ANode[], op: RemoveOp, ctx: RemoveContext): XmlElement[] {
   if (c.t === 'one') {
     const a = nodes.find((n) => same(n, c.el.ns, c.el.name));
     if (!a) return [];
     const e = c.el;
-    if (e.leaf) return [xel(e.ns, e.name, { op })];
     const kids = e.children ?? [];
-    if (kids.length === 0) return (a.children?.length ?? 0) === 0 ? [xel(e.ns, e.name, { op, declared: e.declared })] : [];
-    const inner = kids.flatMap((k) => removeChild(k, a.children ?? [], op));
+    const empty = !e.leaf && kids.length === 0;
+    if (e.leaf || e.whole || (ctx.created?.has(e.pointer) === true && fullyOwned(kids, a)) || (empty && (a.children?.length ?? 0) === 0)) {
+      ctx.removed?.push(removal(e.pointer, yamlOfNode(a)));
+      return [xel(e.ns, e.name, { op, declared: e.declared })];
+    }
+    if (empty) return []; // an empty element named, but someone else has put things in it
+    const inner = kids.flatMap((k) => removeChild(k, a.children ?? [], op, ctx));
     return inner.length > 0 ? [xel(e.ns, e.name, { declared: e.declared, children: inner })] : [];
   }
   if (c.t === 'list') {
     return c.entries.flatMap((e) => {
       const a = nodes.find((n) => same(n, e.ns, e.name) && entryMatches(e, n));
       if (!a) return [];
-      if (fullyOwned(e.children ?? [], a)) return [withIdentity(xel(e.ns, e.name, { op, declared: e.declared, children: keyElements(e) }), entrySuffix(e))];
-      const inner = (e.children ?? []).filter((k) => !isKey(e, k)).flatMap((k) => removeChild(k, a.children ?? [], op));
+      const mine = ctx.created === undefined || ctx.created.has(e.pointer);
+      if (e.whole || (mine && fullyOwned(e.children ?? [], a))) {
+        ctx.removed?.push(removal(e.pointer, yamlOfNode(a)));
+        return [withIdentity(xel(e.ns, e.name, { op, declared: e.declared, children: keyElements(e) }), entrySuffix(e))];
+      }
+      const inner = (e.children ?? []).filter((k) => !isKey(e, k)).flatMap((k) => removeChild(k, a.children ?? [], op, ctx));
       return inner.length > 0 ? [withIdentity(xel(e.ns, e.name, { declared: e.declared, children: [...keyElements(e), ...inner] }), entrySuffix(e))] : [];
     });
   }
-  const have = new Set(nodes.filter((n) => same(n, c.ns, c.name)).map(canonA));
-  return c.values.filter((v) => have.has(v.canon)).map((v) => withIdentity(xel(c.ns, c.name, { text: v.text, declared: c.declared, op }), `=${v.canon}`));
+  const have = new Map(nodes.filter((n) => same(n, c.ns, c.name)).map((n) => [canonA(n), n.text ?? '']));
+  const gone = c.values.filter((v) => have.has(v.canon));
+  if (gone.length > 0) ctx.removed?.push(removal(c.pointer, gone.map((v) => have.get(v.canon)!).sort(), `leaf-list to remove: ${gone.map((v) => v.text).join(', ')} (no longer in spec: Plumb set them)`));
+  return gone.map((v) => withIdentity(xel(c.ns, c.name, { text: v.text, declared: c.declared, op }), `=${v.canon}`));
+}
+
+// ---------------------------------------------------------------- three-way: what Plumb set and no longer wants
+
+/**
+ * What `prev` (the spec Plumb last applied) names that `next` does not: leaves,
+ * list entries, leaf-list values, empty elements, and a replace-mode top
+ * element whole. Removing it takes away what Plumb set and the spec dropped;
+ * what someone else set is named by neither and stays. Undefined: nothing dropped.
+ */
+export function releasedPart(prev: Desired, next: Desired): Desired | undefined {
+  const top = subtract(prev.top, next.top, prev.mode === 'replace');
+  return top.length > 0 ? { mode: 'merge', datastore: prev.datastore, top } : undefined;
+}
+
+function subtract(prev: DChild[], next: DChild[], wholeTop: boolean, entry?: DElem): DChild[] {
+  const out: DChild[] = [];
+  for (const c of prev) {
+    if (entry && isKey(entry, c)) {
+      out.push(c); // a key identifies the entry; it is never released on its own
+      continue;
+    }
+    if (c.t === 'one') {
+      const n = next.find((x): x is Extract<DChild, { t: 'one' }> => x.t === 'one' && x.el.ns === c.el.ns && x.el.name === c.el.name);
+      if (!n || Boolean(n.el.leaf) !== Boolean(c.el.leaf)) {
+        out.push(wholeTop ? { t: 'one', el: { ...c.el, whole: true } } : c);
+        continue;
+      }
+      if (c.el.leaf || (c.el.children ?? []).length === 0) continue; // still named: its value is the new spec's business
+      const kids = subtract(c.el.children ?? [], n.el.children ?? [], false);
+      if (kids.length > 0) out.push({ t: 'one', el: { ...c.el, children: kids } });
+    } else if (c.t === 'list') {
+      const n = next.find((x): x is Extract<DChild, { t: 'list' }> => x.t === 'list' && x.ns === c.ns && x.name === c.name);
+      const entries: DElem[] = [];
+      for (const e of c.entries) {
+        const m = n?.entries.find((x) => sameKeys(x, e));
+        if (!m) {
+          entries.push(e);
+          continue;
+        }
+        const kids = subtract(e.children ?? [], m.children ?? [], false, e);
+        if (kids.some((k) => !isKey(e, k))) entries.push({ ...e, children: kids });
+      }
+      if (entries.length > 0) out.push({ ...c, entries });
+    } else {
+      const n = next.find((x): x is Extract<DChild, { t: 'leaf-list' }> => x.t === 'leaf-list' && x.ns === c.ns && x.name === c.name);
+      const keep = new Set((n?.values ?? []).map((v) => v.canon));
+      const values = c.values.filter((v) => !keep.has(v.canon));
+      if (values.length > 0) out.push({ ...c, values });
+    }
+  }
+  return out;
+}
+
+/**
+ * What a resource owns as one merge-mode tree: a replace-mode spec's top
+ * elements become `whole`; with `other`, the union of both (a deletion takes
+ * away what the last applied spec had as well as the last accepted one).
+ */
+export function ownedTree(d: Desired, other?: Desired): Desired {
+  const own = (x: Desired): DChild[] => (x.mode === 'replace' ? x.top.map((c) => (c.t === 'one' ? { t: 'one' as const, el: { ...c.el, whole: true } } : c)) : x.top);
+  return { mode: 'merge', datastore: d.datastore, top: other ? unite(own(d), own(other)) : own(d) };
+}
+
+function unite(a: DChild[], b: DChild[]): DChild[] {
+  const out = [...a];
+  for (const c of b) {
+    const i = out.findIndex((x) => x.t === c.t && (x.t === 'one' ? x.el.ns === (c as typeof x).el.ns && x.el.name === (c as typeof x).el.name : x.ns === (c as { ns: string }).ns && x.name === (c as { name: string }).name));
+    if (i < 0) {
+      out.push(c);
+      continue;
+    }
+    const x = out[i]!;
+    if (x.t === 'one' && c.t === 'one') {
+      if (x.el.leaf || c.el.leaf) continue;
+      out[i] = { t: 'one', el: { ...x.el, whole: Boolean(x.el.whole || c.el.whole), children: unite(x.el.children ?? [], c.el.children ?? []) } };
+    } else if (x.t === 'list' && c.t === 'list') {
+      const entries = [...x.entries];
+      for (const e of c.entries) {
+        const j = entries.findIndex((y) => sameKeys(y, e));
+        if (j < 0) entries.push(e);
+        else entries[j] = { ...entries[j]!, children: unite(entries[j]!.children ?? [], e.children ?? []) };
+      }
+      out[i] = { ...x, entries };
+    } else if (x.t === 'leaf-list' && c.t === 'leaf-list') {
+      const seen = new Set(x.values.map((v) => v.canon));
+      out[i] = { ...x, values: [...x.values, ...c.values.filter((v) => !seen.has(v.canon))] };
+    }
+  }
+  return out;
+}
+
+/**
+ * A filter selecting the elements at `pointers` whole (an empty selection
+ * node, or a list entry by its keys alone): whether a container exists even
+ * when none of what the resource names is in it yet.
+ */
+export function existenceFilter(d: Desired, pointers: ReadonlySet<string>): XmlElement[] {
+  const sel = (children: DChild[]): XmlElement[] =>
+    children.flatMap((c) => {
+      if (c.t === 'one') {
+        if (c.el.leaf) return [];
+        if (pointers.has(c.el.pointer)) return [xel(c.el.ns, c.el.name, { declared: c.el.declared })];
+        const inner = sel(c.el.children ?? []);
+        return inner.length > 0 ? [xel(c.el.ns, c.el.name, { declared: c.el.declared, children: inner })] : [];
+      }
+      if (c.t === 'list') {
+        return c.entries.flatMap((e) => {
+          if (pointers.has(e.pointer)) return [xel(e.ns, e.name, { declared: e.declared, children: keyElements(e) })];
+          const inner = sel((e.children ?? []).filter((k) => !isKey(e, k)));
+          return inner.length > 0 ? [xel(e.ns, e.name, { declared: e.declared, children: [...keyElements(e), ...inner] })] : [];
+        });
+      }
+      return [];
+    });
+  return sel(d.top);
+}
+
+function sameKeys(a: DElem, b: DElem): boolean {
+  const ka = a.keys ?? [];
+  const kb = b.keys ?? [];
+  return ka.length === kb.length && ka.every(([k, v], i) => kb[i]![0] === k && kb[i]![1] === v);
+}
+
+/**
+ * The containers and list entries of `d` that `nodes` (read with readFilter(d,
+ * true) beforehand) does not hold: the write creates them, so they are
+ * Plumb's to remove with the resource. Replace mode owns its top elements whole.
+ */
+export function createdBy(d: Desired, nodes: ANode[]): string[] {
+  const out: string[] = [];
+  if (d.mode === 'replace') return out;
+  const all = (e: DElem): void => {
+    if (e.leaf) return;
+    out.push(e.pointer);
+    for (const k of e.children ?? []) kid(k);
+  };
+  const kid = (c: DChild): void => {
+    if (c.t === 'one') all(c.el);
+    else if (c.t === 'list') c.entries.forEach(all);
+  };
+  const walk = (children: DChild[], have: ANode[]): void => {
+    for (const c of children) {
+      if (c.t === 'one') {
+        if (c.el.leaf) continue;
+        const a = have.find((n) => same(n, c.el.ns, c.el.name));
+        if (a) walk(c.el.children ?? [], a.children ?? []);
+        else all(c.el);
+      } else if (c.t === 'list') {
+        for (const e of c.entries) {
+          const a = have.find((n) => same(n, e.ns, e.name) && entryMatches(e, n));
+          if (a) walk(e.children ?? [], a.children ?? []);
+          else all(e);
+        }
+      }
+    }
+  };
+  walk(d.top, nodes);
+  return out;
+}
+
+/** Every container and list-entry pointer `d` names (a memo's created list keeps only these). */
+export function containerPointers(d: Desired): Set<string> {
+  const out = new Set<string>();
+  const visit = (children: DChild[]): void => {
+    for (const c of children) {
+      if (c.t === 'one' && !c.el.leaf) {
+        out.add(c.el.pointer);
+        visit(c.el.children ?? []);
+      } else if (c.t === 'list') {
+        for (const e of c.entries) {
+          out.add(e.pointer);
+          visit(e.children ?? []);
+        }
+      }
+    }
+  };
+  visit(d.top);
+  return out;
 }
 
 /** Whether every child of the actual node is named by the desired children (recursively). */

@@ -25,7 +25,26 @@ import { ProviderError, SpecError, VerifyError } from '../../src/errors.js';
 import { withoutIgnored, type Applied, type BatchItem, type Change, type Json, type OpContext, type Resource } from '../../src/provider.js';
 import { RpcError } from './client/errors.js';
 import type { XmlElement } from './client/xml.js';
-import { applyEdit, combineEdits, compile, diffConfig, ownsSomething, readFilter, removeEdit, toActual, type ConfigActual, type ConfigSpec, type Desired } from './model.js';
+import { isObject } from '../../src/util/object.js';
+import {
+  applyEdit,
+  combineEdits,
+  compile,
+  containerPointers,
+  createdBy,
+  diffConfig,
+  existenceFilter,
+  ownedTree,
+  ownsSomething,
+  readFilter,
+  releasedPart,
+  removeEdit,
+  toActual,
+  type ConfigActual,
+  type ConfigMemo,
+  type ConfigSpec,
+  type Desired,
+} from './model.js';
 import type { Datastore, NetconfSession } from './session.js';
 
 /** What ctx.checkpoint records before a confirmed commit; Resource.resume.progress after a crash. */
@@ -43,15 +62,38 @@ function cleanupSignal(s: NetconfSession): AbortSignal {
   return AbortSignal.timeout(Math.min(s.rpcTimeoutMs, CLEANUP_MS));
 }
 
-/** Reads what a resource names from running: undefined when none of what it owns is there. */
-export async function readConfig(s: NetconfSession, d: Desired, signal: AbortSignal): Promise<ConfigActual | undefined> {
-  const nodes = toActual(await s.getConfig('running', readFilter(d), signal));
-  return ownsSomething(d, nodes) ? { datastore: 'running', nodes } : undefined;
+/**
+ * Reads what a resource names from running, and (`released`) what the device
+ * still holds of what its last applied spec named and this one dropped:
+ * undefined when none of either is there.
+ */
+export async function readConfig(s: NetconfSession, d: Desired, signal: AbortSignal, released?: Desired): Promise<ConfigActual | undefined> {
+  const [named, left] = await Promise.all([s.getConfig('running', readFilter(d), signal), released ? s.getConfig('running', readFilter(released, true), signal) : undefined]);
+  const nodes = toActual(named);
+  const rest = left ? toActual(left) : undefined;
+  if (!ownsSomething(d, nodes) && !(released && rest && ownsSomething(released, rest))) return undefined;
+  return { datastore: 'running', nodes, ...(rest ? { released: rest } : {}) };
+}
+
+/** The part of the last applied spec this one dropped (three-way: Plumb set it, the spec no longer wants it). */
+export function releasedOf(r: Resource<ConfigSpec>, d: Desired): Desired | undefined {
+  return r.lastApplied ? releasedPart(compile(r.lastApplied, r.id), d) : undefined;
+}
+
+/** The containers Plumb recorded creating (undefined: state from before it recorded them). */
+export function createdOf(memo: Json | undefined): ReadonlySet<string> | undefined {
+  return isObject(memo) && Array.isArray(memo.created) ? new Set(memo.created.filter((p): p is string => typeof p === 'string')) : undefined;
+}
+
+/** The three-way diff: desired vs actual, plus the removal of what was released. */
+export function configDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
+  const released = releasedOf(r, d);
+  return diffConfig(d, actual, released ? { part: released, created: createdOf(r.memo) } : undefined);
 }
 
 /** diff minus the resource's `ignore:` pointers (once the thing exists), as the runner applies them. */
 function effectiveDiff(r: Resource<ConfigSpec>, d: Desired, actual: ConfigActual | undefined): Change[] {
-  return withoutIgnored(r, actual, diffConfig(d, actual));
+  return withoutIgnored(r, actual, configDiff(r, d, actual));
 }
 
 /**
@@ -80,6 +122,8 @@ interface Prepared {
   item: BatchItem;
   r: Resource<ConfigSpec>;
   d: Desired;
+  /** What the last applied spec had and this one dropped: removed in the same transaction. */
+  released: Desired | undefined;
 }
 
 /** Runs the transaction; returns one Applied per item, in order. All or nothing when it throws. */
@@ -87,7 +131,8 @@ export async function runTransaction(s: NetconfSession, items: BatchItem[], ctx:
   throwIfAborted(ctx.signal, `netconf ${s.targetName}: transaction`);
   const prepared: Prepared[] = items.map((item) => {
     const r = item.r as Resource<ConfigSpec>;
-    return { item, r, d: compile(r.spec, r.id) };
+    const d = compile(r.spec, r.id);
+    return { item, r, d, released: releasedOf(r, d) };
   });
   for (const p of prepared) await cancelInterrupted(s, p.r, ctx);
   const datastore = chooseDatastore(s, prepared);
@@ -106,22 +151,57 @@ function chooseDatastore(s: NetconfSession, prepared: Prepared[]): Datastore {
   return 'candidate';
 }
 
-/** Edits of the transaction, removals first (a removed resource's leaves may be a new resource's now). */
-async function buildEdits(s: NetconfSession, prepared: Prepared[], signal: AbortSignal): Promise<Array<{ id: string; elements: XmlElement[] }>> {
-  const edits: Array<{ id: string; elements: XmlElement[] }> = [];
-  for (const p of prepared.filter((x) => x.item.remove)) {
-    const nodes = toActual(await s.getConfig('running', readFilter(p.d, true), signal));
-    edits.push({ id: p.r.id, elements: removeEdit(p.d, nodes, s.client.framing === 'chunked' ? 'remove' : 'delete') });
-  }
-  for (const p of prepared.filter((x) => !x.item.remove)) edits.push({ id: p.r.id, elements: applyEdit(p.d) });
-  return edits.filter((e) => e.elements.length > 0);
+/**
+ * The removal edit of one resource, from `source` as it is now (in a candidate
+ * transaction that is after the edits sent before it, so of two resources that
+ * created one container, the last to go takes it): a deleted resource loses
+ * everything it owned (its last accepted and last applied specs), a changed
+ * one what its last applied spec had and this one dropped. Containers Plumb
+ * created are read whole, so "nothing else is in it" is a fact, not a filter's view.
+ */
+async function removalEdit(s: NetconfSession, p: Prepared, source: Datastore, signal: AbortSignal): Promise<XmlElement[]> {
+  const owned = p.item.remove ? ownedTree(p.d, p.r.lastApplied ? compile(p.r.lastApplied, p.r.id) : undefined) : p.released;
+  if (!owned) return [];
+  const created = createdOf(p.r.memo);
+  const nodes = toActual(await s.getConfig(source, readFilter(owned, true, created), signal));
+  return removeEdit(owned, nodes, s.client.framing === 'chunked' ? 'remove' : 'delete', created);
+}
+
+/**
+ * What each write will create (containers and list entries absent before it),
+ * so they go with the resource later: from the read the changes were planned
+ * on, checked with one more read where that read could not see a container
+ * (present, but holding nothing the resource names yet). Returns each item's memo.
+ */
+async function createdMemos(s: NetconfSession, prepared: Prepared[], signal: AbortSignal): Promise<Array<ConfigMemo | undefined>> {
+  const candidates = prepared.map((p) => (p.item.remove ? new Set<string>() : topmost(createdBy(p.d, (p.item.actual as ConfigActual | undefined)?.nodes ?? []))));
+  const filters = prepared.map((p, i) => (candidates[i]!.size > 0 ? existenceFilter(p.d, candidates[i]!) : []));
+  const wanted = filters.flatMap((f, i) => (f.length > 0 ? [{ id: prepared[i]!.r.id, elements: f }] : []));
+  // One read for the whole transaction; filters of different resources merge like their edits do.
+  const seen = wanted.length > 0 ? toActual(await s.getConfig('running', combineEdits(wanted), signal)) : [];
+  return prepared.map((p, i) => {
+    if (p.item.remove) return undefined;
+    const under = [...candidates[i]!];
+    const created = createdBy(p.d, seen).filter((ptr) => under.some((c) => ptr === c || ptr.startsWith(c + '/')));
+    const still = containerPointers(p.d);
+    const kept = [...(createdOf(p.r.memo) ?? [])].filter((ptr) => still.has(ptr));
+    return { ...(isObject(p.r.memo) ? p.r.memo : {}), created: [...new Set([...kept, ...created])].sort() };
+  });
+}
+
+/** Pointers that have no ancestor in the list (the tops of what a write creates). */
+function topmost(pointers: string[]): Set<string> {
+  const sorted = [...pointers].sort();
+  const out = new Set<string>();
+  for (const p of sorted) if (![...out].some((t) => p.startsWith(t + '/'))) out.add(p);
+  return out;
 }
 
 /** Re-reads running: every member converged (or, removed, absent). Returns what still differs. */
 async function verify(s: NetconfSession, prepared: Prepared[], signal: AbortSignal): Promise<string[]> {
   const problems: string[] = [];
   for (const p of prepared) {
-    const actual = await readConfig(s, p.d, signal);
+    const actual = await readConfig(s, p.d, signal, p.item.remove ? undefined : p.released);
     if (p.item.remove) {
       if (actual !== undefined) problems.push(`${p.r.id} is still there`);
     } else {
@@ -161,22 +241,29 @@ async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx
     dirty = true;
     await s.discardChanges(ctx.signal);
     dirty = false;
-    const edits = await buildEdits(s, prepared, ctx.signal);
-    if (edits.length === 0) return prepared.map(() => ({ output }));
-    dirty = true;
-    for (const e of edits) {
+    const memos = await createdMemos(s, prepared, ctx.signal);
+    const results = (): Applied[] => prepared.map((_, i) => ({ output, ...(memos[i] ? { memo: memos[i] } : {}) }));
+    let edits = 0;
+    const send = async (id: string, elements: XmlElement[]): Promise<void> => {
+      if (elements.length === 0) return;
+      dirty = true;
       try {
-        await s.editConfig('candidate', e.elements, {}, ctx.signal);
+        await s.editConfig('candidate', elements, {}, ctx.signal);
       } catch (err) {
-        if (err instanceof RpcError) throw new RpcError(s.targetName, `edit-config of ${e.id}`, err.errors);
+        if (err instanceof RpcError) throw new RpcError(s.targetName, `edit-config of ${id}`, err.errors);
         throw err;
       }
-    }
+      edits++;
+    };
+    // Removals first (a removed resource's leaves may be a new resource's now), each computed from the candidate as the ones before left it.
+    for (const p of prepared) await send(p.r.id, await removalEdit(s, p, 'candidate', ctx.signal));
+    for (const p of prepared) if (!p.item.remove) await send(p.r.id, applyEdit(p.d));
+    if (edits === 0) return results();
     const cc = s.confirmedCommit;
     if (cc === 'none') {
       await s.commit({}, ctx.signal);
       dirty = false;
-      output = `committed (${edits.length} edit-config in one transaction)`;
+      output = `committed (${edits} edit-config in one transaction)`;
     } else {
       const persistId = cc === '1.1' ? randomBytes(16).toString('hex') : undefined;
       const timeoutS = Math.max(1, Math.ceil(s.confirmTimeoutMs / 1000));
@@ -192,9 +279,9 @@ async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx
       }
       await s.commit(persistId ? { persistId } : {}, ctx.signal);
       pending = undefined;
-      output = `committed with a confirmed commit, confirmed after re-reading running (${edits.length} edit-config in one transaction)`;
+      output = `committed with a confirmed commit, confirmed after re-reading running (${edits} edit-config in one transaction)`;
     }
-    return prepared.map(() => ({ output }));
+    return results();
   } catch (err) {
     if (dirty) await bestEffort(s, ctx, 'netconf discard-changes failed', () => s.discardChanges(cleanupSignal(s)));
     if (pending) {
@@ -214,11 +301,15 @@ async function runningTransaction(s: NetconfSession, prepared: Prepared[], ctx: 
   try {
     await s.lock('running', ctx.signal);
     locked = true;
-    const edits = await buildEdits(s, prepared, ctx.signal);
-    if (edits.length === 0) return prepared.map(() => ({ output: 'nothing to change' }));
-    const config = combineEdits(edits);
+    const memos = await createdMemos(s, prepared, ctx.signal);
+    const results = (output: string): Applied[] => prepared.map((_, i) => ({ output, ...(memos[i] ? { memo: memos[i] } : {}) }));
+    const edits: Array<{ id: string; elements: XmlElement[] }> = [];
+    for (const p of prepared) edits.push({ id: p.r.id, elements: await removalEdit(s, p, 'running', ctx.signal) });
+    for (const p of prepared) if (!p.item.remove) edits.push({ id: p.r.id, elements: applyEdit(p.d) });
+    if (edits.every((e) => e.elements.length === 0)) return results('nothing to change');
+    const config = combineEdits(edits.filter((e) => e.elements.length > 0));
     await s.editConfig('running', config, s.rollbackOnError ? { errorOption: 'rollback-on-error' } : {}, ctx.signal);
-    return prepared.map(() => ({ output: `edited running (${edits.length} resources in one edit-config${s.rollbackOnError ? ', rollback-on-error' : ''})` }));
+    return results(`edited running (${edits.length} resources in one edit-config${s.rollbackOnError ? ', rollback-on-error' : ''})`);
   } finally {
     if (locked) await bestEffort(s, ctx, 'netconf unlock running failed', () => s.unlock('running', cleanupSignal(s)));
   }

@@ -32,6 +32,8 @@ export interface PendingWrite {
   remove: boolean;
   /** Fields Plumb set before that the spec no longer has and that stay on the target (KindHandler.released). */
   released: string[];
+  /** What the read found: the state the changes were planned against. */
+  actual: unknown;
 }
 
 export type Prepared = { done: Outcome } | { write: PendingWrite };
@@ -111,7 +113,7 @@ export class OperationSteps {
       return { done: { action, cause: 'drift', status: 'drifted', changes } };
     }
     if (unknown && !(handler.safeToRetryAfterCrash?.(r) ?? true)) throw new InterruptedError(unknownNote(unknown, handler, r));
-    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released } };
+    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released, actual } };
   }
 
   async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
@@ -129,7 +131,7 @@ export class OperationSteps {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
       return { done: { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] } };
     }
-    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, appliedHash: null, remove: true, released: [] } };
+    return { write: { op, r: op.resource, handler, changes: [], action: 'delete', cause: 'deletion', specHash: null, appliedHash: null, remove: true, released: [], actual } };
   }
 
   /** What unfinished writes left behind (journaled progress such as a temporary file) is removed before the next read. */
@@ -148,7 +150,7 @@ export class OperationSteps {
   /** The single-resource write: apply or remove through the kind's handler. */
   write(w: PendingWrite, session: Session, ctx: OpContext): Promise<Applied | void> {
     if (w.remove) return w.handler.remove!(session, w.r, ctx);
-    return w.handler.apply(session, w.r, w.changes, ctx);
+    return w.handler.apply(session, w.r, w.changes, ctx, w.actual);
   }
 
   /** Re-reads after the write: it must now match (or be gone). Records the outcome with its journal entry. */

@@ -391,7 +391,7 @@ export class Runner {
       };
       let applied: Array<Applied | void>;
       try {
-        applied = await limit.guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove })), txCtx));
+        applied = await limit.guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove, actual: w.actual })), txCtx));
       } catch (err) {
         opIds.forEach((id) => this.#steps.failed(id, err));
         throw err;
