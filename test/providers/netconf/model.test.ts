@@ -157,3 +157,23 @@ describe('spec validation', () => {
     expect(bad({ vlans: { '@xmlns': SW, vlan: [{ id: 1 }] } }, { vlans: ['id'] }, 'replace')).toMatch(/keys of|top-level|entry/);
   });
 });
+
+describe('three-way: what the last applied spec had and this one dropped', () => {
+  it('leaves, leaf-list values and list entries dropped from the spec; keys and what is still named stay', async () => {
+    const { releasedPart } = await import('../../../providers/netconf/model.js');
+    const prev = compile(spec());
+    const next = compile({ keys: { 'interfaces/interface': ['name'], 'ports/port': ['name'] }, config: { interfaces: { '@xmlns': IF, interface: [{ name: 'eth0', description: 'uplink' }] }, ports: { '@xmlns': SW, port: [{ name: 'eth2', 'trunk-vlans': [20] }] } } });
+    const part = releasedPart(prev, next)!;
+    const nodes = actual(CONVERGED).nodes;
+    expect(xml(removeEdit(part, nodes, 'remove', new Set()))).toBe(
+      `<interfaces xmlns="${IF}"><interface><name>eth0</name><enabled xmlns:nc="${NC_NS}" nc:operation="remove"/><type xmlns:ianaift="${IANA}" xmlns:nc="${NC_NS}" nc:operation="remove"/></interface><interface><name>eth1</name><mtu xmlns:nc="${NC_NS}" nc:operation="remove"/></interface></interfaces><ports xmlns="${SW}"><port><name>eth2</name><trunk-vlans xmlns:nc="${NC_NS}" nc:operation="remove">10</trunk-vlans></port></ports>`,
+    );
+    expect(releasedPart(prev, prev)).toBeUndefined();
+  });
+
+  it('a replace-mode top element the spec no longer names is removed whole', async () => {
+    const { releasedPart } = await import('../../../providers/netconf/model.js');
+    const part = releasedPart(compile(spec({ mode: 'replace' })), compile({ mode: 'replace', config: { ports: { '@xmlns': SW } } }))!;
+    expect(xml(removeEdit(part, actual(CONVERGED).nodes, 'remove', new Set()))).toBe(`<interfaces xmlns="${IF}" xmlns:nc="${NC_NS}" nc:operation="remove"/>`);
+  });
+});
