@@ -173,7 +173,7 @@ describe('three-way: what the last applied spec had and this one dropped', () =>
 
   it('a replace-mode top element the spec no longer names is removed whole', async () => {
     const { releasedPart } = await import('../../../providers/netconf/model.js');
-    const part = releasedPart(compile(spec({ mode: 'replace' })), compile({ mode: 'replace', config: { ports: { '@xmlns': SW } } }))!;
+    const part = releasedPart(compile(spec({ mode: 'replace' })), compile({ mode: 'replace', keys: { 'ports/port': ['name'] }, config: { ports: { '@xmlns': SW, port: [{ name: 'eth2', 'trunk-vlans': [10, 20] }] } } }))!;
     expect(xml(removeEdit(part, actual(CONVERGED).nodes, 'remove', new Set()))).toBe(`<interfaces xmlns="${IF}" xmlns:nc="${NC_NS}" nc:operation="remove"/>`);
   });
 });
