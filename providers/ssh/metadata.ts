@@ -92,3 +92,11 @@ export function summarizeNode(actual: NodeActual | undefined): Json {
   if (!actual) return { present: false };
   return { type: actual.type, size: actual.size, mode: actual.mode, owner: actual.owner, group: actual.group };
 }
+
+/** Mode, owner or group the last applied spec set and this one leaves out: there is no "unset" for them, so they keep their value. */
+export function releasedMetadata(spec: OwnedSpec, lastApplied: OwnedSpec | undefined): Array<{ path: string; note: string }> {
+  if (!lastApplied) return [];
+  return (['mode', 'owner', 'group'] as const)
+    .filter((f) => lastApplied[f] !== undefined && spec[f] === undefined)
+    .map((f) => ({ path: `/${f}`, note: `no longer managed; keeps ${JSON.stringify(lastApplied[f])} (a file's ${f} cannot be unset)` }));
+}

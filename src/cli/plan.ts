@@ -66,7 +66,10 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       desired = delta;
       ({ scope, changedTargets } = deltaScope(base.set, delta));
       if (flags.all) for (const id of allIds(base.set, delta)) scope.add(id);
-      recorded = flags.from || flags.worktree || !store ? recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name)) : store.recorded(scope);
+      const fromState = !(flags.from || flags.worktree) && store;
+      // As the daemon's next pass would: what failed earlier and writes of unknown outcome are looked at again.
+      if (fromState) for (const id of [...store.retryDue(Number.MAX_SAFE_INTEGER), ...store.unknownIds()]) if (delta.get(id)) scope.add(id);
+      recorded = fromState ? store.recorded(scope) : recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name));
     } else {
       const full = await loadFull(to, options);
       if (full.diagnostics.length > 0) return fail(out, flags, to, full.diagnostics);
@@ -87,7 +90,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     });
 
     let live: Map<string, OpResult> | undefined;
-    if (flags.live) live = await readLive(plan, providers, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined);
+    if (flags.live) live = await readLive(plan, providers, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined, store);
     // Live: what would change, what failed to read, and what is converged but waits (a BIOS value staged for a reboot).
     const shown = plan.ops.filter((op) => {
       const result = live?.get(op.key);
@@ -98,7 +101,8 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     const failed = live && [...live.values()].some((r) => r.status === 'failed' || r.status === 'blocked');
     if (failed) return 1;
     // Something that only waits (for a reboot) is shown, but it is not a change Plumb would make.
-    return shown.some((op) => (live?.get(op.key)?.action ?? op.action) !== 'noop') ? 2 : 0;
+    // An unsettled write (unknown outcome, pending confirmed commit) is work apply will do first: not "no changes".
+    return shown.some((op) => (live?.get(op.key)?.action ?? op.action) !== 'noop' || live?.get(op.key)?.unsettled) ? 2 : 0;
   } finally {
     objects.close();
     store?.close();
@@ -122,14 +126,19 @@ function targetSpecOf(set: DesiredSet, name: string): TargetSpec | null {
   return (set.resources.get(targetId(name))?.spec as TargetSpec | undefined) ?? null;
 }
 
-/** Dry run: read and diff every op's target, no journal, no writes. */
-async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv, hashKey: Buffer | undefined): Promise<Map<string, OpResult>> {
+/**
+ * Dry run: read and diff every op's target, no journal writes, no target writes.
+ * With the state (`view`), it knows what Plumb last applied (so removed fields
+ * show as removals) and which writes are unsettled (an unknown outcome, a
+ * pending confirmed commit), and says so instead of showing them converged.
+ */
+async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv, hashKey: Buffer | undefined, view: Store | undefined): Promise<Map<string, OpResult>> {
   const log = humanLog('warn');
   const secrets = new SecretResolver({ env });
   const pool = new SessionPool({ secrets, log, connectTimeoutMs: 15_000, maxConnectFailures: 1 });
   // Without the daemon's key, secrets that can't be read back (account passwords) compare as changed.
   const keyedHash = keyedHasher(hashKey ?? randomBytes(32));
-  const runner = new Runner({ registry: new ProviderRegistry(providers), pool, log, secrets, keyedHash, options: { maxAttempts: 1 } });
+  const runner = new Runner({ registry: new ProviderRegistry(providers), pool, log, secrets, keyedHash, options: { maxAttempts: 1 }, ...(view ? { view } : {}) });
   const never = new AbortController().signal;
   try {
     const report = await runner.run(plan, { mode: 'plan', stop: never, abort: never, targets: (name) => desired.get(targetId(name))?.spec as TargetSpec | undefined });
@@ -151,13 +160,13 @@ function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult
   for (const op of shown) {
     const result = live?.get(op.key);
     const action = result?.action ?? op.action;
-    const label = result?.cause === 'drift' ? 'drift' : action === 'noop' && result?.note ? 'waits' : action;
+    const label = result?.unsettled ? 'unsettled' : result?.cause === 'drift' ? 'drift' : action === 'noop' && result?.note ? 'waits' : action;
     counts[label] = (counts[label] ?? 0) + 1;
     const reasons = result?.error ? `${result.error.code}: ${result.error.message}` : [...op.reasons, ...(result?.note ? [result.note] : [])].join('; ');
-    out.write(`  ${result?.status === 'failed' ? '!' : (SYMBOL[action] ?? '?')} ${label.padEnd(6)} ${op.id.padEnd(idWidth)}  ${(op.target ?? '-').padEnd(12)} ${reasons}\n`);
+    out.write(`  ${result?.status === 'failed' || result?.unsettled ? '!' : (SYMBOL[action] ?? '?')} ${label.padEnd(6)} ${op.id.padEnd(idWidth)}  ${(op.target ?? '-').padEnd(12)} ${reasons}\n`);
     for (const change of result?.changes ?? []) out.write(`      ${formatChange(change)}\n`);
   }
-  const summary = ['create', 'update', 'delete', 'drift'].map((k) => `${counts[k] ?? 0} to ${k === 'drift' ? 'remediate (drift)' : k}`).join(', ');
+  const summary = ['create', 'update', 'delete', 'drift'].map((k) => `${counts[k] ?? 0} to ${k === 'drift' ? 'remediate (drift)' : k}`).join(', ') + (counts.unsettled ? `, ${counts.unsettled} unsettled (settled first by apply)` : '');
   out.write(`\nPlan: ${summary}.\n`);
 }
 
@@ -180,7 +189,7 @@ function planJson(plan: Plan, shown: Op[], live: Map<string, OpResult> | undefin
         id: op.id,
         target: op.target,
         reasons: op.reasons,
-        ...(result ? { changes: result.changes, status: result.status, ...(result.error ? { error: result.error } : {}), ...(result.note ? { note: result.note } : {}) } : {}),
+        ...(result ? { changes: result.changes, status: result.status, ...(result.error ? { error: result.error } : {}), ...(result.note ? { note: result.note } : {}), ...(result.unsettled ? { unsettled: true } : {}) } : {}),
       };
     }),
   };

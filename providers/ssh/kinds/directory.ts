@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { SpecError } from '../../../src/errors.js';
 import type { KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
-import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
+import { metadataChanges, readNode, releasedMetadata, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { FileType } from '../remote.js';
 import { lstat, mkdir, rmdir, setAttributes, stat } from '../remote.js';
 import { normalPath, pathClaim } from '../paths.js';
@@ -122,6 +122,10 @@ export const directoryKind: KindHandler<DirectorySpec, DirectoryActual, SshSessi
     }
     const res = await rmdir(s, r.spec.path, ctx.signal);
     if (res.notEmpty !== undefined) throw notEmpty(r, res.notEmpty);
+  },
+
+  released(r) {
+    return releasedMetadata(r.spec, r.lastApplied);
   },
 
   summarize(actual) {

@@ -9,7 +9,7 @@ import { isObject } from '../../../src/util/object.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
-import { metadataChanges, readNode, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
+import { metadataChanges, readNode, releasedMetadata, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType } from '../remote.js';
 import { gitBlobId } from '../../../src/util/git-blob.js';
 import { isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
@@ -185,6 +185,10 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     await unlink(s, tmp, ctx.signal);
     ctx.log.info({ resource: r.id, path: tmp }, 'removed a temporary file an interrupted write left behind');
     return true;
+  },
+
+  released(r) {
+    return releasedMetadata(r.spec, r.lastApplied);
   },
 
   summarize(actual) {
