@@ -250,6 +250,16 @@ describe.each(PROFILES)('redfish provider against the simulator (%s): kinds and 
     expect(bmc().counters.sessionsCreated).toBe(logins + 1);
   });
 
+  it('timeZone UTC or Z is written as +00:00 (the DMTF pattern), exactly as it is compared', async () => {
+    for (const zone of ['UTC', 'Z', 'utc']) {
+      bmc().state.timeZone = '+01:00';
+      const writes = bmc().counters.writes;
+      await converge(s, managerKind, makeResource<ManagerSpec>('redfish.Manager', 'bmc', { timeZone: zone }));
+      expect(bmc().state.timeZone).toBe('+00:00');
+      expect(bmc().counters.writes - writes).toBe(1);
+    }
+  });
+
   it('503s and dropped connections are retryable; the session survives them', async () => {
     const r = makeResource<ManagerSpec>('redfish.Manager', 'bmc', { timeZone: '+00:00' });
     bmc().faults.errorRate = 1;
