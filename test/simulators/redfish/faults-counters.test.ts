@@ -119,6 +119,25 @@ describe('redfish simulator: faults', () => {
     expect(bmc.faults.failing.map((r) => r.fired)).toEqual(expect.arrayContaining([1, 1]));
   });
 
+  it('failNext with a body: only requests whose JSON body has those values', async () => {
+    const rule = bmc.faults.failNext('POST', paths.reset(), 503, { body: { ResetType: 'ForceOff' } });
+    expect((await client.post(paths.reset(), { ResetType: 'On' })).status).toBe(204);
+    expect((await client.post(paths.reset(), { ResetType: 'ForceOff' })).status).toBe(503);
+    expect(rule.fired).toBe(1);
+    expect(bmc.state.powerState).toBe('On');
+  });
+
+  it('dropNext: the connection is lost with the request unapplied, or (afterApplying) applied', async () => {
+    bmc.state.assetTag = '';
+    const before = bmc.faults.dropNext('PATCH', paths.system());
+    await expect(client.patch(paths.system(), { AssetTag: 'lost' })).rejects.toThrow();
+    expect([before.fired, bmc.state.assetTag]).toEqual([1, '']);
+    const after = bmc.faults.dropNext('PATCH', paths.system(), { afterApplying: true });
+    await expect(client.patch(paths.system(), { AssetTag: 'kept' })).rejects.toThrow();
+    expect([after.fired, bmc.state.assetTag]).toEqual([1, 'kept']);
+    expect((await client.get(paths.system())).body?.AssetTag).toBe('kept');
+  });
+
   it('slowBodyMs sends the headers at once and the body in chunks over that time', async () => {
     bmc.faults.slowBodyMs = 600;
     const started = Date.now();
