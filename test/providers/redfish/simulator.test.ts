@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Profile, SimBmc } from '../../../fixtures/simulators/redfish/index.js';
 import type { AccountSpec, FirmwareSpec, ManagerSpec, RedfishSession, SystemSpec, VirtualMediaSpec } from '../../../providers/redfish/index.js';
 import { systemUri } from '../../../providers/redfish/discovery.js';
+import { outcomeUnknownAfterSend } from '../../../providers/redfish/http.js';
 import { redfishProvider } from '../../../providers/redfish/index.js';
 import { accountKind } from '../../../providers/redfish/kinds/account.js';
 import { firmwareKind } from '../../../providers/redfish/kinds/firmware.js';
@@ -274,6 +275,28 @@ describe.each(PROFILES)('redfish provider against the simulator (%s): kinds and 
     expect((dropped as SessionLostError).retryable).toBe(true);
     expect(s.alive).toBe(true);
     expect(managerKind.diff(r, await managerKind.read(s, r, opContext()))).toEqual([]);
+  });
+
+  it('a certificate swapped mid-session refuses an action before any byte of it is sent: not an unknown outcome', async () => {
+    // A session of its own: one connection, as its requests go one at a time.
+    const own = await open(lab, 'node1');
+    const system = await own.getJson(await systemUriOf(own), AbortSignal.timeout(5_000));
+    const target = (system.Actions as Record<string, { target: string }>)['#ComputerSystem.Reset']!.target;
+    const before = { ...bmc().counters };
+    bmc().faults.wrongCertificate = true;
+    try {
+      // The swap closes the kept-alive connection, which the client may not have noticed yet: a request
+      // written onto it is a drop after sending (unknown). One read uses it up; the action needs a new handshake.
+      await own.getJson(await systemUriOf(own), AbortSignal.timeout(5_000)).catch(() => undefined);
+      const err = await own.post(target, { ResetType: 'ForceRestart' }, AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HostKeyError);
+      expect(outcomeUnknownAfterSend(err)).toBe(false);
+    } finally {
+      bmc().faults.wrongCertificate = false;
+      await own.close();
+    }
+    expect(bmc().counters.resets).toBe(before.resets);
+    expect(bmc().counters.requests - before.requests).toBeLessThanOrEqual(1); // at most the read on the old connection
   });
 
   it('slow bodies are read whole', async () => {
