@@ -23,6 +23,15 @@ function doc(kind: string, name: string, spec: string): string {
   return `apiVersion: plumb/v1\nkind: ${kind}\nmetadata: { name: ${name}, target: ${name} }\nspec:\n${spec}`;
 }
 
+/** Waits for a state the test can see (a guard of 30 s against a hang, not a timing assumption). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const guard = Date.now() + 30_000;
+  while (!cond()) {
+    if (Date.now() > guard) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 interface JournalRow {
   state: string;
   progress: string | null;
@@ -177,7 +186,18 @@ describe('redfish: a refused long side effect is sent again, never resumed; an u
     repo.write('lost1.yaml', doc('redfish.System', 'lost1', '  powerState: On\n  bios: { ProcTurboMode: Enabled }\n  reboot: IfRequired\n'));
     repo.commit('bios');
     const lost = b.faults.dropNext('POST', paths.resetAction, { afterApplying: true });
-    expect(await passResuming('redfish.System/lost1')).toMatchObject({ resetIssuedAt: expect.any(Number), resetType: 'ForceRestart' });
+    // The reset stays in its first phase until the retry has journaled its intent: it finds the reset under way, not done.
+    b.faults.holdPower = true;
+    let progress: unknown;
+    try {
+      const passing = passResuming('redfish.System/lost1');
+      await until(() => journal('redfish.System/lost1').length === 2, 'the retry to journal its intent');
+      b.faults.holdPower = false;
+      progress = await passing;
+    } finally {
+      b.faults.holdPower = false;
+    }
+    expect(progress).toMatchObject({ resetIssuedAt: expect.any(Number), resetType: 'ForceRestart' });
     expect(lost.fired).toBe(1);
     expect(b.counters.writesByPath[RESET]).toBe(1);
     expect(b.counters.resetsByType).toEqual({ ForceRestart: 1 });
