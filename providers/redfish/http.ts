@@ -3,11 +3,18 @@
  * enforced in the connector, no redirects followed, bounded header/body waits and
  * response size, every request abortable. Network failures become typed errors;
  * HTTP statuses are left to the caller (session.ts) to interpret.
+ *
+ * A failed request is one of two things, told apart here where it is known:
+ * never sent (no byte of it was written: the connect, the TLS handshake or the
+ * pool queue failed, or the signal aborted first), or sent without an answer
+ * (written, then the connection dropped, the answer timed out, or the signal
+ * aborted). The first is UnreachableError, or a TimeoutError/CancelledError
+ * marked `requestSent: false`; the second is SessionLostError, TimeoutError or
+ * CancelledError, whose outcome nobody knows.
  */
-import { abortError, throwIfAborted, type Json } from '../../src/provider.js';
-import { Pool } from 'undici';
-import type { PlumbError } from '../../src/errors.js';
-import { HostKeyError, PlumbError as PlumbErrorClass, ProviderError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import { abortError, type Json } from '../../src/provider.js';
+import { Pool, type Dispatcher } from 'undici';
+import { CancelledError, HostKeyError, PlumbError, ProviderError, SessionLostError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import { redactText } from '../../src/secrets/redact.js';
 import type { TlsTrust } from './tls.js';
 import { isUntrustedCertificate, trustedConnector } from './tls.js';
@@ -42,7 +49,8 @@ export interface HttpRequest {
   signal: AbortSignal;
 }
 
-const UNREACHABLE_CODES = new Set([
+/** Socket-level failures: before the request was written they mean "could not connect", after it "dropped". */
+const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EPIPE',
@@ -59,6 +67,60 @@ const UNREACHABLE_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
+/** Set by the dispatcher once undici starts writing the request to a socket. */
+class Delivery {
+  written = false;
+}
+
+/**
+ * Marks a request's Delivery when undici hands it to a socket: onRequestStart
+ * comes right before the first write, unless the request is aborted in it (a
+ * signal that fired while the request waited in the pool's queue takes effect
+ * there, and undici then writes nothing).
+ */
+const trackWrites: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+  // request() hands its options, `opaque` included, down to dispatch.
+  const opaque = (opts as { opaque?: unknown }).opaque;
+  const delivery = opaque instanceof Delivery ? opaque : undefined;
+  if (!delivery) return dispatch(opts, handler);
+  return dispatch(opts, {
+    onRequestStart: (controller, context: unknown) => {
+      handler.onRequestStart?.(controller, context);
+      if (!controller.aborted) delivery.written = true;
+    },
+    onRequestUpgrade: (controller, statusCode, headers, socket) => handler.onRequestUpgrade?.(controller, statusCode, headers, socket),
+    onResponseStart: (controller, statusCode, headers, statusMessage) => handler.onResponseStart?.(controller, statusCode, headers, statusMessage),
+    onResponseData: (controller, chunk) => handler.onResponseData?.(controller, chunk),
+    onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
+    onResponseError: (controller, error) => handler.onResponseError?.(controller, error),
+  });
+};
+
+/**
+ * The failure of a request none of which reached the BMC, as a fresh error of
+ * the same kind marked `requestSent: false` (never the shared abort reason of a
+ * signal, which other requests may throw too).
+ */
+export function notSent(err: PlumbError): PlumbError {
+  let fresh: PlumbError;
+  if (err instanceof TimeoutError) fresh = new TimeoutError(err.message, { cause: err });
+  else if (err instanceof CancelledError) fresh = new CancelledError(err.message, { cause: err });
+  else if (err instanceof SessionLostError) fresh = new UnreachableError(err.message, { cause: err });
+  else return err;
+  return Object.assign(fresh, { requestSent: false });
+}
+
+/**
+ * Whether a failed request may have been performed by the BMC: it was written
+ * and no answer came (a drop, a timeout, a cancellation mid-request). An HTTP
+ * error status, a connection that never opened, a certificate refused in the
+ * handshake, or an abort before the first byte: the request was not performed.
+ */
+export function outcomeUnknownAfterSend(err: unknown): boolean {
+  if ((err as { requestSent?: unknown } | null)?.requestSent === false) return false;
+  return err instanceof TimeoutError || err instanceof SessionLostError || err instanceof CancelledError;
+}
+
 function headerMap(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(raw)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
@@ -69,6 +131,8 @@ export class RedfishHttp {
   readonly origin: string;
   readonly #target: string;
   readonly #pool: Pool;
+  /** The pool, with each request's Delivery tracked. */
+  readonly #dispatcher: Dispatcher;
   readonly #maxBody: number;
   readonly #trust: TlsTrust;
   #closed = false;
@@ -86,6 +150,7 @@ export class RedfishHttp {
       keepAliveTimeout: 10_000,
       maxResponseSize: this.#maxBody,
     });
+    this.#dispatcher = this.#pool.compose(trackWrites);
   }
 
   get closed(): boolean {
@@ -95,15 +160,17 @@ export class RedfishHttp {
   /** One request; the answer whatever its status. Network failures throw typed errors. */
   async send(req: HttpRequest): Promise<HttpResponse> {
     const what = `redfish ${this.#target}: ${req.method} ${req.path}`;
-    throwIfAborted(req.signal, what);
+    if (req.signal.aborted) throw notSent(abortError(req.signal, what));
     if (this.#closed) throw new UnreachableError(`${what}: the session is closed`);
+    const delivery = new Delivery();
     try {
-      const res = await this.#pool.request({
+      const res = await this.#dispatcher.request({
         method: req.method,
         path: req.path,
         headers: req.headers ?? {},
         ...(req.body !== undefined ? { body: req.body } : {}),
         signal: req.signal,
+        opaque: delivery,
       });
       const chunks: Buffer[] = [];
       let size = 0;
@@ -127,17 +194,19 @@ export class RedfishHttp {
       }
       return { status: res.statusCode, headers: headerMap(res.headers), json, text: text.slice(0, 2_000) };
     } catch (err) {
-      throw this.#networkError(err, req.signal, what);
+      const failure = this.#networkError(err, req.signal, what, delivery.written);
+      throw delivery.written ? failure : notSent(failure);
     }
   }
 
-  #networkError(err: unknown, signal: AbortSignal, what: string): PlumbError {
+  /** `written`: undici had started writing the request, so a lost connection may have delivered it. */
+  #networkError(err: unknown, signal: AbortSignal, what: string, written: boolean): PlumbError {
     if (signal.aborted) return abortError(signal, what);
-    if (err instanceof PlumbErrorClass) return err;
+    if (err instanceof PlumbError) return err;
     const e = err as (Error & { code?: string; cause?: unknown }) | undefined;
     const cause = e?.cause as (Error & { code?: string }) | undefined;
     // undici may wrap the connector's error; our pin error travels as the cause.
-    if (cause instanceof PlumbErrorClass) return cause;
+    if (cause instanceof PlumbError) return cause;
     const code = e?.code ?? cause?.code;
     const detail = redactText(e?.message ?? String(err));
     if (isUntrustedCertificate(e) || isUntrustedCertificate(cause)) {
@@ -146,9 +215,14 @@ export class RedfishHttp {
     }
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new TimeoutError(`${what}: the BMC stopped answering (${code})`, { cause: err });
     if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new ProviderError(`${what}: the response body is larger than ${this.#maxBody} bytes; refused`, { cause: err });
-    if (code !== undefined && UNREACHABLE_CODES.has(code)) return new UnreachableError(`${what}: ${code} (${detail})`, { cause: err });
-    if (code === 'UND_ERR_ABORTED') return new UnreachableError(`${what}: the request was aborted by the transport (${detail})`, { cause: err });
-    return new UnreachableError(`${what}: ${detail}`, { cause: err });
+    if (code === 'UND_ERR_ABORTED') {
+      const message = `${what}: the request was aborted by the transport (${detail})`;
+      return written ? new SessionLostError(message, { cause: err }) : new UnreachableError(message, { cause: err });
+    }
+    const reason = code !== undefined && NETWORK_CODES.has(code) ? `${code} (${detail})` : detail;
+    // Written: the BMC may have received it and acted; only the answer is lost.
+    if (written) return new SessionLostError(`${what}: the connection dropped after the request was sent, no answer: ${reason}`, { cause: err });
+    return new UnreachableError(`${what}: ${reason}`, { cause: err });
   }
 
   /** Lets requests in flight finish briefly, then destroys the sockets. */

@@ -1,15 +1,19 @@
 /**
- * Long side effects (a reset, a firmware update) are never started twice for one
- * plan. Two memories say one is already under way:
+ * Long side effects (a reset, a power on or off, a media change, a firmware
+ * update) are never started twice for one plan. Two memories say one is already
+ * under way:
  * - within a process, an in-flight record per resource and spec (a deadline that
  *   passed mid-wait, then a retry by the queue, must wait, not reset again);
  * - across a crash, the progress journaled through OpContext.checkpoint before the
  *   side effect was issued, handed back as Resource.resume.
+ * Both hold only what may really have happened: a request the BMC refused, or
+ * that never left Plumb, is withdrawn from both.
  */
-import { CancelledError, PlumbError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import { PlumbError } from '../../src/errors.js';
 import { delay, type Json, type JsonObject, type OpContext, type Resource } from '../../src/provider.js';
 import { isObject } from '../../src/util/object.js';
 import { specHash } from '../canonical.js';
+import { outcomeUnknownAfterSend } from './http.js';
 import type { RedfishSession } from './session.js';
 
 const inFlight = new Map<string, { specHash: string; progress: JsonObject }>();
@@ -46,17 +50,24 @@ export function settle(s: RedfishSession, r: Resource): void {
 
 /**
  * Journals `progress`, then sends the side effect. When the BMC clearly refused it
- * (an HTTP error status, or a certificate refused before sending), the in-process
- * record is dropped so a retry may issue it; when the outcome is unknown (the
- * connection dropped, a deadline), the record stays and a retry waits for it.
+ * (any HTTP error status, a partial refusal in a 2xx, a refused log-in) or it
+ * never left Plumb (no connection, a certificate refused in the handshake, an
+ * abort before the first byte), it was not performed: the journal and the
+ * in-process record go back to what they held before this step (nothing: null),
+ * so a retry issues it again as new. Only an unknown outcome (sent, then a drop,
+ * a timeout or a cancellation) stays journaled, and a retry waits for it.
  */
 export async function issue<T>(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject, send: () => Promise<T>): Promise<T> {
+  const previous = recall(s, r);
   remember(s, r, ctx, progress);
   try {
     return await send();
   } catch (err) {
-    const unknown = err instanceof UnreachableError || err instanceof TimeoutError || err instanceof CancelledError;
-    if (!unknown) settle(s, r);
+    if (!outcomeUnknownAfterSend(err)) {
+      ctx.checkpoint?.((previous ?? null) as Json);
+      if (previous) inFlight.set(key(s, r), { specHash: hashOf(r.spec), progress: previous });
+      else settle(s, r);
+    }
     throw err;
   }
 }

@@ -6,14 +6,13 @@
  * re-read and re-plan on 412.
  */
 import { throwIfAborted } from '../../src/provider.js';
-import type { PlumbError } from '../../src/errors.js';
-import { AuthError, ProviderError, SpecError } from '../../src/errors.js';
+import { AuthError, PlumbError, ProviderError, SpecError } from '../../src/errors.js';
 import type { Json, JsonObject, Log, OpenContext, Session, Target } from '../../src/provider.js';
 import type { Secret } from '../../src/secrets/secret.js';
 import { durationField } from '../../src/util/duration.js';
 import { isObject } from '../../src/util/object.js';
 import type { HttpResponse } from './http.js';
-import { RedfishHttp, retryAfterMs } from './http.js';
+import { notSent, RedfishHttp, retryAfterMs } from './http.js';
 import type { SuccessVerdict } from './messages.js';
 import { classifySuccess, extractMessages, httpError, messagesText } from './messages.js';
 import { loadTrust } from './tls.js';
@@ -219,12 +218,14 @@ export class RedfishSession implements Session {
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
         signal: options.signal,
       });
-    if (this.#login) await this.#login;
+    // A log-in that fails leaves this request unsent, whatever happened to the log-in's own request.
+    const loggedIn = (login: Promise<void>): Promise<void> => login.catch((err: unknown) => Promise.reject(err instanceof PlumbError ? notSent(err) : err));
+    if (this.#login) await loggedIn(this.#login);
     const used = this.#token;
     let res = await send();
     if (res.status === 401 && !this.#basic) {
       this.log.info({ target: this.targetName }, 'redfish session expired; logging in again');
-      await this.#reLogIn(used, options.signal);
+      await loggedIn(this.#reLogIn(used, options.signal));
       res = await send();
     }
     if (res.status === 401) {

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import type { SimBmc } from '../../fixtures/simulators/redfish/index.js';
+import { profileSpec, type SimBmc } from '../../fixtures/simulators/redfish/index.js';
 import { compileConfig } from '../../src/daemon/config.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { silentLog } from '../../src/daemon/log.js';
@@ -23,8 +23,8 @@ function system(name: string, target: string, spec: string): string {
   return `apiVersion: plumb/v1\nkind: redfish.System\nmetadata: { name: ${name}, target: ${target} }\nspec:\n${spec}`;
 }
 
-/** Async: the BMCs live in this process and must keep answering while the CLI runs. */
-function plumb(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+/** Async: the BMCs live in this process and must keep answering while the CLI runs. `stderr()` is what it has logged so far. */
+function plumb(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; stderr: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, PLUMB_CONFIG: '', ...env } });
   let stdout = '';
   let stderr = '';
@@ -33,7 +33,7 @@ function plumb(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProce
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
-  return { child, done };
+  return { child, stderr: () => stderr, done };
 }
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -75,7 +75,11 @@ describe('redfish scenarios (engine)', () => {
   afterEach(async () => {
     await engine.close();
     repo.cleanup();
-    for (const b of lab.sim.bmcs) b.faults.wrongCertificate = false;
+    for (const b of lab.sim.bmcs) {
+      b.faults.wrongCertificate = false;
+      b.faults.dropConnections = 0;
+      b.faults.failing.splice(0);
+    }
   });
 
   test('BIOS with reboot: Never is staged once, then "pending reboot" pass after pass with no writes', async () => {
@@ -171,8 +175,9 @@ describe('redfish scenarios (engine)', () => {
     expect(bmc('node3').state.assetTag).not.toBe('never-written');
   });
 
-  test('a flaky BMC (503s, dropped connections, expired sessions) still converges, with one reset and one update', async () => {
+  test('a flaky BMC (a 503 on each step, dropped connections, expired sessions) still converges, with one reset and one update', async () => {
     const b = bmc('node1');
+    const p = profileSpec(b.profile).paths;
     b.state.biosCurrent.ProcCStates = 'Enabled';
     repo.write(
       'node1.yaml',
@@ -184,23 +189,28 @@ describe('redfish scenarios (engine)', () => {
     repo.commit('flaky');
     const resets = b.counters.resets;
     const updates = b.counters.updates;
-    b.faults.errorRate = 0.15;
+    // Deterministic faults (errorRate is random): each step of the way is refused once.
+    const refusals = [
+      b.faults.failNext('GET', p.system, 503),
+      b.faults.failNext('PATCH', p.system, 500),
+      b.faults.failNext('PATCH', p.biosSettings, 503),
+      b.faults.failNext('POST', p.resetAction, 503),
+      b.faults.failNext('POST', p.simpleUpdate, 503, { bare: true }),
+    ];
     b.faults.dropConnections = 2;
     b.expireSessions();
     let converged = false;
-    try {
-      for (let pass = 0; pass < 15 && !converged; pass++) {
-        const report = await engine.pass({ sweep: pass > 0 });
-        converged = report.run!.results.every((r) => r.status === 'converged' || r.status === 'changed');
-      }
-    } finally {
-      b.faults.errorRate = 0;
-      b.faults.dropConnections = 0;
+    for (let pass = 0; pass < 10 && !converged; pass++) {
+      const report = await engine.pass({ sweep: pass > 0 });
+      converged = report.run!.results.every((r) => r.status === 'converged' || r.status === 'changed');
     }
     expect(converged).toBe(true);
+    expect(refusals.map((r) => r.fired)).toEqual([1, 1, 1, 1, 1]);
+    expect(b.faults.dropConnections).toBe(0);
     expect(b.counters.resets).toBe(resets + 1);
     expect(b.counters.updates).toBe(updates + 1);
     expect(b.state.biosCurrent.ProcCStates).toBe('Disabled');
+    expect(b.state.indicatorLed).toBe('Blinking');
     expect(b.state.firmware.find((f) => f.id === 'BMC')!.version).toBe('7.0.0');
   });
 
@@ -222,7 +232,7 @@ describe('redfish scenarios (CLI, child processes)', () => {
 
   beforeAll(async () => {
     if (!existsSync(cli)) throw new Error(`${relative(packageRoot(), cli)} is missing: run \`npm run build\` first (npm test does)`);
-    lab = await startRedfishLab(['crash1', 'plan1'], { resetDelayMs: 1_500 });
+    lab = await startRedfishLab(['crash1', 'plan1']);
   });
   afterAll(async () => {
     await lab?.stop();
@@ -240,18 +250,28 @@ describe('redfish scenarios (CLI, child processes)', () => {
     repo.commit('bios change');
     const state = tempDir('plumb-rf-crash-');
     const resets = b.counters.resets;
-    const first = plumb(['apply', '--once', '--repo', repo.dir, '--state', state]);
-    await waitFor(() => b.counters.resets > resets || first.child.exitCode !== null, 30_000, 'the reset');
-    first.child.kill('SIGKILL');
-    const killed = await first.done;
-    expect(killed.signal).toBe('SIGKILL');
-    expect(b.counters.resets).toBe(resets + 1);
-    expect(['PoweringOff', 'PoweringOn']).toContain(b.state.powerState); // killed mid-reset, before observing it
+    // The reset stays in its first phase until released: no timer races the kill or the second process's start.
+    b.faults.holdPower = true;
+    try {
+      const first = plumb(['apply', '--once', '--repo', repo.dir, '--state', state]);
+      await waitFor(() => b.counters.resets > resets || first.child.exitCode !== null, 30_000, 'the reset');
+      first.child.kill('SIGKILL');
+      const killed = await first.done;
+      expect(killed.signal).toBe('SIGKILL');
+      expect(b.counters.resets).toBe(resets + 1);
+      expect(b.state.powerState).toBe('PoweringOff'); // killed mid-reset, before observing it
 
-    const second = await plumb(['apply', '--once', '--verbose', '--repo', repo.dir, '--state', state]).done;
-    expect(second.code, second.stderr + second.stdout).toBe(0);
-    // It saw the journaled reset (Resource.resume) and waited for it.
-    expect(second.stderr).toContain('a reset for this spec was already issued; waiting for it instead of resetting again');
+      const run = plumb(['apply', '--once', '--verbose', '--repo', repo.dir, '--state', state]);
+      // It saw the journaled reset (Resource.resume) and waits for it; only then does the reset go on.
+      const waiting = 'a reset for this spec was already issued; waiting for it instead of resetting again';
+      await waitFor(() => run.stderr().includes(waiting) || run.child.exitCode !== null, 30_000, 'the second run to wait for the reset');
+      expect(run.stderr()).toContain(waiting);
+      b.faults.holdPower = false;
+      const second = await run.done;
+      expect(second.code, second.stderr + second.stdout).toBe(0);
+    } finally {
+      b.faults.holdPower = false;
+    }
     expect(b.counters.resets).toBe(resets + 1);
     expect(b.state.powerState).toBe('On');
     expect(b.state.biosPending).toEqual({});

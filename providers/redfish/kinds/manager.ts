@@ -37,7 +37,7 @@ export function ntpServers(value: unknown): string[] {
   return value.filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
 }
 
-/** `+1:00`, `+01:00` -> `+01:00`; `Z`/`UTC` -> `+00:00`. */
+/** `+1:00`, `+01:00` -> `+01:00`; `Z`/`UTC` -> `+00:00`: how offsets are compared and how they are written. */
 export function normalizeOffset(value: string): string {
   const v = value.trim();
   if (/^(z|utc)$/i.test(v)) return '+00:00';
@@ -146,12 +146,9 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
       );
     }
     if (spec.timeZone !== undefined && paths.has('/timeZone')) {
-      const tz = spec.timeZone;
-      await s.patch(
-        uri,
-        (manager) => (typeof manager.DateTimeLocalOffset === 'string' && normalizeOffset(manager.DateTimeLocalOffset) === normalizeOffset(tz) ? undefined : { DateTimeLocalOffset: tz }),
-        ctx.signal,
-      );
+      // Written as compared: the DMTF pattern is [-+]HH:MM, so `UTC` and `Z` go out as +00:00.
+      const tz = normalizeOffset(spec.timeZone);
+      await s.patch(uri, (manager) => (typeof manager.DateTimeLocalOffset === 'string' && normalizeOffset(manager.DateTimeLocalOffset) === tz ? undefined : { DateTimeLocalOffset: tz }), ctx.signal);
     }
   },
 

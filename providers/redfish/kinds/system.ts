@@ -265,30 +265,61 @@ async function waitForBios(
   });
 }
 
+/**
+ * GracefulShutdown, then ForceOff once the grace period of a shutdown that was
+ * really issued (or whose outcome is unknown) has run out; or ForceOff at once
+ * with `powerOff: ForceOff`. A refused shutdown is not journaled (see issue), so
+ * a retry sends GracefulShutdown again rather than counting down to ForceOff.
+ * A journaled ForceOff is waited for, up to `resetStale`, then sent again.
+ */
 async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string, system: JsonObject, ctx: OpContext): Promise<void> {
-  const progress = recall(s, r);
   const reset = await resetAction(s, system, ctx.signal);
   const what = `redfish ${s.targetName}: power off`;
   const force = async (): Promise<void> => {
     const type = chooseResetType(reset.allowed, ['ForceOff'], what);
-    await issue(s, r, ctx, { ...(progress ?? {}), forceOffIssuedAt: Date.now() }, () => postReset(s, reset.target, type, ctx.signal));
+    // Keeps the shutdown's progress beside it: a refused ForceOff goes back to waiting on that shutdown.
+    await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postReset(s, reset.target, type, ctx.signal));
     await waitForPower(s, uri, 'Off', ctx.signal);
   };
-  if (numberField(progress, 'forceOffIssuedAt') !== undefined) {
-    await waitForPower(s, uri, 'Off', ctx.signal);
-    return;
+  const forcedAt = numberField(recall(s, r), 'forceOffIssuedAt');
+  if (forcedAt !== undefined) {
+    ctx.log.info({ target: s.targetName, id: r.id, issuedAt: forcedAt }, 'a ForceOff for this spec was already issued; waiting for it');
+    if (await waitForPower(s, uri, 'Off', ctx.signal, forcedAt + s.resetStaleMs)) return;
+    ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled ForceOff shows no effect; issuing it again');
+    return force();
   }
   if ((r.spec.powerOff ?? 'GracefulShutdown') === 'ForceOff') return force();
-  let issuedAt = numberField(progress, 'shutdownIssuedAt');
+  let issuedAt = numberField(recall(s, r), 'shutdownIssuedAt');
   if (issuedAt === undefined) {
     const type = chooseResetType(reset.allowed, ['GracefulShutdown'], what);
     issuedAt = Date.now();
     await issue(s, r, ctx, { shutdownIssuedAt: issuedAt, shutdownType: type }, () => postReset(s, reset.target, type, ctx.signal));
+  } else {
+    ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a graceful shutdown for this spec was already issued; waiting for it');
   }
   // The grace period runs from when the shutdown was issued, also across a crash.
   if (await waitForPower(s, uri, 'Off', ctx.signal, issuedAt + graceMs(r.spec))) return;
   ctx.log.warn({ target: s.targetName, id: r.id }, 'graceful shutdown did not finish within the grace period; forcing off');
   await force();
+}
+
+/**
+ * Powers on (On, else PowerCycle), journaled before it is sent. A journaled power
+ * on (a crash, or an unknown outcome) is waited for up to `resetStale`, then sent
+ * once more.
+ */
+async function powerOn(s: RedfishSession, r: Resource<SystemSpec>, uri: string, system: JsonObject, ctx: OpContext): Promise<void> {
+  const reset = await resetAction(s, system, ctx.signal);
+  const type = chooseResetType(reset.allowed, ['On', 'PowerCycle'], `redfish ${s.targetName}: power on`);
+  const send = (): Promise<void> => issue(s, r, ctx, { powerOnIssuedAt: Date.now(), resetType: type }, () => postReset(s, reset.target, type, ctx.signal));
+  const issuedAt = numberField(recall(s, r), 'powerOnIssuedAt');
+  if (issuedAt !== undefined) {
+    ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a power on for this spec was already issued; waiting for it');
+    if (await waitForPower(s, uri, 'On', ctx.signal, issuedAt + s.resetStaleMs)) return;
+    ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled power on shows no effect; issuing it again');
+  }
+  await send();
+  await waitForPower(s, uri, 'On', ctx.signal);
 }
 
 /** Room for a server to reboot through POST (some take 10 minutes with many DIMMs). */
@@ -413,10 +444,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
       if (spec.powerState === 'Off' && paths.has('/powerState') && power !== 'Off') {
         await powerOff(s, r, uri, system, ctx);
       } else if (spec.powerState === 'On' && paths.has('/powerState') && power !== 'On') {
-        const reset = await resetAction(s, system, ctx.signal);
-        const type = chooseResetType(reset.allowed, ['On', 'PowerCycle'], `redfish ${s.targetName}: power on`);
-        await postReset(s, reset.target, type, ctx.signal);
-        await waitForPower(s, uri, 'On', ctx.signal);
+        await powerOn(s, r, uri, system, ctx);
         // Power-on passes through POST: staged BIOS settings apply now.
         if (biosNeedsReset) await waitForBios(s, r, uri, managed, ctx, undefined);
       } else if (biosNeedsReset && power === 'On') {

@@ -3,14 +3,23 @@
  * manager (InsertMedia / EjectMedia). The resource owns its slot: absent means the
  * slot is empty, and removing the resource ejects whatever the slot holds. A
  * different image, or a different write protection, is ejected and inserted again.
+ * Each insert and eject is journaled before it is sent (long-ops.ts issue): a
+ * refused one is withdrawn and sent again as new; an insert whose outcome is
+ * unknown is waited for (a slot taking a moment to show the image must not get a
+ * second InsertMedia, which a busy slot refuses) before it is sent once more.
+ * Eject is idempotent, so a journaled eject is simply sent again if needed.
  */
 import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
-import type { Change, Json, JsonObject, KindHandler } from '../../../src/provider.js';
+import type { Change, Json, JsonObject, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import { action, managerUri, memberById, memberIds, members, systemUri } from '../discovery.js';
+import { issue, pollUntil, recall, settle } from '../long-ops.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 import { virtualMediaClaims } from '../claims.js';
+
+/** The longest a journaled insert with an unknown outcome is waited for (or `resetStale`, if shorter). */
+const INSERT_SETTLE_MS = 30_000;
 
 export interface VirtualMediaSpec {
   image: string;
@@ -73,10 +82,31 @@ function actualOf(uri: string, body: JsonObject): VirtualMediaActual {
   };
 }
 
-async function eject(s: RedfishSession, uri: string, body: JsonObject, signal: AbortSignal): Promise<void> {
-  const act = await action(s, body, '#VirtualMedia.EjectMedia', undefined, signal);
-  if (act) await s.post(act.target, {}, signal);
-  else await s.patch(uri, () => ({ Image: null, Inserted: false }), signal); // older BMCs: no actions, PATCH the slot
+async function eject(s: RedfishSession, r: Resource<VirtualMediaSpec>, uri: string, body: JsonObject, ctx: OpContext): Promise<void> {
+  const act = await action(s, body, '#VirtualMedia.EjectMedia', undefined, ctx.signal);
+  await issue<unknown>(s, r, ctx, { ejectIssuedAt: Date.now(), slot: uri }, () =>
+    act ? s.post(act.target, {}, ctx.signal) : s.patch(uri, () => ({ Image: null, Inserted: false }), ctx.signal), // older BMCs: no actions, PATCH the slot
+  );
+}
+
+function shows(now: VirtualMediaActual, spec: VirtualMediaSpec): boolean {
+  const wp = spec.writeProtected ?? true;
+  return now.inserted && now.image === spec.image && (now.writeProtected === null || now.writeProtected === wp);
+}
+
+/** An insert journaled for this spec (a crash, an unknown outcome): polls the slot until it shows the image, or until the window closes. */
+async function insertLanded(s: RedfishSession, r: Resource<VirtualMediaSpec>, uri: string, ctx: OpContext): Promise<boolean> {
+  const issuedAt = recall(s, r)?.insertIssuedAt;
+  if (typeof issuedAt !== 'number') return false;
+  ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'an insert for this spec was already sent; waiting for the slot to show it');
+  const until = issuedAt + Math.min(INSERT_SETTLE_MS, s.resetStaleMs);
+  return pollUntil<boolean>(s, ctx.signal, `redfish ${s.targetName}: waiting for ${r.spec.image} in ${uri}`, async () => {
+    const now = actualOf(uri, await s.getJson(uri, ctx.signal));
+    if (shows(now, r.spec)) return { done: true, value: true };
+    // Something else is in the slot, or the window closed: the insert did not happen as planned.
+    if (now.inserted || Date.now() >= until) return { done: true, value: false };
+    return { done: false };
+  });
 }
 
 export const virtualMediaKind: KindHandler<VirtualMediaSpec, VirtualMediaActual, RedfishSession> = {
@@ -104,14 +134,21 @@ export const virtualMediaKind: KindHandler<VirtualMediaSpec, VirtualMediaActual,
     throwIfAborted(ctx.signal, `${r.id}: apply`);
     if (changes.length === 0) return;
     const uri = await slotUri(s, r.spec, ctx.signal);
+    if (await insertLanded(s, r, uri, ctx)) {
+      settle(s, r);
+      return;
+    }
     const body = (await s.read(uri, ctx.signal)).body;
-    const now = actualOf(uri, body);
+    if (shows(actualOf(uri, body), r.spec)) {
+      settle(s, r);
+      return;
+    }
+    if (actualOf(uri, body).inserted) await eject(s, r, uri, body, ctx);
     const wp = r.spec.writeProtected ?? true;
-    if (now.inserted && now.image === r.spec.image && (now.writeProtected === null || now.writeProtected === wp)) return;
-    if (now.inserted) await eject(s, uri, body, ctx.signal);
     const insert = await action(s, body, '#VirtualMedia.InsertMedia', undefined, ctx.signal);
-    if (insert) await s.post(insert.target, { Image: r.spec.image, Inserted: true, WriteProtected: wp }, ctx.signal);
-    else await s.patch(uri, () => ({ Image: r.spec.image, Inserted: true, WriteProtected: wp }), ctx.signal);
+    const media = { Image: r.spec.image, Inserted: true, WriteProtected: wp };
+    await issue<unknown>(s, r, ctx, { insertIssuedAt: Date.now(), image: r.spec.image }, () => (insert ? s.post(insert.target, media, ctx.signal) : s.patch(uri, () => media, ctx.signal)));
+    settle(s, r);
   },
 
   async remove(s, r, ctx) {
@@ -119,7 +156,8 @@ export const virtualMediaKind: KindHandler<VirtualMediaSpec, VirtualMediaActual,
     const uri = await slotUri(s, r.spec, ctx.signal);
     const body = (await s.read(uri, ctx.signal)).body;
     if (!actualOf(uri, body).inserted) return;
-    await eject(s, uri, body, ctx.signal);
+    await eject(s, r, uri, body, ctx);
+    settle(s, r);
   },
 
   summarize(actual): Json {

@@ -6,11 +6,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { action, systemUri } from '../../../providers/redfish/discovery.js';
+import { outcomeUnknownAfterSend } from '../../../providers/redfish/http.js';
 import { redfishProvider } from '../../../providers/redfish/index.js';
 import { classifySuccess, extractMessages, httpError } from '../../../providers/redfish/messages.js';
 import { chooseResetType, resetAction } from '../../../providers/redfish/power.js';
 import type { RedfishSession } from '../../../providers/redfish/session.js';
-import { AuthError, CancelledError, ProviderError, SpecError, TimeoutError, UnreachableError } from '../../../src/errors.js';
+import { AuthError, CancelledError, ProviderError, SessionLostError, SpecError, TimeoutError, UnreachableError } from '../../../src/errors.js';
 import type { Target } from '../../../src/provider.js';
 import { SecretResolver } from '../../../src/secrets/resolve.js';
 import { testLog } from '../../helpers/provider-contract.js';
@@ -374,6 +375,114 @@ describe('redfish client: transport bounds', () => {
     const err = await open(dead).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnreachableError);
     expect((err as UnreachableError).retryable).toBe(true);
+  });
+});
+
+describe('redfish client: was the request sent?', () => {
+  let stub: StubBmc;
+  let s: RedfishSession;
+  let state: Parameters<typeof basicRoutes>[0];
+  let release: () => void = () => undefined;
+  beforeAll(async () => {
+    stub = await new StubBmc({ certs }).listen();
+    state = { etag: 1, system: {}, logins: 0, sessionsDeleted: 0 };
+    const base = basicRoutes(state);
+    const held = new Promise<void>((resolve) => (release = resolve));
+    stub.handler = (req) => {
+      if (req.path === '/drop') return { status: 200, drop: true };
+      if (req.path === '/slow') return { status: 200, body: {}, delayMs: 3_000 };
+      if (req.path === '/held') return { status: 200, body: {}, hold: held };
+      return base(req);
+    };
+    s = await open(stub);
+  });
+  afterAll(async () => {
+    release();
+    await s.close();
+    await stub.close();
+  });
+
+  it('the BMC got the request and dropped the connection: SessionLostError, outcome unknown, retryable', async () => {
+    const err = await s.post('/drop', { ResetType: 'On' }, signal()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SessionLostError);
+    expect(err).toMatchObject({ retryable: true });
+    expect(outcomeUnknownAfterSend(err)).toBe(true);
+    expect(stub.requests.filter((r) => r.path === '/drop')).toHaveLength(1);
+  });
+
+  it('sent, then no answer within the request timeout: TimeoutError, outcome unknown', async () => {
+    const err = await s.post('/slow', {}, signal()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(outcomeUnknownAfterSend(err)).toBe(true);
+  });
+
+  it('a signal that aborted before the request: never sent, whatever the kind of abort', async () => {
+    const before = stub.requests.length;
+    for (const aborted of [AbortSignal.abort(), AbortSignal.abort(new TimeoutError('the deadline passed'))]) {
+      const err = await s.post('/redfish/v1/Systems/1', {}, aborted).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(aborted.reason instanceof TimeoutError ? TimeoutError : CancelledError);
+      expect(outcomeUnknownAfterSend(err)).toBe(false);
+      // The signal's own reason is shared by every request on it: it is never marked.
+      expect((aborted.reason as { requestSent?: boolean }).requestSent).toBeUndefined();
+    }
+    expect(stub.requests.length).toBe(before);
+  });
+
+  it('aborted while queued behind busy connections: never sent', async () => {
+    // Both pooled connections wait on the stub, which has seen both requests.
+    const holding = [s.post('/held', {}, signal()), s.post('/held', {}, signal())];
+    while (stub.requests.filter((r) => r.path === '/held').length < 2) await new Promise((r) => setImmediate(r));
+    const queued = new AbortController();
+    const waiting = s.post('/queued', {}, queued.signal).catch((e: unknown) => e);
+    queued.abort();
+    // undici acts on the abort when a connection frees up, and then writes nothing.
+    release();
+    await Promise.all(holding);
+    const err = await waiting;
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(outcomeUnknownAfterSend(err)).toBe(false);
+    expect(stub.requests.some((r) => r.path === '/queued')).toBe(false);
+  });
+
+  it('aborted after the BMC got the request: outcome unknown', async () => {
+    const c = new AbortController();
+    const before = stub.requests.filter((r) => r.path === '/slow').length;
+    const pending = s.post('/slow', {}, c.signal).catch((e: unknown) => e);
+    while (stub.requests.filter((r) => r.path === '/slow').length === before) await new Promise((r) => setImmediate(r));
+    c.abort();
+    const err = await pending;
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(outcomeUnknownAfterSend(err)).toBe(true);
+  });
+
+  it('a refused connection: UnreachableError, never sent', async () => {
+    const dead = await new StubBmc({ certs }).listen();
+    dead.handler = basicRoutes({ etag: 1, system: {}, logins: 0, sessionsDeleted: 0 });
+    const live = await open(dead);
+    await dead.close();
+    // The kept-alive connection may still look open to the client until it is used once: a request
+    // written onto it as the BMC closes it is a drop after sending (unknown). The one after needs a new one.
+    await live.getJson('/redfish/v1/Systems/1', signal()).catch(() => undefined);
+    const err = await live.post('/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', { ResetType: 'On' }, signal()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect(outcomeUnknownAfterSend(err)).toBe(false);
+    await live.close();
+  });
+
+  it('an expired token whose log-in again is dropped: the action itself was never sent', async () => {
+    const actions = stub.requests.filter((r) => r.path === '/redfish/v1/Systems/1/Actions/ComputerSystem.Reset').length;
+    const base = stub.handler;
+    state.token = 'expired-by-bmc';
+    stub.handler = (req) => (req.method === 'POST' && req.path === '/redfish/v1/SessionService/Sessions' ? { status: 200, drop: true } : base(req));
+    try {
+      const err = await s.post('/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', { ResetType: 'On' }, signal()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnreachableError);
+      expect(outcomeUnknownAfterSend(err)).toBe(false);
+      // Only the first try, refused with 401, reached the BMC.
+      expect(stub.requests.filter((r) => r.path === '/redfish/v1/Systems/1/Actions/ComputerSystem.Reset').length).toBe(actions + 1);
+    } finally {
+      stub.handler = base;
+    }
   });
 });
 

@@ -10,13 +10,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Profile, SimBmc } from '../../../fixtures/simulators/redfish/index.js';
 import type { AccountSpec, FirmwareSpec, ManagerSpec, RedfishSession, SystemSpec, VirtualMediaSpec } from '../../../providers/redfish/index.js';
 import { systemUri } from '../../../providers/redfish/discovery.js';
+import { outcomeUnknownAfterSend } from '../../../providers/redfish/http.js';
 import { redfishProvider } from '../../../providers/redfish/index.js';
 import { accountKind } from '../../../providers/redfish/kinds/account.js';
 import { firmwareKind } from '../../../providers/redfish/kinds/firmware.js';
 import { managerKind } from '../../../providers/redfish/kinds/manager.js';
 import { systemKind } from '../../../providers/redfish/kinds/system.js';
 import { virtualMediaKind } from '../../../providers/redfish/kinds/virtual-media.js';
-import { AuthError, HostKeyError, ProviderError, SpecError, UnreachableError } from '../../../src/errors.js';
+import { AuthError, HostKeyError, ProviderError, SessionLostError, SpecError } from '../../../src/errors.js';
 import type { KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import { SecretResolver } from '../../../src/secrets/resolve.js';
 import { describeProviderContract, opContext, testLog } from '../../helpers/provider-contract.js';
@@ -250,6 +251,16 @@ describe.each(PROFILES)('redfish provider against the simulator (%s): kinds and 
     expect(bmc().counters.sessionsCreated).toBe(logins + 1);
   });
 
+  it('timeZone UTC or Z is written as +00:00 (the DMTF pattern), exactly as it is compared', async () => {
+    for (const zone of ['UTC', 'Z', 'utc']) {
+      bmc().state.timeZone = '+01:00';
+      const writes = bmc().counters.writes;
+      await converge(s, managerKind, makeResource<ManagerSpec>('redfish.Manager', 'bmc', { timeZone: zone }));
+      expect(bmc().state.timeZone).toBe('+00:00');
+      expect(bmc().counters.writes - writes).toBe(1);
+    }
+  });
+
   it('503s and dropped connections are retryable; the session survives them', async () => {
     const r = makeResource<ManagerSpec>('redfish.Manager', 'bmc', { timeZone: '+00:00' });
     bmc().faults.errorRate = 1;
@@ -259,9 +270,33 @@ describe.each(PROFILES)('redfish provider against the simulator (%s): kinds and 
     bmc().faults.errorRate = 0;
     bmc().faults.dropConnections = 1;
     const dropped = await managerKind.read(s, r, opContext()).catch((e: unknown) => e);
-    expect(dropped).toBeInstanceOf(UnreachableError);
+    // The BMC had the request when it dropped the connection: sent, no answer.
+    expect(dropped).toBeInstanceOf(SessionLostError);
+    expect((dropped as SessionLostError).retryable).toBe(true);
     expect(s.alive).toBe(true);
     expect(managerKind.diff(r, await managerKind.read(s, r, opContext()))).toEqual([]);
+  });
+
+  it('a certificate swapped mid-session refuses an action before any byte of it is sent: not an unknown outcome', async () => {
+    // A session of its own: one connection, as its requests go one at a time.
+    const own = await open(lab, 'node1');
+    const system = await own.getJson(await systemUriOf(own), AbortSignal.timeout(5_000));
+    const target = (system.Actions as Record<string, { target: string }>)['#ComputerSystem.Reset']!.target;
+    const before = { ...bmc().counters };
+    bmc().faults.wrongCertificate = true;
+    try {
+      // The swap closes the kept-alive connection, which the client may not have noticed yet: a request
+      // written onto it is a drop after sending (unknown). One read uses it up; the action needs a new handshake.
+      await own.getJson(await systemUriOf(own), AbortSignal.timeout(5_000)).catch(() => undefined);
+      const err = await own.post(target, { ResetType: 'ForceRestart' }, AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HostKeyError);
+      expect(outcomeUnknownAfterSend(err)).toBe(false);
+    } finally {
+      bmc().faults.wrongCertificate = false;
+      await own.close();
+    }
+    expect(bmc().counters.resets).toBe(before.resets);
+    expect(bmc().counters.requests - before.requests).toBeLessThanOrEqual(1); // at most the read on the old connection
   });
 
   it('slow bodies are read whole', async () => {

@@ -28,6 +28,10 @@ export interface StubReply {
   raw?: string | Buffer;
   /** Wait before answering (ms). */
   delayMs?: number;
+  /** Answer only once this settles (a test decides when). */
+  hold?: Promise<unknown>;
+  /** Destroy the connection instead of answering: the request arrived, no answer leaves. */
+  drop?: boolean;
 }
 
 export type Handler = (req: StubRequest) => StubReply | undefined;
@@ -100,12 +104,17 @@ export class StubBmc {
         const request: StubRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
         this.requests.push(request);
         const reply = this.handler(request) ?? { status: 404, body: { error: { code: 'Base.1.8.ResourceNotFound', message: 'not found' } } };
+        if (reply.drop) {
+          req.socket.destroy();
+          return;
+        }
         const send = (): void => {
           const payload = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
           res.writeHead(reply.status, { ...(reply.body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...reply.headers });
           res.end(payload);
         };
-        if (reply.delayMs) setTimeout(send, reply.delayMs);
+        if (reply.hold) void reply.hold.finally(send);
+        else if (reply.delayMs) setTimeout(send, reply.delayMs);
         else send();
       });
     };

@@ -85,6 +85,59 @@ describe('redfish simulator: faults', () => {
     expect(bmc.counters.requests - before).toBe(3);
   });
 
+  it('failNext: the next n requests with that method and path get the status, counted, and nothing is applied', async () => {
+    const rule = bmc.faults.failNext('POST', `${paths.reset()}/`, 503, { count: 2 });
+    bmc.resetCounters();
+    for (let i = 0; i < 2; i += 1) {
+      // Another method or path on the same BMC is not matched.
+      expect((await client.get(paths.system())).status).toBe(200);
+      const refused = await client.post(paths.reset(), { ResetType: 'ForceRestart' });
+      expect(refused.status).toBe(503);
+      expect(header(refused, 'retry-after')).toBe('1');
+      expect((refused.body?.error as Record<string, unknown>).code).toBe('Base.1.8.GeneralError');
+      expect(messageIds(refused.body)).toEqual(['Base.1.8.ServiceTemporarilyUnavailable']);
+    }
+    expect(rule).toMatchObject({ remaining: 0, fired: 2 });
+    expect(bmc.counters).toMatchObject({ resets: 0, resetsByType: {}, writesByPath: { [`POST ${paths.reset()}`]: 2 } });
+    expect(bmc.state.powerState).toBe('On');
+    // Spent: the third one goes through.
+    expect((await client.post(paths.reset(), { ResetType: 'On' })).status).toBe(204);
+    expect(rule.fired).toBe(2);
+    expect(bmc.counters).toMatchObject({ resets: 1, resetsByType: { On: 1 }, writesByPath: { [`POST ${paths.reset()}`]: 3 } });
+  });
+
+  it('failNext: any status, with a chosen Base message or with no body at all', async () => {
+    bmc.state.assetTag = '';
+    bmc.faults.failNext('PATCH', paths.system(), 400, { messageId: 'PropertyValueFormatError' });
+    bmc.faults.failNext('PATCH', paths.system(), 500, { bare: true });
+    const first = await client.patch(paths.system(), { AssetTag: 'x' });
+    expect(first.status).toBe(400);
+    expect(messageIds(first.body)).toEqual(['Base.1.8.PropertyValueFormatError']);
+    const second = await client.patch(paths.system(), { AssetTag: 'x' });
+    expect([second.status, second.text]).toEqual([500, '']);
+    expect(bmc.state.assetTag).toBe('');
+    expect(bmc.faults.failing.map((r) => r.fired)).toEqual(expect.arrayContaining([1, 1]));
+  });
+
+  it('failNext with a body: only requests whose JSON body has those values', async () => {
+    const rule = bmc.faults.failNext('POST', paths.reset(), 503, { body: { ResetType: 'ForceOff' } });
+    expect((await client.post(paths.reset(), { ResetType: 'On' })).status).toBe(204);
+    expect((await client.post(paths.reset(), { ResetType: 'ForceOff' })).status).toBe(503);
+    expect(rule.fired).toBe(1);
+    expect(bmc.state.powerState).toBe('On');
+  });
+
+  it('dropNext: the connection is lost with the request unapplied, or (afterApplying) applied', async () => {
+    bmc.state.assetTag = '';
+    const before = bmc.faults.dropNext('PATCH', paths.system());
+    await expect(client.patch(paths.system(), { AssetTag: 'lost' })).rejects.toThrow();
+    expect([before.fired, bmc.state.assetTag]).toEqual([1, '']);
+    const after = bmc.faults.dropNext('PATCH', paths.system(), { afterApplying: true });
+    await expect(client.patch(paths.system(), { AssetTag: 'kept' })).rejects.toThrow();
+    expect([after.fired, bmc.state.assetTag]).toEqual([1, 'kept']);
+    expect((await client.get(paths.system())).body?.AssetTag).toBe('kept');
+  });
+
   it('slowBodyMs sends the headers at once and the body in chunks over that time', async () => {
     bmc.faults.slowBodyMs = 600;
     const started = Date.now();
@@ -125,11 +178,14 @@ describe('redfish simulator: counters', () => {
     await client.post(paths.reset(), { ResetType: 'On' });
     await client.post(paths.accounts, { UserName: 'w', Password: 'p', RoleId: 'ReadOnly' });
     await client.delete(`${paths.accounts}/2`);
-    expect(bmc.counters).toMatchObject({ writes: 5, gets: 0, resets: 1 });
+    expect(bmc.counters).toMatchObject({ writes: 5, gets: 0, resets: 1, resetsByType: { On: 1 } });
+    expect(bmc.counters.writesByPath).toEqual({ [`PATCH ${paths.system()}`]: 2, [`POST ${paths.reset()}`]: 1, [`POST ${paths.accounts}`]: 1, [`DELETE ${paths.accounts}/2`]: 1 });
   });
 
   it('resetCounters zeroes every counter but activeSessions, which stays live', () => {
     bmc.counters.requests = 7;
+    bmc.counters.resetsByType.On = 2;
+    bmc.counters.writesByPath['POST /x'] = 1;
     bmc.resetCounters();
     expect(bmc.counters).toEqual({
       requests: 0,
@@ -138,6 +194,8 @@ describe('redfish simulator: counters', () => {
       sessionsCreated: 0,
       sessionsDeleted: 0,
       resets: 0,
+      resetsByType: {},
+      writesByPath: {},
       updates: 0,
       authAttempts: 0,
       tlsHandshakes: 0,

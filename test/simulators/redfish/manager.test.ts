@@ -55,6 +55,29 @@ describe('redfish simulator: manager, network protocols, virtual media', () => {
     expect(messageIds(bad.body)).toEqual(['Base.1.8.PropertyValueFormatError']);
   });
 
+  it('refuses a DateTimeLocalOffset outside the DMTF pattern ^([-+][0-1][0-9]:[0-5][0-9])$ (UTC, Z, +1:00) with a 400 PropertyValueFormatError', async () => {
+    await client.patch(paths.manager(), { DateTimeLocalOffset: '+00:00' });
+    for (const value of ['UTC', 'Z', '+1:00', '01:00', '+01:60', '+20:00']) {
+      const bad = await client.patch(paths.manager(), { DateTimeLocalOffset: value });
+      expect(bad.status, value).toBe(400);
+      const error = bad.body?.error as Record<string, unknown>;
+      expect(error.code).toBe('Base.1.8.GeneralError');
+      expect(error['@Message.ExtendedInfo']).toEqual([
+        expect.objectContaining({
+          MessageId: 'Base.1.8.PropertyValueFormatError',
+          MessageArgs: [value, 'DateTimeLocalOffset'],
+          RelatedProperties: ['#/DateTimeLocalOffset'],
+          Severity: 'Warning',
+          Message: `The value ${value} for the property DateTimeLocalOffset is of a different format than the property can accept.`,
+        }),
+      ]);
+    }
+    expect(bmc.state.timeZone).toBe('+00:00');
+    // The pattern allows any hour 00-19 with either sign.
+    expect((await client.patch(paths.manager(), { DateTimeLocalOffset: '-00:00' })).status).toBe(204);
+    expect((await client.patch(paths.manager(), { DateTimeLocalOffset: '+14:00' })).status).toBe(204);
+  });
+
   it('inserts and ejects virtual media through the actions', async () => {
     const media = paths.virtualMedia();
     expect((await client.get(media)).body).toMatchObject({ Image: null, Inserted: false, MediaTypes: ['CD', 'DVD'] });

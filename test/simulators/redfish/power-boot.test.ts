@@ -52,6 +52,24 @@ describe('redfish simulator: power and boot', () => {
     expect(bmc.counters.resets).toBe(1);
   });
 
+  it('holdPower keeps a transition in its phase until cleared, then it goes on from there', async () => {
+    bmc.faults.holdPower = true;
+    try {
+      expect((await reset('ForceRestart')).status).toBe(204);
+      expect(bmc.state.powerState).toBe('PoweringOff');
+      // Longer than the whole restart: it is still in its first phase (not a race: shorter would see the same).
+      await new Promise((resolve) => setTimeout(resolve, RESET_MS * 2));
+      expect(bmc.state.powerState).toBe('PoweringOff');
+      // Held counts as in progress: another reset is refused.
+      expect((await reset('On')).status).toBe(409);
+    } finally {
+      bmc.faults.holdPower = false;
+    }
+    // Released: the held phase ends at once and the next one runs on its timer.
+    expect((await watchPower(bmc, 'On')).seen).toEqual(['PoweringOn', 'On']);
+    expect(bmc.counters.resetsByType).toEqual({ ForceRestart: 1 });
+  });
+
   it('ForceOff then On go through PoweringOff and PoweringOn', async () => {
     await reset('ForceOff');
     expect((await watchPower(bmc, 'Off')).seen).toEqual(['PoweringOff', 'Off']);
