@@ -13,6 +13,7 @@ import { managerUri } from '../discovery.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 import { managerClaims } from '../claims.js';
+import { ntpServersToWithdraw, releasedManager } from '../released.js';
 
 export interface ProtocolSpec {
   enabled?: boolean;
@@ -46,6 +47,11 @@ export function normalizeOffset(value: string): string {
   return `${m[1] === '-' && m[2] === '00' && m[3] === '00' ? '+' : m[1]}${m[2]!.padStart(2, '0')}:${m[3]}`;
 }
 
+function withoutServers(list: string[], gone: string[]): string[] {
+  const drop = new Set(gone);
+  return list.filter((v) => !drop.has(v));
+}
+
 function sameList(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -73,9 +79,10 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
     const manager = await s.getJson(uri, ctx.signal);
     const actual: ManagerActual = {};
     if (r.spec.timeZone !== undefined) actual.timeZone = typeof manager.DateTimeLocalOffset === 'string' ? manager.DateTimeLocalOffset : null;
-    if (r.spec.ntp !== undefined || r.spec.protocols !== undefined) {
+    const withdraw = ntpServersToWithdraw(r.spec, r.lastApplied);
+    if (r.spec.ntp !== undefined || r.spec.protocols !== undefined || withdraw) {
       const proto = await s.getJson(await protocolUri(s, manager), ctx.signal);
-      if (r.spec.ntp !== undefined) {
+      if (r.spec.ntp !== undefined || withdraw) {
         const ntp = isObject(proto.NTP) ? proto.NTP : {};
         actual.ntp = { enabled: typeof ntp.ProtocolEnabled === 'boolean' ? ntp.ProtocolEnabled : null, servers: ntpServers(ntp.NTPServers) };
       }
@@ -101,6 +108,13 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
     if (spec.ntp?.enabled !== undefined && a.ntp?.enabled !== spec.ntp.enabled) changes.push({ path: '/ntp/enabled', before: a.ntp?.enabled ?? null, after: spec.ntp.enabled });
     if (spec.ntp?.servers !== undefined && !sameList(a.ntp?.servers ?? [], spec.ntp.servers.map((v) => v.trim()))) {
       changes.push({ path: '/ntp/servers', before: (a.ntp?.servers ?? null) as Json, after: spec.ntp.servers });
+    }
+    const withdraw = ntpServersToWithdraw(spec, r.lastApplied);
+    if (withdraw && a.ntp) {
+      const kept = withoutServers(a.ntp.servers, withdraw);
+      if (kept.length !== a.ntp.servers.length) {
+        changes.push({ path: '/ntp/servers', before: a.ntp.servers, after: kept, note: `the spec no longer names ${withdraw.join(', ')}: Plumb set them, so it removes them (servers others added stay)` });
+      }
     }
     for (const [name, want] of Object.entries(spec.protocols ?? {})) {
       const have = a.protocols?.[name];
@@ -131,6 +145,13 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
           const ntp: JsonObject = {};
           if (spec.ntp?.enabled !== undefined && paths.has('/ntp/enabled') && ntpNow.ProtocolEnabled !== spec.ntp.enabled) ntp.ProtocolEnabled = spec.ntp.enabled;
           if (spec.ntp?.servers !== undefined && paths.has('/ntp/servers') && !sameList(ntpServers(ntpNow.NTPServers), spec.ntp.servers)) ntp.NTPServers = spec.ntp.servers;
+          const withdraw = paths.has('/ntp/servers') ? ntpServersToWithdraw(spec, r.lastApplied) : undefined;
+          if (withdraw) {
+            // Taken out of the list as it is now, so a server someone added since the plan stays too.
+            const have = ntpServers(ntpNow.NTPServers);
+            const kept = withoutServers(have, withdraw);
+            if (kept.length !== have.length) ntp.NTPServers = kept;
+          }
           if (Object.keys(ntp).length > 0) body.NTP = ntp;
           for (const [name, want] of Object.entries(spec.protocols ?? {})) {
             const have = protocolOf(proto, name);
@@ -150,6 +171,10 @@ export const managerKind: KindHandler<ManagerSpec, ManagerActual, RedfishSession
       const tz = normalizeOffset(spec.timeZone);
       await s.patch(uri, (manager) => (typeof manager.DateTimeLocalOffset === 'string' && normalizeOffset(manager.DateTimeLocalOffset) === tz ? undefined : { DateTimeLocalOffset: tz }), ctx.signal);
     }
+  },
+
+  released(r) {
+    return releasedManager(r.spec, r.lastApplied);
   },
 
   summarize(actual) {

@@ -19,6 +19,7 @@ import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, s
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 import { systemClaims } from '../claims.js';
+import { bootOverrideToWithdraw, releasedSystem } from '../released.js';
 
 export type BiosValue = string | number | boolean;
 
@@ -133,7 +134,13 @@ function biosChanges(r: Resource<SystemSpec>, actual: SystemActual): Change[] {
 
 function bootChanges(r: Resource<SystemSpec>, actual: SystemActual): Change[] {
   const boot = r.spec.boot;
-  if (!boot) return [];
+  if (!boot) {
+    // Plumb set a continuous override and the spec dropped it: taken back, or every boot keeps going to it.
+    if (bootOverrideToWithdraw(r.spec, r.lastApplied) && actual.boot.enabled === 'Continuous') {
+      return [{ path: '/boot/enabled', before: actual.boot.enabled, after: 'Disabled', note: `the spec no longer has the continuous boot override Plumb set (${actual.boot.source ?? 'None'}): disabled` }];
+    }
+    return [];
+  }
   if (boot.enabled === 'Once') {
     // An action, not state: once applied for this spec it is converged, consumed or not.
     if (bootOnceMemo(r.memo) === hashOf(boot)) return [];
@@ -396,6 +403,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
           if (enabledDiffers || (bootOnce && (sourceDiffers || modeDiffers))) boot.BootSourceOverrideEnabled = b.enabled;
           if (modeDiffers) boot.BootSourceOverrideMode = b.mode!;
         }
+        if (!spec.boot && paths.has('/boot/enabled') && bootOverrideToWithdraw(spec, r.lastApplied) && now.boot.enabled === 'Continuous') boot.BootSourceOverrideEnabled = 'Disabled';
         if (Object.keys(boot).length > 0) body.Boot = boot;
         if (spec.assetTag !== undefined && paths.has('/assetTag') && now.assetTag !== spec.assetTag) body.AssetTag = spec.assetTag;
         if (spec.indicatorLed !== undefined && paths.has('/indicatorLed') && now.indicatorLed !== spec.indicatorLed) body.IndicatorLED = spec.indicatorLed;
@@ -453,6 +461,10 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
     }
     settle(s, r);
     return memo ? { memo } : undefined;
+  },
+
+  released(r) {
+    return releasedSystem(r.spec, r.lastApplied);
   },
 
   /** A reboot (BIOS, power on, graceful shutdown with its grace period) takes minutes, not the default 2. */
