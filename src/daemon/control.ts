@@ -139,7 +139,7 @@ export class ControlServer {
     const reason = stringField(body, 'reason');
     if (!reason.trim()) throw new BadRequest('a pause needs a reason (--reason TEXT): the next person reading `plumb status` needs it');
     const selector = this.#checkSelector(stringField(body, 'selector'));
-    const until = typeof body.untilMs === 'number' ? Date.now() + body.untilMs : null;
+    const until = typeof body.untilMs === 'number' ? this.#options.store.now() + body.untilMs : null;
     this.#options.store.pause({ selector, reason, by: stringField(body, 'by'), until });
     this.#options.log.warn({ selector, by: stringField(body, 'by'), until, reason }, 'paused');
     return [200, { paused: selector, until }];

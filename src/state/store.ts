@@ -139,6 +139,11 @@ export class Store {
     this.db = db;
     this.#now = now;
   }
+  /** The clock this store stamps rows with (the engine's): pauses and retries are compared on it. */
+  now(): number {
+    return this.#now();
+  }
+
 
   close(): void {
     this.db.close();

@@ -25,6 +25,8 @@ describe('control socket', () => {
   let running: Promise<void>;
   let config: Config;
   let configFile: string;
+  /** The engine's clock: a pause ends when the test moves it, not when a timer races the sync. */
+  let clock: number;
   const socket = (): string => config.control.socket;
 
   beforeEach(async () => {
@@ -37,7 +39,8 @@ describe('control socket', () => {
     configFile = join(dir, 'plumb.yaml');
     writeFileSync(configFile, `repo:\n  url: ${repo.dir}\n  pollInterval: 1h\nstateDir: ${join(dir, 'state')}\nsweep:\n  interval: 1h\n`);
     config = loadConfigFile(configFile);
-    engine = await Engine.open({ config, providers: [fakeProvider(world)], log: silentLog, env: {} });
+    clock = 1_800_000_000_000;
+    engine = await Engine.open({ config, providers: [fakeProvider(world)], log: silentLog, env: {}, now: () => clock });
     daemon = new Daemon(engine, config, silentLog);
     control = new ControlServer({ socketPath: socket(), daemon, store: engine.store, log: silentLog, reload: () => daemon.reconfigure(loadConfigFile(configFile)), resolve: (input) => engine.resolve(input) });
     await control.listen();
@@ -91,11 +94,14 @@ describe('control socket', () => {
   });
 
   test('a pause with --for ends by itself', async () => {
-    await callDaemon(socket(), '/v1/pause', { selector: 'fake.Item/a', reason: 'maintenance', by: 'alice', untilMs: 150 });
+    await callDaemon(socket(), '/v1/pause', { selector: 'fake.Item/a', reason: 'maintenance', by: 'alice', untilMs: 60_000 });
     world.device('t1').items.set('a', { value: 'edited' });
     await callDaemon(socket(), '/v1/sync', { only: ['t1'], wait: true, by: 'bob' }, () => {});
     expect(world.device('t1').items.get('a')?.value).toBe('edited');
-    await new Promise((r) => setTimeout(r, 200));
+    clock += 59_999;
+    await callDaemon(socket(), '/v1/sync', { only: ['t1'], wait: true, by: 'bob' }, () => {});
+    expect(world.device('t1').items.get('a')?.value).toBe('edited');
+    clock += 1;
     await callDaemon(socket(), '/v1/sync', { only: ['t1'], wait: true, by: 'bob' }, () => {});
     expect(world.device('t1').items.get('a')?.value).toBe('A1');
   });
