@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describeError } from '../errors.js';
 import type { Log, Secrets } from '../provider.js';
 import { verifyWebhook, type WebhookProvider } from '../source/webhook.js';
@@ -35,10 +36,25 @@ export interface HttpServerOptions {
   /** The webhook receiver; without it the hook path is 404. */
   webhook?: WebhookReceiverOptions;
   now?: () => number;
-  /** Header and whole-request deadlines (defaults 10 s and 30 s). */
+  /** Deadline for a request's headers, from its first byte (default 10 s). */
   headersTimeoutMs?: number;
+  /** Deadline for a whole request, and for its answer once the headers are in (default 30 s). */
   requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s; Node adds 1 s of grace). */
+  keepAliveTimeoutMs?: number;
+  /** How often the header and request deadlines are checked (default 1 s; tests use less). */
+  deadlineCheckIntervalMs?: number;
 }
+
+/** How long an error answer (400, 408, 431) may take to leave before the socket is destroyed anyway. */
+const LINGER_MS = 1_000;
+
+/** What Node's parser and deadlines report (`clientError`), as the status line answered before the socket is destroyed. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Content Too Large',
+};
 
 /**
  * The daemon's HTTP listener: the webhook receiver, `GET /metrics`, `/healthz`
@@ -54,6 +70,9 @@ export class HttpServer {
   readonly #deliveries: DeliveryCache | undefined;
   readonly #failures: FailureLimiter | undefined;
   readonly #readiness = new Readiness();
+  readonly #requestTimeoutMs: number;
+  /** The answer in progress on each socket: an error answer must not be written into the middle of it. */
+  readonly #answering = new WeakMap<Duplex, ServerResponse>();
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
@@ -76,20 +95,49 @@ export class HttpServer {
       this.#deliveries = new DeliveryCache(hook.dedupeWindowMs, this.#now);
       this.#failures = new FailureLimiter(hook.maxFailuresPerMinute, this.#now);
     }
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#server = createServer({
       headersTimeout: options.headersTimeoutMs ?? 10_000,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000,
+      requestTimeout: this.#requestTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      connectionsCheckingInterval: options.deadlineCheckIntervalMs ?? 1_000,
       maxHeaderSize: 16 * 1024,
     });
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res, false));
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, false));
     // Expect: 100-continue: decide on the headers alone, so an oversized body is never even invited.
-    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res, true));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end(`HTTP/1.1 ${err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      else socket.destroy();
+    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, true));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const socket = req.socket;
+    this.#answering.set(socket, res);
+    // The answer has a deadline too: a client that stops reading it would hold the socket, and the answer in memory, for good.
+    // A request still arriving by then is answered 408, as Node's own request deadline (which this one may beat) would.
+    const deadline = setTimeout(() => (req.complete ? socket.destroy() : this.#clientError(requestTimeout(), socket)), this.#requestTimeoutMs);
+    deadline.unref();
+    res.once('close', () => {
+      clearTimeout(deadline);
+      if (this.#answering.get(socket) === res) this.#answering.delete(socket);
     });
+    void this.#handle(req, res, expectContinue);
+  }
+
+  /**
+   * A malformed request or a missed deadline (headers, whole request): answer it
+   * if no answer has begun, then destroy the socket. Ending it is not enough:
+   * Node's HTTP sockets allow half-open connections, so after our FIN a client
+   * that never closes its side would keep the descriptor until it leaves.
+   */
+  #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE' || this.#answering.get(socket)?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+    socket.end(`HTTP/1.1 ${CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   }
 
   /** Starts listening; resolves with the address actually bound. */
@@ -203,6 +251,10 @@ export class HttpServer {
     reply(res, 202, { accepted: true });
     this.#coalescer!.poke();
   }
+}
+
+function requestTimeout(): NodeJS.ErrnoException {
+  return Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
