@@ -11,6 +11,7 @@ import { schemasDir } from '../util/package-root.js';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions } from '../run/runner.js';
 import type { LoadLimits } from '../load/loader.js';
 import { DEFAULT_LOAD_LIMITS } from '../load/loader.js';
+import { DEFAULT_MAX_CONNECTIONS } from './http.js';
 
 /** Options after defaults, with durations in ms: compiled once at the edge, read everywhere else. */
 export interface Config {
@@ -23,7 +24,7 @@ export interface Config {
   drainMs: number;
   control: { socket: string; group?: string };
   /** The HTTP listener (webhooks, metrics, health); null: off. */
-  http: { host: string; port: number } | null;
+  http: { host: string; port: number; maxConnections: number } | null;
   /** The webhook receiver on the HTTP listener; null: off. Secrets stay references. */
   webhook: WebhookConfig | null;
   /** Where each commit's outcome is reported. */
@@ -66,7 +67,7 @@ export interface RawConfig {
   log?: { level?: Config['logLevel'] };
   shutdown?: { drain?: string };
   control?: { socket?: string; group?: string };
-  http?: { listen: string };
+  http?: { listen: string; maxConnections?: number };
   webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number };
   notify?: Array<
     | { type: 'github' | 'gitlab' | 'gitea'; api: string; repo: string; token: string; context?: string; caFile?: string }
@@ -178,7 +179,7 @@ export function compileConfig(raw: RawConfig): Config {
     logLevel: raw.log?.level ?? 'info',
     drainMs: ms(raw.shutdown?.drain, 30_000),
     control: { socket: resolve(raw.control?.socket ?? join(resolve(raw.stateDir ?? '/var/lib/plumb'), 'plumb.sock')), ...(raw.control?.group ? { group: raw.control.group } : {}) },
-    http: raw.http ? parseListen(raw.http.listen) : null,
+    http: raw.http ? { ...parseListen(raw.http.listen), maxConnections: raw.http.maxConnections ?? DEFAULT_MAX_CONNECTIONS } : null,
     webhook: raw.webhook
       ? {
           path: raw.webhook.path ?? '/hooks/git',

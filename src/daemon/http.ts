@@ -5,6 +5,7 @@ import { describeError } from '../errors.js';
 import type { Log, Secrets } from '../provider.js';
 import { verifyWebhook, type WebhookProvider } from '../source/webhook.js';
 import { closeNow, listen } from '../util/http-server.js';
+import { BoundedLog, type LogBudget } from './bounded-log.js';
 import type { PassReport } from './engine.js';
 
 /** What a webhook request came to, for `plumb_webhooks_total{provider,outcome}`. */
@@ -32,7 +33,7 @@ export interface HttpServerOptions {
   port: number;
   log: Log;
   /** `GET /metrics` and the webhook counters; without it /metrics is 404. */
-  metrics?: { render(): Promise<string>; readonly contentType: string; onWebhook(provider: WebhookProvider | 'unknown', outcome: WebhookOutcome): void };
+  metrics?: { render(): Promise<string>; readonly contentType: string; onWebhook(provider: WebhookProvider | 'unknown', outcome: WebhookOutcome): void; onConnectionDropped?(): void };
   /** The webhook receiver; without it the hook path is 404. */
   webhook?: WebhookReceiverOptions;
   now?: () => number;
@@ -44,7 +45,13 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** How often the header and request deadlines are checked (default 1 s; tests use less). */
   deadlineCheckIntervalMs?: number;
+  /** Connections open at once; one more is closed as soon as it is accepted (default 256, `http.maxConnections`). */
+  maxConnections?: number;
+  /** Warnings strangers can cause (refusals, dropped connections): lines written per interval before one summary (default 5 per 60 s). */
+  logBudget?: LogBudget;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 /** How long an error answer (400, 408, 431) may take to leave before the socket is destroyed anyway. */
 const LINGER_MS = 1_000;
@@ -73,6 +80,7 @@ export class HttpServer {
   readonly #requestTimeoutMs: number;
   /** The answer in progress on each socket: an error answer must not be written into the middle of it. */
   readonly #answering = new WeakMap<Duplex, ServerResponse>();
+  readonly #drops: BoundedLog;
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
@@ -107,6 +115,15 @@ export class HttpServer {
     // Expect: 100-continue: decide on the headers alone, so an oversized body is never even invited.
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, true));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    // Past the cap Node closes each new connection as soon as it is accepted: the descriptors stay bounded whoever connects.
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#server.maxConnections = maxConnections;
+    this.#drops = new BoundedLog(this.#log, 'warn', 'more http connections dropped at http.maxConnections', options.logBudget, this.#now);
+    this.#server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.#options.metrics?.onConnectionDropped?.();
+      const remote = data?.remoteAddress ?? 'unknown';
+      this.#drops.write(remote, { remote, max: maxConnections }, 'http connection dropped: http.maxConnections are open');
+    });
   }
 
   #request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
@@ -152,6 +169,7 @@ export class HttpServer {
   async close(): Promise<void> {
     this.#coalescer?.close();
     await closeNow(this.#server);
+    this.#drops.close();
   }
 
   /** Feed every finished pass (daemon.onPass): /readyz follows it. */

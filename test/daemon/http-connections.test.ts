@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { expect, test } from 'vitest';
 import { HttpServer } from '../../src/daemon/http.js';
 import { SecretResolver } from '../../src/secrets/resolve.js';
@@ -9,8 +10,9 @@ const DEADLINES = { headersTimeoutMs: 2_000, requestTimeoutMs: 3_000, keepAliveT
 // Far above the deadlines: the wait is for the descriptors to come back, this only bounds a failure.
 const LIMIT_MS = 20_000;
 
-function server(options: { maxConnections?: number } = {}): { server: HttpServer; log: ReturnType<typeof captureLog> } {
+function server(options: { maxConnections?: number; logBudget?: { lines: number; intervalMs: number } } = {}): { server: HttpServer; log: ReturnType<typeof captureLog>; dropped: () => number } {
   const log = captureLog();
+  let dropped = 0;
   const server = new HttpServer({
     host: '127.0.0.1',
     port: 0,
@@ -18,7 +20,7 @@ function server(options: { maxConnections?: number } = {}): { server: HttpServer
     ...DEADLINES,
     ...options,
     // An answer that never comes: stands for a client that stops reading a large one.
-    metrics: { render: () => new Promise<string>(() => {}), contentType: 'text/plain', onWebhook: () => {} },
+    metrics: { render: () => new Promise<string>(() => {}), contentType: 'text/plain', onWebhook: () => {}, onConnectionDropped: () => void dropped++ },
     webhook: {
       path: '/hooks/git',
       secret: 'env:HOOK',
@@ -30,7 +32,7 @@ function server(options: { maxConnections?: number } = {}): { server: HttpServer
       trigger: () => {},
     },
   });
-  return { server, log };
+  return { server, log, dropped: () => dropped };
 }
 
 test('300 silent, partial, trickling, idle and stalled clients that never close: every socket is destroyed at its deadline and the descriptors return to the baseline while the clients stay', async () => {
@@ -67,4 +69,47 @@ test('300 silent, partial, trickling, idle and stalled clients that never close:
     await swarm.kill();
     await http.close();
   }
+});
+
+test('past http.maxConnections a connection is closed as soon as it is accepted: 300 silent clients hold at most the cap, the drops are counted and logged a few times, then a summary', async () => {
+  const MAX = 50;
+  const { server: http, log, dropped } = server({ maxConnections: MAX, logBudget: { lines: 3, intervalMs: 60_000 } });
+  const { port } = await http.listen();
+  const swarm = new Swarm(port, { silent: 300 });
+  const baseline = openFds();
+  const fds = fdSampler(5);
+  try {
+    await swarm.connected();
+    const report = await swarm.settled(300, LIMIT_MS);
+    expect(await until(() => openFds() <= baseline, LIMIT_MS)).toBe(true);
+    const peak = fds.peak;
+    fds.stop();
+    const { statuses, closedByServer } = report.silent!;
+    console.log(`cap ${MAX}: fds baseline ${baseline}, peak ${peak}, after ${openFds()}; dropped ${dropped()}; ${JSON.stringify(statuses)}`);
+    // At most the cap at once (one more for the instant a connection is accepted and closed again).
+    expect(peak).toBeLessThanOrEqual(baseline + MAX + 1);
+    expect(closedByServer).toBe(300);
+    // Those let in waited for the header deadline (408); the others were closed without a byte.
+    expect((statuses['408'] ?? 0) + (statuses.none ?? 0)).toBe(300);
+    expect(statuses['408']).toBeGreaterThanOrEqual(MAX);
+    expect(dropped()).toBe(statuses.none);
+    expect(dropped()).toBeGreaterThan(0);
+
+    // The listener serves again once the silent ones are gone.
+    const health = await request(`http://127.0.0.1:${port}/healthz`, { reset: true });
+    expect(health.statusCode).toBe(200);
+    await health.body.dump();
+  } finally {
+    fds.stop();
+    await swarm.kill();
+    await http.close();
+  }
+  // close() flushes the summary: a few lines as they came, then one line with the rest.
+  const lines = log.lines.map((l) => JSON.parse(l) as { msg: string; count?: number; addresses?: number; max?: number });
+  const each = lines.filter((l) => l.msg === 'http connection dropped: http.maxConnections are open');
+  const summary = lines.filter((l) => l.msg === 'more http connections dropped at http.maxConnections');
+  expect(each).toHaveLength(3);
+  expect(each[0]!.max).toBe(MAX);
+  expect(summary).toHaveLength(1);
+  expect(summary[0]).toMatchObject({ count: dropped() - 3, addresses: 1 });
 });
