@@ -41,17 +41,33 @@ export class BoundedLog {
 
   /** Writes the line if this interval's budget allows, else counts it (by `remote`, and by `tally` in the summary). */
   write(remote: string, fields: Record<string, unknown>, msg: string, tally?: string): void {
+    const now = this.#roll();
+    if (this.#written < this.#budget.lines) {
+      this.#written++;
+      this.#log[this.#level](fields, msg);
+      return;
+    }
+    this.#leaveOut(now, remote, tally);
+  }
+
+  /** Counts a line for the summary without writing it (one already said that the rest will only be counted). */
+  count(remote: string, tally?: string): void {
+    const now = this.#roll();
+    this.#leaveOut(now, remote, tally);
+  }
+
+  /** The time now, having closed the interval (and said what it left out) if it is over. */
+  #roll(): number {
     const now = this.#now();
     if (now - this.#start >= this.#budget.intervalMs) {
       this.#flush(now);
       this.#start = now;
       this.#written = 0;
     }
-    if (this.#written < this.#budget.lines) {
-      this.#written++;
-      this.#log[this.#level](fields, msg);
-      return;
-    }
+    return now;
+  }
+
+  #leaveOut(now: number, remote: string, tally: string | undefined): void {
     this.#left++;
     if (this.#addresses.size < BoundedLog.MAX_ADDRESSES) this.#addresses.add(remote);
     if (tally !== undefined) this.#by.set(tally, (this.#by.get(tally) ?? 0) + 1);

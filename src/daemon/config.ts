@@ -11,7 +11,7 @@ import { schemasDir } from '../util/package-root.js';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions } from '../run/runner.js';
 import type { LoadLimits } from '../load/loader.js';
 import { DEFAULT_LOAD_LIMITS } from '../load/loader.js';
-import { DEFAULT_MAX_CONNECTIONS } from './http.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FAILURES_TOTAL } from './http.js';
 
 /** Options after defaults, with durations in ms: compiled once at the edge, read everywhere else. */
 export interface Config {
@@ -39,6 +39,7 @@ export interface WebhookConfig {
   minFetchIntervalMs: number;
   dedupeWindowMs: number;
   maxFailuresPerMinute: number;
+  maxFailuresPerMinuteTotal: number;
 }
 
 /** A commit status API (token by reference) or a signed generic JSON webhook. */
@@ -68,7 +69,7 @@ export interface RawConfig {
   shutdown?: { drain?: string };
   control?: { socket?: string; group?: string };
   http?: { listen: string; maxConnections?: number };
-  webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number };
+  webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number; maxFailuresPerMinuteTotal?: number };
   notify?: Array<
     | { type: 'github' | 'gitlab' | 'gitea'; api: string; repo: string; token: string; context?: string; caFile?: string }
     | { type: 'webhook'; url: string; secret: string; caFile?: string }
@@ -188,6 +189,7 @@ export function compileConfig(raw: RawConfig): Config {
           minFetchIntervalMs: ms(raw.webhook.minFetchInterval, 1_000),
           dedupeWindowMs: ms(raw.webhook.dedupeWindow, 24 * 3_600_000),
           maxFailuresPerMinute: raw.webhook.maxFailuresPerMinute ?? 10,
+          maxFailuresPerMinuteTotal: raw.webhook.maxFailuresPerMinuteTotal ?? DEFAULT_MAX_FAILURES_TOTAL,
         }
       : null,
     notify: (raw.notify ?? []).map(compileNotifySink),

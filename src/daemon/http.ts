@@ -23,6 +23,8 @@ export interface WebhookReceiverOptions {
   dedupeWindowMs: number;
   /** Failed verifications per remote address per minute before further failures get 429. */
   maxFailuresPerMinute: number;
+  /** Failed verifications from all addresses together per minute before further failures get 429 (default 100). */
+  maxFailuresPerMinuteTotal?: number;
   /** Asks for a fetch: wired to `daemon.request('delta')`. Takes nothing: no payload reaches it (invariant 8). */
   trigger: () => void;
 }
@@ -52,6 +54,7 @@ export interface HttpServerOptions {
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_FAILURES_TOTAL = 100;
 
 /** How long an error answer (400, 408, 431) may take to leave before the socket is destroyed anyway. */
 const LINGER_MS = 1_000;
@@ -81,6 +84,9 @@ export class HttpServer {
   /** The answer in progress on each socket: an error answer must not be written into the middle of it. */
   readonly #answering = new WeakMap<Duplex, ServerResponse>();
   readonly #drops: BoundedLog;
+  /** Refused webhooks (401, 400, 429, 413) and unavailable secrets: anyone can cause them, so their lines are bounded. */
+  readonly #refusals: BoundedLog;
+  readonly #secretErrors: BoundedLog;
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
@@ -101,7 +107,7 @@ export class HttpServer {
         this.#now,
       );
       this.#deliveries = new DeliveryCache(hook.dedupeWindowMs, this.#now);
-      this.#failures = new FailureLimiter(hook.maxFailuresPerMinute, this.#now);
+      this.#failures = new FailureLimiter(hook.maxFailuresPerMinute, hook.maxFailuresPerMinuteTotal ?? DEFAULT_MAX_FAILURES_TOTAL, this.#now);
     }
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#server = createServer({
@@ -119,6 +125,8 @@ export class HttpServer {
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#server.maxConnections = maxConnections;
     this.#drops = new BoundedLog(this.#log, 'warn', 'more http connections dropped at http.maxConnections', options.logBudget, this.#now);
+    this.#refusals = new BoundedLog(this.#log, 'warn', 'more webhook requests refused', options.logBudget, this.#now);
+    this.#secretErrors = new BoundedLog(this.#log, 'error', 'more webhook requests found the secret unavailable', options.logBudget, this.#now);
     this.#server.on('drop', (data?: { remoteAddress?: string }) => {
       this.#options.metrics?.onConnectionDropped?.();
       const remote = data?.remoteAddress ?? 'unknown';
@@ -170,6 +178,8 @@ export class HttpServer {
     this.#coalescer?.close();
     await closeNow(this.#server);
     this.#drops.close();
+    this.#refusals.close();
+    this.#secretErrors.close();
   }
 
   /** Feed every finished pass (daemon.onPass): /readyz follows it. */
@@ -221,7 +231,7 @@ export class HttpServer {
     if (declared !== undefined && Number(declared) > hook.maxBodyBytes) {
       // Refused on the headers alone: not a byte of the body is read.
       count('unknown', 'too_large');
-      this.#log.warn({ remote, bytes: Number(declared), max: hook.maxBodyBytes }, 'webhook refused: body too large');
+      this.#refusals.write(remote, { remote, bytes: Number(declared), max: hook.maxBodyBytes }, 'webhook refused: body too large', 'too_large');
       tooLarge(req, res);
       return;
     }
@@ -230,7 +240,7 @@ export class HttpServer {
     if (body === 'aborted') return;
     if (body === 'too-large') {
       count('unknown', 'too_large');
-      this.#log.warn({ remote, max: hook.maxBodyBytes }, 'webhook refused: body too large');
+      this.#refusals.write(remote, { remote, max: hook.maxBodyBytes }, 'webhook refused: body too large', 'too_large');
       tooLarge(req, res);
       return;
     }
@@ -241,19 +251,21 @@ export class HttpServer {
     } catch (err) {
       // The Git server retries on 5xx; the operator fixes the reference.
       count('unknown', 'secret_unavailable');
-      this.#log.error({ error: describeError(err).message, code: describeError(err).code }, 'webhook secret unavailable');
+      this.#secretErrors.write(remote, { error: describeError(err).message, code: describeError(err).code }, 'webhook secret unavailable');
       reply(res, 503, { error: 'webhook secret unavailable' });
       return;
     }
     const verdict = verifyWebhook(req.headers, body, secret);
     if (!verdict.ok) {
-      const over = this.#failures!.fail(remote);
-      const outcome: WebhookOutcome = over ? 'rate_limited' : verdict.status === 400 ? 'bad_request' : 'unauthorized';
+      const limited = this.#failures!.fail(remote);
+      const outcome: WebhookOutcome = limited ? 'rate_limited' : verdict.status === 400 ? 'bad_request' : 'unauthorized';
       count(verdict.provider, outcome);
-      // Details go to the log, never to the sender; past the limit the log is spared too.
-      if (!over) this.#log.warn({ remote, provider: verdict.provider, reason: verdict.reason }, 'webhook refused');
-      else if (this.#failures!.justCrossed(remote)) this.#log.warn({ remote, limit: hook.maxFailuresPerMinute }, 'webhook failures over the limit: answering 429 for the rest of the minute');
-      if (over) reply(res, 429, { error: 'too many failed webhook verifications' }, { 'retry-after': String(this.#failures!.retryAfterSeconds(remote)) });
+      // Details go to the log, never to the sender; a few lines a minute, then a summary with the count.
+      if (!limited) this.#refusals.write(remote, { remote, provider: verdict.provider, reason: verdict.reason }, 'webhook refused', outcome);
+      else if (limited.crossed && limited.by === 'total') this.#log.warn({ limit: limited.limit }, 'webhook failures from all addresses over the limit: answering 429 to every failed verification for the rest of the minute');
+      else if (limited.crossed) this.#refusals.write(remote, { remote, limit: limited.limit }, 'webhook failures over the limit: answering 429 for the rest of the minute', outcome);
+      else this.#refusals.count(remote, outcome);
+      if (limited) reply(res, 429, { error: 'too many failed webhook verifications' }, { 'retry-after': String(limited.retryAfterSeconds) });
       else if (verdict.status === 400) reply(res, 400, { error: 'bad request' });
       else reply(res, 401, { error: 'unauthorized' });
       return;
@@ -389,25 +401,39 @@ class DeliveryCache {
   }
 }
 
+/** A failure past a limit: whose limit, whether this one crossed it, and when to come back. */
+interface Limited {
+  by: 'address' | 'total';
+  limit: number;
+  crossed: boolean;
+  retryAfterSeconds: number;
+}
+
 /**
- * Failed verifications per remote address per minute. A 256-bit HMAC cannot be
- * guessed, so this guards the log and the CPU, and tells a misconfigured sender
- * to back off; a valid webhook is always verified and always accepted.
+ * Failed verifications per minute, per remote address and from all addresses
+ * together. A 256-bit HMAC cannot be guessed, so this guards the log and the
+ * CPU, and tells a misconfigured sender to back off; a valid webhook is always
+ * verified and always accepted. The total counts only failures an address's
+ * own limit let through, so one noisy address cannot push the others into 429;
+ * it bounds the 401s answered to many addresses (an IPv6 prefix, a botnet).
  */
 class FailureLimiter {
   static readonly WINDOW_MS = 60_000;
   static readonly MAX_ADDRESSES = 10_000;
-  readonly #limit: number;
+  readonly #perAddress: number;
+  readonly #total: number;
   readonly #now: () => number;
   readonly #windows = new Map<string, { start: number; count: number }>();
+  #all = { start: Number.NEGATIVE_INFINITY, count: 0 };
 
-  constructor(limit: number, now: () => number) {
-    this.#limit = limit;
+  constructor(perAddress: number, total: number, now: () => number) {
+    this.#perAddress = perAddress;
+    this.#total = total;
     this.#now = now;
   }
 
-  /** Records a failure; true when the address is past its limit. */
-  fail(address: string): boolean {
+  /** Records a failure; undefined while it is within both limits. */
+  fail(address: string): Limited | undefined {
     const now = this.#now();
     let w = this.#windows.get(address);
     if (!w || now - w.start >= FailureLimiter.WINDOW_MS) {
@@ -416,16 +442,11 @@ class FailureLimiter {
       this.#windows.set(address, (w = { start: now, count: 0 }));
     }
     w.count++;
-    return w.count > this.#limit;
-  }
-
-  justCrossed(address: string): boolean {
-    return this.#windows.get(address)?.count === this.#limit + 1;
-  }
-
-  retryAfterSeconds(address: string): number {
-    const w = this.#windows.get(address);
-    return w ? Math.max(1, Math.ceil((w.start + FailureLimiter.WINDOW_MS - this.#now()) / 1_000)) : 1;
+    if (w.count > this.#perAddress) return { by: 'address', limit: this.#perAddress, crossed: w.count === this.#perAddress + 1, retryAfterSeconds: retryAfter(w.start, now) };
+    if (now - this.#all.start >= FailureLimiter.WINDOW_MS) this.#all = { start: now, count: 0 };
+    this.#all.count++;
+    if (this.#all.count > this.#total) return { by: 'total', limit: this.#total, crossed: this.#all.count === this.#total + 1, retryAfterSeconds: retryAfter(this.#all.start, now) };
+    return undefined;
   }
 
   #prune(now: number): void {
@@ -436,6 +457,10 @@ class FailureLimiter {
       this.#windows.delete(k);
     }
   }
+}
+
+function retryAfter(windowStart: number, now: number): number {
+  return Math.max(1, Math.ceil((windowStart + FailureLimiter.WINDOW_MS - now) / 1_000));
 }
 
 /** /readyz: ready once a pass has finished and the last fetch worked. */

@@ -288,7 +288,7 @@ describe('notify config', () => {
     const config = compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '[::1]:9180' }, webhook: { secret: 'file:/etc/plumb/hook' } });
     expect(config.http).toEqual({ host: '::1', port: 9180, maxConnections: 256 });
     expect(compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '127.0.0.1:0', maxConnections: 32 } }).http).toEqual({ host: '127.0.0.1', port: 0, maxConnections: 32 });
-    expect(config.webhook).toEqual({ path: '/hooks/git', secret: 'file:/etc/plumb/hook', maxBodyBytes: 1_048_576, minFetchIntervalMs: 1_000, dedupeWindowMs: 86_400_000, maxFailuresPerMinute: 10 });
+    expect(config.webhook).toEqual({ path: '/hooks/git', secret: 'file:/etc/plumb/hook', maxBodyBytes: 1_048_576, minFetchIntervalMs: 1_000, dedupeWindowMs: 86_400_000, maxFailuresPerMinute: 10, maxFailuresPerMinuteTotal: 100 });
     expect(compileConfig({ repo: { url: '/tmp/x' } })).toMatchObject({ http: null, webhook: null, notify: [] });
     expect(() => compileConfig({ repo: { url: '/tmp/x' }, webhook: { secret: 'env:S' } })).toThrow(/http\.listen/);
     expect(() => compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '127.0.0.1:99999' } })).toThrow(/host:port/);
