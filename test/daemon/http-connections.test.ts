@@ -35,11 +35,11 @@ function server(options: { maxConnections?: number; logBudget?: { lines: number;
   return { server, log, dropped: () => dropped };
 }
 
-test('300 silent, partial, trickling, idle and stalled clients that never close: every socket is destroyed at its deadline and the descriptors return to the baseline while the clients stay', async () => {
+test('350 silent, partial, trickling, idle, stalled, malformed and oversized clients that never close: every socket is destroyed at its deadline and the descriptors return to the baseline while the clients stay', async () => {
   // The cap (256 by default) is above the swarm here: this is about deadlines alone, no connection is dropped.
   const { server: http, dropped } = server({ maxConnections: 1_000 });
   const { port } = await http.listen();
-  const plan = { silent: 50, partial: 50, 'trickle-headers': 50, 'trickle-body': 50, idle: 50, 'stalled-answer': 50 } as const;
+  const plan = { silent: 50, partial: 50, 'trickle-headers': 50, 'trickle-body': 50, idle: 50, 'stalled-answer': 50, malformed: 25, oversized: 25 } as const;
   const swarm = new Swarm(port, plan);
   // Measured once the child and its pipes exist: from here on, only the server's own sockets change the count.
   const baseline = openFds();
@@ -48,7 +48,7 @@ test('300 silent, partial, trickling, idle and stalled clients that never close:
     await swarm.connected();
     const back = await until(() => openFds() <= baseline, LIMIT_MS);
     const after = openFds();
-    const report = await swarm.settled(300, LIMIT_MS);
+    const report = await swarm.settled(350, LIMIT_MS);
     console.log(`fds: baseline ${baseline}, peak ${fds.peak}, after ${after}; ${JSON.stringify(report)}`);
     // Each accepted connection is a descriptor here until the server destroys it; under load the child connects
     // more slowly than the first deadlines pass, so how many are open at once varies (300 on a quiet machine).
@@ -65,6 +65,8 @@ test('300 silent, partial, trickling, idle and stalled clients that never close:
     expect(report['trickle-body']!.statuses).toEqual({ 408: 50 });
     expect(report.idle!.statuses).toEqual({ 200: 50 });
     expect(report['stalled-answer']!.statuses).toEqual({ none: 50 });
+    expect(report.malformed!.statuses).toEqual({ 400: 25 });
+    expect(report.oversized!.statuses).toEqual({ 431: 25 });
     expect(dropped()).toBe(0);
   } finally {
     fds.stop();

@@ -11,9 +11,11 @@ import { createInterface } from 'node:readline';
  * - trickle-body: complete headers of a POST to the hook, then one body byte every `gapMs`;
  * - idle: a complete keep-alive GET /healthz, its answer read, then nothing;
  * - stalled-answer: a complete GET /metrics whose answer never comes (the test's render hangs),
- *   standing for a client that stops reading a large answer.
+ *   standing for a client that stops reading a large answer;
+ * - malformed: a line that is not HTTP, then nothing;
+ * - oversized: a header over the 16 KiB limit, then nothing.
  */
-export type SwarmKind = 'silent' | 'partial' | 'trickle-headers' | 'trickle-body' | 'idle' | 'stalled-answer';
+export type SwarmKind = 'silent' | 'partial' | 'trickle-headers' | 'trickle-body' | 'idle' | 'stalled-answer' | 'malformed' | 'oversized';
 
 export interface SwarmReport {
   /** Per kind: sockets connected, sockets the server closed, and the first status line each received (or "none"). */
@@ -34,6 +36,8 @@ const requests = {
   'trickle-body': 'POST /hooks/git HTTP/1.1\r\nHost: plumb\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{',
   idle: 'GET /healthz HTTP/1.1\r\nHost: plumb\r\n\r\n',
   'stalled-answer': 'GET /metrics HTTP/1.1\r\nHost: plumb\r\n\r\n',
+  malformed: 'HELLO THERE\r\n\r\n',
+  oversized: 'GET /healthz HTTP/1.1\r\nHost: plumb\r\nX-Big: ' + 'x'.repeat(17 * 1024) + '\r\n',
 };
 for (const [kind, count] of Object.entries(plan)) {
   const r = (report[kind] = { connected: 0, closedByServer: 0, statuses: {} });
