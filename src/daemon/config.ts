@@ -11,6 +11,7 @@ import { schemasDir } from '../util/package-root.js';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions } from '../run/runner.js';
 import type { LoadLimits } from '../load/loader.js';
 import { DEFAULT_LOAD_LIMITS } from '../load/loader.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FAILURES_TOTAL } from './http.js';
 
 /** Options after defaults, with durations in ms: compiled once at the edge, read everywhere else. */
 export interface Config {
@@ -23,7 +24,7 @@ export interface Config {
   drainMs: number;
   control: { socket: string; group?: string };
   /** The HTTP listener (webhooks, metrics, health); null: off. */
-  http: { host: string; port: number } | null;
+  http: { host: string; port: number; maxConnections: number } | null;
   /** The webhook receiver on the HTTP listener; null: off. Secrets stay references. */
   webhook: WebhookConfig | null;
   /** Where each commit's outcome is reported. */
@@ -38,6 +39,7 @@ export interface WebhookConfig {
   minFetchIntervalMs: number;
   dedupeWindowMs: number;
   maxFailuresPerMinute: number;
+  maxFailuresPerMinuteTotal: number;
 }
 
 /** A commit status API (token by reference) or a signed generic JSON webhook. */
@@ -66,8 +68,8 @@ export interface RawConfig {
   log?: { level?: Config['logLevel'] };
   shutdown?: { drain?: string };
   control?: { socket?: string; group?: string };
-  http?: { listen: string };
-  webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number };
+  http?: { listen: string; maxConnections?: number };
+  webhook?: { path?: string; secret: string; maxBodyBytes?: number; minFetchInterval?: string; dedupeWindow?: string; maxFailuresPerMinute?: number; maxFailuresPerMinuteTotal?: number };
   notify?: Array<
     | { type: 'github' | 'gitlab' | 'gitea'; api: string; repo: string; token: string; context?: string; caFile?: string }
     | { type: 'webhook'; url: string; secret: string; caFile?: string }
@@ -178,7 +180,7 @@ export function compileConfig(raw: RawConfig): Config {
     logLevel: raw.log?.level ?? 'info',
     drainMs: ms(raw.shutdown?.drain, 30_000),
     control: { socket: resolve(raw.control?.socket ?? join(resolve(raw.stateDir ?? '/var/lib/plumb'), 'plumb.sock')), ...(raw.control?.group ? { group: raw.control.group } : {}) },
-    http: raw.http ? parseListen(raw.http.listen) : null,
+    http: raw.http ? { ...parseListen(raw.http.listen), maxConnections: raw.http.maxConnections ?? DEFAULT_MAX_CONNECTIONS } : null,
     webhook: raw.webhook
       ? {
           path: raw.webhook.path ?? '/hooks/git',
@@ -187,6 +189,7 @@ export function compileConfig(raw: RawConfig): Config {
           minFetchIntervalMs: ms(raw.webhook.minFetchInterval, 1_000),
           dedupeWindowMs: ms(raw.webhook.dedupeWindow, 24 * 3_600_000),
           maxFailuresPerMinute: raw.webhook.maxFailuresPerMinute ?? 10,
+          maxFailuresPerMinuteTotal: raw.webhook.maxFailuresPerMinuteTotal ?? DEFAULT_MAX_FAILURES_TOTAL,
         }
       : null,
     notify: (raw.notify ?? []).map(compileNotifySink),

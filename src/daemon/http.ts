@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describeError } from '../errors.js';
 import type { Log, Secrets } from '../provider.js';
 import { verifyWebhook, type WebhookProvider } from '../source/webhook.js';
 import { closeNow, listen } from '../util/http-server.js';
+import { BoundedLog, type LogBudget } from './bounded-log.js';
 import type { PassReport } from './engine.js';
 
 /** What a webhook request came to, for `plumb_webhooks_total{provider,outcome}`. */
@@ -21,6 +23,8 @@ export interface WebhookReceiverOptions {
   dedupeWindowMs: number;
   /** Failed verifications per remote address per minute before further failures get 429. */
   maxFailuresPerMinute: number;
+  /** Failed verifications from all addresses together per minute before further failures get 429 (default 100). */
+  maxFailuresPerMinuteTotal?: number;
   /** Asks for a fetch: wired to `daemon.request('delta')`. Takes nothing: no payload reaches it (invariant 8). */
   trigger: () => void;
 }
@@ -31,14 +35,36 @@ export interface HttpServerOptions {
   port: number;
   log: Log;
   /** `GET /metrics` and the webhook counters; without it /metrics is 404. */
-  metrics?: { render(): Promise<string>; readonly contentType: string; onWebhook(provider: WebhookProvider | 'unknown', outcome: WebhookOutcome): void };
+  metrics?: { render(): Promise<string>; readonly contentType: string; onWebhook(provider: WebhookProvider | 'unknown', outcome: WebhookOutcome): void; onConnectionDropped?(): void };
   /** The webhook receiver; without it the hook path is 404. */
   webhook?: WebhookReceiverOptions;
   now?: () => number;
-  /** Header and whole-request deadlines (defaults 10 s and 30 s). */
+  /** Deadline for a request's headers, from its first byte (default 10 s). */
   headersTimeoutMs?: number;
+  /** Deadline for a whole request, and for its answer once the headers are in (default 30 s). */
   requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s; Node adds 1 s of grace). */
+  keepAliveTimeoutMs?: number;
+  /** How often the header and request deadlines are checked (default 1 s; tests use less). */
+  deadlineCheckIntervalMs?: number;
+  /** Connections open at once; one more is closed as soon as it is accepted (default 256, `http.maxConnections`). */
+  maxConnections?: number;
+  /** Warnings strangers can cause (refusals, dropped connections): lines written per interval before one summary (default 5 per 60 s). */
+  logBudget?: LogBudget;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_FAILURES_TOTAL = 100;
+
+/** How long an error answer (400, 408, 431) may take to leave before the socket is destroyed anyway. */
+const LINGER_MS = 1_000;
+
+/** What Node's parser and deadlines report (`clientError`), as the status line answered before the socket is destroyed. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Content Too Large',
+};
 
 /**
  * The daemon's HTTP listener: the webhook receiver, `GET /metrics`, `/healthz`
@@ -54,6 +80,13 @@ export class HttpServer {
   readonly #deliveries: DeliveryCache | undefined;
   readonly #failures: FailureLimiter | undefined;
   readonly #readiness = new Readiness();
+  readonly #requestTimeoutMs: number;
+  /** The answer in progress on each socket: an error answer must not be written into the middle of it. */
+  readonly #answering = new WeakMap<Duplex, ServerResponse>();
+  readonly #drops: BoundedLog;
+  /** Refused webhooks (401, 400, 429, 413) and unavailable secrets: anyone can cause them, so their lines are bounded. */
+  readonly #refusals: BoundedLog;
+  readonly #secretErrors: BoundedLog;
 
   constructor(options: HttpServerOptions) {
     this.#options = options;
@@ -74,22 +107,62 @@ export class HttpServer {
         this.#now,
       );
       this.#deliveries = new DeliveryCache(hook.dedupeWindowMs, this.#now);
-      this.#failures = new FailureLimiter(hook.maxFailuresPerMinute, this.#now);
+      this.#failures = new FailureLimiter(hook.maxFailuresPerMinute, hook.maxFailuresPerMinuteTotal ?? DEFAULT_MAX_FAILURES_TOTAL, this.#now);
     }
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#server = createServer({
       headersTimeout: options.headersTimeoutMs ?? 10_000,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: 1_000,
+      requestTimeout: this.#requestTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      connectionsCheckingInterval: options.deadlineCheckIntervalMs ?? 1_000,
       maxHeaderSize: 16 * 1024,
     });
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res, false));
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, false));
     // Expect: 100-continue: decide on the headers alone, so an oversized body is never even invited.
-    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res, true));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end(`HTTP/1.1 ${err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      else socket.destroy();
+    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, true));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    // Past the cap Node closes each new connection as soon as it is accepted: the descriptors stay bounded whoever connects.
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#server.maxConnections = maxConnections;
+    this.#drops = new BoundedLog(this.#log, 'warn', 'more http connections dropped at http.maxConnections', options.logBudget, this.#now);
+    this.#refusals = new BoundedLog(this.#log, 'warn', 'more webhook requests refused', options.logBudget, this.#now);
+    this.#secretErrors = new BoundedLog(this.#log, 'error', 'more webhook requests found the secret unavailable', options.logBudget, this.#now);
+    this.#server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.#options.metrics?.onConnectionDropped?.();
+      const remote = data?.remoteAddress ?? 'unknown';
+      this.#drops.write(remote, { remote, max: maxConnections }, 'http connection dropped: http.maxConnections are open');
     });
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const socket = req.socket;
+    this.#answering.set(socket, res);
+    // The answer has a deadline too: a client that stops reading it would hold the socket, and the answer in memory, for good.
+    // A request still arriving by then is answered 408, as Node's own request deadline (which this one may beat) would.
+    const deadline = setTimeout(() => (req.complete ? socket.destroy() : this.#clientError(requestTimeout(), socket)), this.#requestTimeoutMs);
+    deadline.unref();
+    res.once('close', () => {
+      clearTimeout(deadline);
+      if (this.#answering.get(socket) === res) this.#answering.delete(socket);
+    });
+    void this.#handle(req, res, expectContinue);
+  }
+
+  /**
+   * A malformed request or a missed deadline (headers, whole request): answer it
+   * if no answer has begun, then destroy the socket. Ending it is not enough:
+   * Node's HTTP sockets allow half-open connections, so after our FIN a client
+   * that never closes its side would keep the descriptor until it leaves.
+   */
+  #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'EPIPE' || this.#answering.get(socket)?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+    socket.end(`HTTP/1.1 ${CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   }
 
   /** Starts listening; resolves with the address actually bound. */
@@ -104,6 +177,9 @@ export class HttpServer {
   async close(): Promise<void> {
     this.#coalescer?.close();
     await closeNow(this.#server);
+    this.#drops.close();
+    this.#refusals.close();
+    this.#secretErrors.close();
   }
 
   /** Feed every finished pass (daemon.onPass): /readyz follows it. */
@@ -155,7 +231,7 @@ export class HttpServer {
     if (declared !== undefined && Number(declared) > hook.maxBodyBytes) {
       // Refused on the headers alone: not a byte of the body is read.
       count('unknown', 'too_large');
-      this.#log.warn({ remote, bytes: Number(declared), max: hook.maxBodyBytes }, 'webhook refused: body too large');
+      this.#refusals.write(remote, { remote, bytes: Number(declared), max: hook.maxBodyBytes }, 'webhook refused: body too large', 'too_large');
       tooLarge(req, res);
       return;
     }
@@ -164,7 +240,7 @@ export class HttpServer {
     if (body === 'aborted') return;
     if (body === 'too-large') {
       count('unknown', 'too_large');
-      this.#log.warn({ remote, max: hook.maxBodyBytes }, 'webhook refused: body too large');
+      this.#refusals.write(remote, { remote, max: hook.maxBodyBytes }, 'webhook refused: body too large', 'too_large');
       tooLarge(req, res);
       return;
     }
@@ -175,19 +251,21 @@ export class HttpServer {
     } catch (err) {
       // The Git server retries on 5xx; the operator fixes the reference.
       count('unknown', 'secret_unavailable');
-      this.#log.error({ error: describeError(err).message, code: describeError(err).code }, 'webhook secret unavailable');
+      this.#secretErrors.write(remote, { error: describeError(err).message, code: describeError(err).code }, 'webhook secret unavailable');
       reply(res, 503, { error: 'webhook secret unavailable' });
       return;
     }
     const verdict = verifyWebhook(req.headers, body, secret);
     if (!verdict.ok) {
-      const over = this.#failures!.fail(remote);
-      const outcome: WebhookOutcome = over ? 'rate_limited' : verdict.status === 400 ? 'bad_request' : 'unauthorized';
+      const limited = this.#failures!.fail(remote);
+      const outcome: WebhookOutcome = limited ? 'rate_limited' : verdict.status === 400 ? 'bad_request' : 'unauthorized';
       count(verdict.provider, outcome);
-      // Details go to the log, never to the sender; past the limit the log is spared too.
-      if (!over) this.#log.warn({ remote, provider: verdict.provider, reason: verdict.reason }, 'webhook refused');
-      else if (this.#failures!.justCrossed(remote)) this.#log.warn({ remote, limit: hook.maxFailuresPerMinute }, 'webhook failures over the limit: answering 429 for the rest of the minute');
-      if (over) reply(res, 429, { error: 'too many failed webhook verifications' }, { 'retry-after': String(this.#failures!.retryAfterSeconds(remote)) });
+      // Details go to the log, never to the sender; a few lines a minute, then a summary with the count.
+      if (!limited) this.#refusals.write(remote, { remote, provider: verdict.provider, reason: verdict.reason }, 'webhook refused', outcome);
+      else if (limited.crossed && limited.by === 'total') this.#log.warn({ limit: limited.limit }, 'webhook failures from all addresses over the limit: answering 429 to every failed verification for the rest of the minute');
+      else if (limited.crossed) this.#refusals.write(remote, { remote, limit: limited.limit }, 'webhook failures over the limit: answering 429 for the rest of the minute', outcome);
+      else this.#refusals.count(remote, outcome);
+      if (limited) reply(res, 429, { error: 'too many failed webhook verifications' }, { 'retry-after': String(limited.retryAfterSeconds) });
       else if (verdict.status === 400) reply(res, 400, { error: 'bad request' });
       else reply(res, 401, { error: 'unauthorized' });
       return;
@@ -203,6 +281,10 @@ export class HttpServer {
     reply(res, 202, { accepted: true });
     this.#coalescer!.poke();
   }
+}
+
+function requestTimeout(): NodeJS.ErrnoException {
+  return Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -319,25 +401,39 @@ class DeliveryCache {
   }
 }
 
+/** A failure past a limit: whose limit, whether this one crossed it, and when to come back. */
+interface Limited {
+  by: 'address' | 'total';
+  limit: number;
+  crossed: boolean;
+  retryAfterSeconds: number;
+}
+
 /**
- * Failed verifications per remote address per minute. A 256-bit HMAC cannot be
- * guessed, so this guards the log and the CPU, and tells a misconfigured sender
- * to back off; a valid webhook is always verified and always accepted.
+ * Failed verifications per minute, per remote address and from all addresses
+ * together. A 256-bit HMAC cannot be guessed, so this guards the log and the
+ * CPU, and tells a misconfigured sender to back off; a valid webhook is always
+ * verified and always accepted. The total counts only failures an address's
+ * own limit let through, so one noisy address cannot push the others into 429;
+ * it bounds the 401s answered to many addresses (an IPv6 prefix, a botnet).
  */
 class FailureLimiter {
   static readonly WINDOW_MS = 60_000;
   static readonly MAX_ADDRESSES = 10_000;
-  readonly #limit: number;
+  readonly #perAddress: number;
+  readonly #total: number;
   readonly #now: () => number;
   readonly #windows = new Map<string, { start: number; count: number }>();
+  #all = { start: Number.NEGATIVE_INFINITY, count: 0 };
 
-  constructor(limit: number, now: () => number) {
-    this.#limit = limit;
+  constructor(perAddress: number, total: number, now: () => number) {
+    this.#perAddress = perAddress;
+    this.#total = total;
     this.#now = now;
   }
 
-  /** Records a failure; true when the address is past its limit. */
-  fail(address: string): boolean {
+  /** Records a failure; undefined while it is within both limits. */
+  fail(address: string): Limited | undefined {
     const now = this.#now();
     let w = this.#windows.get(address);
     if (!w || now - w.start >= FailureLimiter.WINDOW_MS) {
@@ -346,16 +442,11 @@ class FailureLimiter {
       this.#windows.set(address, (w = { start: now, count: 0 }));
     }
     w.count++;
-    return w.count > this.#limit;
-  }
-
-  justCrossed(address: string): boolean {
-    return this.#windows.get(address)?.count === this.#limit + 1;
-  }
-
-  retryAfterSeconds(address: string): number {
-    const w = this.#windows.get(address);
-    return w ? Math.max(1, Math.ceil((w.start + FailureLimiter.WINDOW_MS - this.#now()) / 1_000)) : 1;
+    if (w.count > this.#perAddress) return { by: 'address', limit: this.#perAddress, crossed: w.count === this.#perAddress + 1, retryAfterSeconds: retryAfter(w.start, now) };
+    if (now - this.#all.start >= FailureLimiter.WINDOW_MS) this.#all = { start: now, count: 0 };
+    this.#all.count++;
+    if (this.#all.count > this.#total) return { by: 'total', limit: this.#total, crossed: this.#all.count === this.#total + 1, retryAfterSeconds: retryAfter(this.#all.start, now) };
+    return undefined;
   }
 
   #prune(now: number): void {
@@ -366,6 +457,10 @@ class FailureLimiter {
       this.#windows.delete(k);
     }
   }
+}
+
+function retryAfter(windowStart: number, now: number): number {
+  return Math.max(1, Math.ceil((windowStart + FailureLimiter.WINDOW_MS - now) / 1_000));
 }
 
 /** /readyz: ready once a pass has finished and the last fetch worked. */

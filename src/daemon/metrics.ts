@@ -27,6 +27,7 @@ export class Metrics {
   readonly #passes: Counter<'kind' | 'outcome'>;
   readonly #fetchErrors: Counter;
   readonly #webhooks: Counter<'provider' | 'outcome'>;
+  readonly #dropped: Counter;
   readonly #commitToConverged: Histogram;
   /** Ops of the running pass not finished yet. */
   #queueDepth = 0;
@@ -45,6 +46,7 @@ export class Metrics {
     this.#passes = new Counter({ name: 'plumb_passes_total', help: 'Passes finished, by kind (delta, sweep) and outcome (converged, rejected, failed, incomplete, empty).', labelNames: ['kind', 'outcome'], registers });
     this.#fetchErrors = new Counter({ name: 'plumb_fetch_errors_total', help: 'Passes whose fetch of the config repo failed (the last accepted commit stayed in force).', registers });
     this.#webhooks = new Counter({ name: 'plumb_webhooks_total', help: 'Webhook requests, by sender and outcome (accepted, duplicate, unauthorized, bad_request, rate_limited, too_large, secret_unavailable).', labelNames: ['provider', 'outcome'], registers });
+    this.#dropped = new Counter({ name: 'plumb_http_connections_dropped_total', help: 'HTTP connections closed on arrival because http.maxConnections were open.', registers });
     this.#commitToConverged = new Histogram({
       name: 'plumb_commit_to_converged_seconds',
       help: 'From a commit being accepted to the end of the first pass that found everything converged at it; observed once per commit.',
@@ -170,6 +172,10 @@ export class Metrics {
 
   onWebhook(provider: WebhookProvider | 'unknown', outcome: WebhookOutcome): void {
     this.#webhooks.inc({ provider, outcome });
+  }
+
+  onConnectionDropped(): void {
+    this.#dropped.inc();
   }
 
   /** plumb_target_lag_seconds, by target (exported for tests and `plumb status`-like uses). */

@@ -21,6 +21,7 @@ export type WebhookVerdict =
 export const MAX_DELIVERY_ID = 200;
 
 const HEX_SHA256 = 64;
+const SHA256_PREFIX = 'sha256=';
 
 interface Scheme {
   provider: WebhookProvider;
@@ -67,11 +68,18 @@ export function verifyWebhook(headers: WebhookHeaders, rawBody: Buffer, secret: 
   if (secret.length === 0) return fail(401, 'no webhook secret is configured');
   const given = header(headers, scheme.signature);
   if (given === undefined) return fail(401, `missing ${scheme.signature}`);
-  const expected = Buffer.from(`${scheme.prefixed ? 'sha256=' : ''}${signBody(secret, rawBody)}`, 'latin1');
-  // The expected length is public (a prefix and 64 hex digits): comparing lengths first leaks nothing of the secret.
-  const received = Buffer.from(given.trim().toLowerCase(), 'latin1');
+  const form = ` (expected ${scheme.prefixed ? SHA256_PREFIX : ''}<${HEX_SHA256} hex digits>)`;
+  let digits = given.trim();
+  // The prefix is exactly `sha256=`, as GitHub sends it: only the hex digits may be in either case.
+  if (scheme.prefixed) {
+    if (!digits.startsWith(SHA256_PREFIX)) return fail(401, `invalid ${scheme.signature}${form}`);
+    digits = digits.slice(SHA256_PREFIX.length);
+  }
+  const expected = Buffer.from(signBody(secret, rawBody), 'latin1');
+  // The expected form is public (a prefix and 64 hex digits): checking it first leaks nothing of the secret.
+  const received = Buffer.from(digits.toLowerCase(), 'latin1');
   if (received.length !== expected.length || !timingSafeEqual(received, expected)) {
-    return fail(401, `invalid ${scheme.signature}${received.length === expected.length ? '' : ` (expected ${scheme.prefixed ? 'sha256=' : ''}<${HEX_SHA256} hex digits>)`}`);
+    return fail(401, `invalid ${scheme.signature}${received.length === expected.length ? '' : form}`);
   }
   return withDelivery(scheme.provider, headers, scheme.delivery);
 }

@@ -286,8 +286,9 @@ describe('notify config', () => {
 
   test('http and webhook compile with their defaults; a webhook needs the listener', () => {
     const config = compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '[::1]:9180' }, webhook: { secret: 'file:/etc/plumb/hook' } });
-    expect(config.http).toEqual({ host: '::1', port: 9180 });
-    expect(config.webhook).toEqual({ path: '/hooks/git', secret: 'file:/etc/plumb/hook', maxBodyBytes: 1_048_576, minFetchIntervalMs: 1_000, dedupeWindowMs: 86_400_000, maxFailuresPerMinute: 10 });
+    expect(config.http).toEqual({ host: '::1', port: 9180, maxConnections: 256 });
+    expect(compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '127.0.0.1:0', maxConnections: 32 } }).http).toEqual({ host: '127.0.0.1', port: 0, maxConnections: 32 });
+    expect(config.webhook).toEqual({ path: '/hooks/git', secret: 'file:/etc/plumb/hook', maxBodyBytes: 1_048_576, minFetchIntervalMs: 1_000, dedupeWindowMs: 86_400_000, maxFailuresPerMinute: 10, maxFailuresPerMinuteTotal: 100 });
     expect(compileConfig({ repo: { url: '/tmp/x' } })).toMatchObject({ http: null, webhook: null, notify: [] });
     expect(() => compileConfig({ repo: { url: '/tmp/x' }, webhook: { secret: 'env:S' } })).toThrow(/http\.listen/);
     expect(() => compileConfig({ repo: { url: '/tmp/x' }, http: { listen: '127.0.0.1:99999' } })).toThrow(/host:port/);
@@ -309,7 +310,7 @@ notify:
 `;
       writeFileSync(file, good);
       const config = loadConfigFile(file);
-      expect(config.http).toEqual({ host: '127.0.0.1', port: 9180 });
+      expect(config.http).toEqual({ host: '127.0.0.1', port: 9180, maxConnections: 256 });
       expect(config.webhook?.minFetchIntervalMs).toBe(2_000);
       expect(config.notify.map((n) => n.type)).toEqual(['github', 'gitlab', 'webhook']);
 

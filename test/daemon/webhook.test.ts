@@ -173,6 +173,14 @@ describe('webhook receiver: the signature matrix', () => {
     expect(h.trigger).toHaveBeenCalledTimes(2);
   });
 
+  test('X-Plumb-Signature: SHA256=<hex> (the prefix upper-cased) is 401, as documented', async () => {
+    const headers = SENDERS.find((s) => s.name === 'generic')!.headers(PUSH, SECRET, nextDelivery());
+    const res = await post(h.port, { ...headers, 'x-plumb-signature': headers['x-plumb-signature']!.replace('sha256=', 'SHA256=') }, PUSH);
+    expect(res.status).toBe(401);
+    expect(h.trigger).not.toHaveBeenCalled();
+    expect((await post(h.port, headers, PUSH)).status).toBe(202);
+  });
+
   test('a request naming no known sender and carrying no signature is 401', async () => {
     const res = await post(h.port, {}, PUSH);
     expect(res.status).toBe(401);
@@ -287,6 +295,32 @@ describe('verifyWebhook (pure)', () => {
 
   test('upper-case hex is the same signature', () => {
     expect(verifyWebhook({ 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${sig.toUpperCase()}` }, body, secret)).toEqual({ ok: true, provider: 'github' });
+  });
+
+  // docs/webhooks.md: the prefix is `sha256=` exactly, as GitHub sends it; only the hex digits may be in either case.
+  test.each([
+    ['github', { 'x-github-event': 'push' }, 'x-hub-signature-256'],
+    ['bitbucket', { 'x-event-key': 'repo:push' }, 'x-hub-signature'],
+    ['generic', {}, 'x-plumb-signature'],
+  ])('%s: a prefix in another case (SHA256=, Sha256=) or of another form is invalid, the right one is valid', (provider, recognised, name) => {
+    for (const value of [`SHA256=${sig}`, `Sha256=${sig}`, `sha256=${sig.toUpperCase()}`.replace('sha256', 'SHA256'), `sha256:${sig}`, `sha256 =${sig}`, `sha256=sha256=${sig}`, sig]) {
+      expect(verifyWebhook({ ...recognised, [name]: value }, body, secret), value).toMatchObject({ ok: false, status: 401, provider, reason: `invalid ${name} (expected sha256=<64 hex digits>)` });
+    }
+    expect(verifyWebhook({ ...recognised, [name]: `sha256=${sig}` }, body, secret)).toEqual({ ok: true, provider });
+    expect(verifyWebhook({ ...recognised, [name]: `sha256=${sig.toUpperCase()}` }, body, secret)).toEqual({ ok: true, provider });
+  });
+
+  test('Gitea and Forgejo sign without a prefix: a prefixed value is invalid, hex in either case is valid', () => {
+    for (const [provider, event, name] of [['gitea', 'x-gitea-event', 'x-gitea-signature'], ['forgejo', 'x-forgejo-event', 'x-forgejo-signature']] as const) {
+      for (const value of [`sha256=${sig}`, `SHA256=${sig}`]) expect(verifyWebhook({ [event]: 'push', [name]: value }, body, secret), value).toMatchObject({ ok: false, status: 401, provider });
+      expect(verifyWebhook({ [event]: 'push', [name]: sig.toUpperCase() }, body, secret)).toEqual({ ok: true, provider });
+    }
+  });
+
+  test('GitLab: the token is compared exactly (case and surrounding characters count)', () => {
+    const gitlab = (token: string) => verifyWebhook({ 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': token }, body, secret);
+    expect(gitlab(SECRET)).toEqual({ ok: true, provider: 'gitlab' });
+    for (const token of [SECRET.toUpperCase(), `${SECRET} `, `sha256=${SECRET}`, SECRET.slice(1)]) expect(gitlab(token), token).toMatchObject({ ok: false, status: 401, provider: 'gitlab' });
   });
 
   test('Forgejo: a bad X-Forgejo-Signature is not rescued by a good X-Gitea-Signature', () => {
