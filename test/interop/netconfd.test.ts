@@ -282,6 +282,32 @@ if (why) {
           await otherSessionCommits(lab, `<interfaces xmlns="${IF_NS}"><interface nc:operation="delete"><name>plumb-n1</name></interface></interfaces>`);
         });
 
+        it('a list entry Plumb created, which another session added an entry to, stays with that entry alone when the resource goes', async () => {
+          const users = (keys: string[]): string =>
+            configDoc('users', {
+              keys: { 'system/authentication/user': ['name'], 'system/authentication/user/authorized-key': ['name'] },
+              config: { system: { '@xmlns': SYS_NS, authentication: { user: [{ name: 'plumb-u1', 'authorized-key': keys.map((name) => ({ name, algorithm: 'ssh-ed25519', 'key-data': 'AAAA' })) }] } } },
+            });
+          const user = async (): Promise<XmlElement[]> =>
+            below(below((await runningConfig(lab)).filter((e) => e.name === 'system' && e.ns === SYS_NS), 'authentication'), 'user').filter((u) => u.children.some((c) => c.name === 'name' && c.text === 'plumb-u1'));
+          const keyNames = async (): Promise<string[]> => texts(below(below(await user(), 'authorized-key'), 'name'));
+          repo.write('targets.yaml', targetDoc());
+          repo.write('users.yaml', users(['k1', 'k2']));
+          await pass('A');
+          expect(await keyNames()).toEqual(['k1', 'k2']);
+          repo.write('users.yaml', users(['k2']));
+          await pass('B');
+          expect(await keyNames()).toEqual(['k2']);
+          // Someone else adds a key to the user Plumb created: the user is no longer Plumb's alone.
+          await otherSessionCommits(lab, `<system xmlns="${SYS_NS}"><authentication><user><name>plumb-u1</name><authorized-key><name>other</name><algorithm>ssh-ed25519</algorithm><key-data>BBBB</key-data></authorized-key></user></authentication></system>`);
+          repo.remove('users.yaml');
+          const removed = await pass('remove');
+          expect(removed.run!.results.map((r) => [r.id, r.status])).toEqual([['netconf.Config/users', 'deleted']]);
+          expect(await user(), 'the user stays, for the key someone else added').toHaveLength(1);
+          expect(await keyNames()).toEqual(['other']);
+          await otherSessionCommits(lab, `<system xmlns="${SYS_NS}"><authentication nc:operation="delete"/></system>`);
+        });
+
         it('presence containers the resource created go with it; the one another session made stays', async () => {
           // plumb-p1 and its (empty) ipv6 are someone else's; Plumb adds ipv4 and an ipv6 mtu, and interface plumb-p2 with an empty ipv4.
           await otherSessionCommits(lab, `<interfaces xmlns="${IF_NS}"><interface><name>plumb-p1</name>${ETHERNET_XML}<ipv6 xmlns="${IP_NS}"/></interface></interfaces>`);
@@ -319,7 +345,7 @@ if (why) {
           await otherSessionCommits(lab, `<interfaces xmlns="${IF_NS}"><interface nc:operation="delete"><name>plumb-p1</name></interface></interfaces>`);
         });
 
-        it("an edit netconfd rejects fails with netconfd's own error, and both locks are released", async () => {
+        it("an edit netconfd rejects fails the transaction with netconfd's own error; the candidate is discarded and both locks are released", async () => {
           repo.write('targets.yaml', targetDoc());
           repo.write(
             'bad.yaml',
@@ -328,22 +354,29 @@ if (why) {
               config: { interfaces: { '@xmlns': IF_NS, interface: [{ name: 'plumb-bad', type: ETHERNET, ipv4: { '@xmlns': IP_NS, address: [{ ip: '10.7.0.1', 'prefix-length': 99 }] } }] } },
             }),
           );
-          const report = await pass('bad', ['netconf.Config/bad']);
-          const error = report.run!.results[0]!.error!;
+          // Sent first, accepted into the candidate, then the whole transaction fails with the rejected edit.
+          repo.write('good.yaml', ifDoc('a-good', 'plumb-good', 'sent before the rejected edit'));
+          const report = await pass('bad', ['netconf.Config/a-good', 'netconf.Config/bad']);
+          const error = report.run!.results.find((r) => r.id === 'netconf.Config/bad')!.error!;
+          expect(report.run!.results.find((r) => r.id === 'netconf.Config/a-good')!.error!.message).toBe(error.message);
           // error-tag, error-message, error-path and error-app-tag as netconfd wrote them.
           expect(error.message).toContain('edit-config of netconf.Config/bad failed: invalid-value (protocol): value not in range');
           expect(error.message).toContain("ip:address[ip:ip='10.7.0.1']/ip:prefix-length");
           expect(error.message).toContain('app-tag not-in-range');
           expect(error.message).toContain('bad-value=99');
-          // The engine's session is still open: another session can take both locks, and the candidate holds nothing of the edit.
+          // The engine's session is still open: another session can take both locks, and the candidate holds nothing of the transaction.
           await withSession(lab, async (s) => {
             await s.lock('running', AbortSignal.timeout(10_000));
             await s.lock('candidate', AbortSignal.timeout(10_000));
-            expect(iface(await s.getConfig('candidate', undefined, AbortSignal.timeout(10_000)), 'plumb-bad')).toBeUndefined();
+            const candidate = await s.getConfig('candidate', undefined, AbortSignal.timeout(10_000));
+            expect(iface(candidate, 'plumb-good'), 'the accepted edit was discarded').toBeUndefined();
+            expect(iface(candidate, 'plumb-bad')).toBeUndefined();
             await s.unlock('candidate', AbortSignal.timeout(10_000));
             await s.unlock('running', AbortSignal.timeout(10_000));
           });
-          expect(iface(await runningConfig(lab), 'plumb-bad')).toBeUndefined();
+          const running = await runningConfig(lab);
+          expect(iface(running, 'plumb-good')).toBeUndefined();
+          expect(iface(running, 'plumb-bad')).toBeUndefined();
         });
 
         it('a wrong host key: refused before any authentication, the error says so, nothing is written', async () => {
