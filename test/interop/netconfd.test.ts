@@ -6,7 +6,8 @@
  * change, a no-op pass that sends no edit-config, removal; the three-way diff on
  * netconfd's own models (an ietf-system leaf-list, ietf-ip's address list nested
  * in an interface, its ipv4/ipv6 presence containers) beside what another
- * session wrote; an edit netconfd rejects; a wrong host key; and the built CLI
+ * session wrote; an edit netconfd rejects; a confirmed commit that does not
+ * verify; a wrong host key; and the built CLI
  * killed -9 while its confirmed commit is pending on netconfd.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -377,6 +378,22 @@ if (why) {
           const running = await runningConfig(lab);
           expect(iface(running, 'plumb-good')).toBeUndefined();
           expect(iface(running, 'plumb-bad')).toBeUndefined();
+        });
+
+        it('a confirmed commit whose re-read differs is rolled back at once, and nothing is left pending', async () => {
+          // netconfd stores the uint16 "01400" as 1400: running never reads as the spec says, so the verification fails.
+          repo.write('targets.yaml', targetDoc());
+          repo.write(
+            'mtu.yaml',
+            configDoc('mtu', { keys: { 'interfaces/interface': ['name'] }, config: { interfaces: { '@xmlns': IF_NS, interface: [{ name: 'plumb-v1', type: ETHERNET, ipv4: { '@xmlns': IP_NS, mtu: '01400' } }] } } }),
+          );
+          const report = await pass('unverifiable', ['netconf.Config/mtu']);
+          const error = report.run!.results[0]!.error!;
+          expect(error.code).toBe('PLUMB_VERIFY');
+          expect(error.message).toContain('after the confirmed commit running still differs (netconf.Config/mtu differs at /config/interfaces/interface/plumb-v1/ipv4/mtu)');
+          expect(iface(await runningConfig(lab), 'plumb-v1'), 'running is back on its previous configuration').toBeUndefined();
+          // Nothing pending: another session may commit.
+          await withSession(lab, (s) => s.commit({}, AbortSignal.timeout(10_000)));
         });
 
         it('a wrong host key: refused before any authentication, the error says so, nothing is written', async () => {
