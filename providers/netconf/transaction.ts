@@ -7,8 +7,9 @@
  * confirmed commit when the device has :confirmed-commit (its persist token is
  * journaled through ctx.checkpoint BEFORE the commit), a re-read of running
  * that must show every resource converged, and the confirming commit. If the
- * verification fails the commit is cancelled; if Plumb dies, the device rolls
- * back by itself when the confirm timeout passes. Without :confirmed-commit, a
+ * verification fails the commit is cancelled (base:1.0, without
+ * <cancel-commit>, by ending the session); if Plumb dies, the next run
+ * cancels a commit made with persist (see cancelInterrupted). Without :confirmed-commit, a
  * plain commit (the runner re-reads running afterwards).
  *
  * Without :candidate (:writable-running): lock running and ONE edit-config of
@@ -107,7 +108,10 @@ export async function cancelInterrupted(s: NetconfSession, r: Resource, ctx: OpC
   const persistId = progress.persistId;
   if (typeof persistId !== 'string' || s.cancelledPersistIds.has(persistId)) return;
   s.cancelledPersistIds.add(persistId);
-  if (s.confirmedCommit !== '1.1') return; // without persist the device rolled back when the old session ended
+  // Without persist the commit was tied to the dead session: RFC 6241 8.4.1 has the device roll back when it ended.
+  // netconfd 2.13 tries while the dead session still holds the running lock, fails, and keeps the configuration
+  // for good (nothing stays pending). Either way there is nothing to cancel: the read that follows sees the truth.
+  if (s.confirmedCommit !== '1.1') return;
   try {
     await s.cancelCommit(persistId, ctx.signal);
     ctx.log.warn({ id: r.id }, 'cancelled a confirmed commit left unconfirmed by a crash');
@@ -288,7 +292,12 @@ async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx
       const { persistId } = pending;
       // netconfd cannot roll back while running is locked: release the locks first.
       await unlockAll();
-      await bestEffort(s, ctx, 'netconf cancel-commit failed; the device rolls back by itself at the confirm timeout', () => s.cancelCommit(persistId, cleanupSignal(s)));
+      if (s.confirmedCommit === '1.1') {
+        await bestEffort(s, ctx, 'netconf cancel-commit failed; the device rolls back by itself at the confirm timeout', () => s.cancelCommit(persistId, cleanupSignal(s)));
+      } else {
+        // :confirmed-commit:1.0 has no <cancel-commit>: ending the session that sent the commit rolls it back (RFC 6241 8.4.1).
+        await bestEffort(s, ctx, 'netconf close-session failed; the device rolls back by itself at the confirm timeout', () => s.close());
+      }
     }
     throw err;
   } finally {

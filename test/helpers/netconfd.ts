@@ -51,6 +51,14 @@ export interface NetconfdLab {
   /** ifconfig calls netconfd's interface SIL made (the stub logs them). */
   ifconfigCalls(): string;
   netconfdLog(): string;
+  /** What sshd logged (LogLevel VERBOSE): connections, authentications, disconnects. */
+  sshdLog(): string;
+  /**
+   * With `gateIfconfig`: while held, the stub `ifconfig` logs `held <args>` and
+   * waits until released, so netconfd stops inside the commit that ran it.
+   */
+  holdIfconfig(): Promise<void>;
+  releaseIfconfig(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,9 +103,14 @@ function stopChild(child: ChildProcess): Promise<void> {
 /**
  * Starts netconfd + sshd. `protocols`: `netconf1.0` or `netconf1.1` for a
  * server that speaks only that base version (default both); `target`: the
- * datastore netconfd writes (candidate by default; running = no :candidate).
+ * datastore netconfd writes (candidate by default; running = no :candidate);
+ * `modules`: more YANG modules to load (names netconfd finds in its module
+ * path, or paths to .yang files); `gateIfconfig`: the stub `ifconfig` can be
+ * held (see NetconfdLab.holdIfconfig).
  */
-export async function startNetconfd(options: { protocols?: 'netconf1.0' | 'netconf1.1'; target?: 'candidate' | 'running' } = {}): Promise<NetconfdLab> {
+export async function startNetconfd(
+  options: { protocols?: 'netconf1.0' | 'netconf1.1'; target?: 'candidate' | 'running'; modules?: string[]; gateIfconfig?: boolean } = {},
+): Promise<NetconfdLab> {
   const why = netconfdMissing();
   if (why) throw new Error(why);
   const dir = await mkdtemp(join(tmpdir(), 'plumb-netconfd-'));
@@ -142,7 +155,10 @@ export async function startNetconfd(options: { protocols?: 'netconf1.0' | 'netco
 
   await writeFile(join(home, 'startup-cfg.xml'), '<config/>\n');
   await writeFile(join(bin, 'get-interface-ipv4'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-  await writeFile(join(bin, 'ifconfig'), `#!/bin/sh\necho "ifconfig $*" >> "${dir}/ifconfig-calls.log"\nexit 0\n`, { mode: 0o755 });
+  const gate = join(dir, 'ifconfig-hold');
+  // The gate is a file the test (root) creates and removes; the stub only looks at it.
+  const held = options.gateIfconfig ? `if [ -e "${gate}" ]; then echo "held $*" >> "${dir}/ifconfig-calls.log"; while [ -e "${gate}" ]; do sleep 0.02; done; fi\n` : '';
+  await writeFile(join(bin, 'ifconfig'), `#!/bin/sh\n${held}echo "ifconfig $*" >> "${dir}/ifconfig-calls.log"\nexit 0\n`, { mode: 0o755 });
   for (const f of ['ifconfig-calls.log', 'netconfd.log']) await writeFile(join(dir, f), '');
   for (const p of [home, join(home, 'startup-cfg.xml'), join(dir, 'ifconfig-calls.log'), join(dir, 'netconfd.log')]) chownSync(p, user.uid, user.gid);
 
@@ -157,6 +173,7 @@ export async function startNetconfd(options: { protocols?: 'netconf1.0' | 'netco
       '--module=iana-if-type',
       '--module=ietf-interfaces',
       '--module=ietf-ip',
+      ...(options.modules ?? []).map((m) => `--module=${m}`),
       `--startup=${join(home, 'startup-cfg.xml')}`,
       `--superuser=${USER}`,
       `--port=${port}`,
@@ -174,12 +191,12 @@ export async function startNetconfd(options: { protocols?: 'netconf1.0' | 'netco
   netconfd.stderr!.on('data', (d: Buffer) => (netconfdOut += d.toString()));
   const netconfdLog = (): string => `${netconfdOut}\n${existsSync(join(dir, 'netconfd.log')) ? readFileSync(join(dir, 'netconfd.log'), 'utf8') : ''}`;
   let sshd: ChildProcess | undefined;
+  let sshdLog = '';
   try {
     await waitFor(() => existsSync(sock) || netconfd.exitCode !== null, 15_000, 'netconfd did not create its socket', netconfdLog);
     if (netconfd.exitCode !== null) throw new Error(`netconfd exited (${netconfd.exitCode}):\n${netconfdLog()}`);
     chmodSync(sock, 0o666);
 
-    let sshdLog = '';
     sshd = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
     sshd.stderr!.on('data', (d: Buffer) => (sshdLog += d.toString()));
     const s = sshd;
@@ -207,6 +224,14 @@ export async function startNetconfd(options: { protocols?: 'netconf1.0' | 'netco
     dir,
     ifconfigCalls: () => readFileSync(join(dir, 'ifconfig-calls.log'), 'utf8'),
     netconfdLog,
+    sshdLog: () => sshdLog,
+    async holdIfconfig() {
+      if (!options.gateIfconfig) throw new Error('startNetconfd({ gateIfconfig: true }) to hold ifconfig');
+      await writeFile(gate, '');
+    },
+    async releaseIfconfig() {
+      await rm(gate, { force: true });
+    },
     async stop() {
       await stopChild(sshdChild);
       await stopChild(netconfd);
