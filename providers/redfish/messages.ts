@@ -148,6 +148,7 @@ export interface ErrorContext {
   what: string;
   status: number;
   body: unknown;
+  /** The answer's Retry-After, in ms (see retryAfterMs in http.ts). */
   retryAfterMs?: number;
 }
 
@@ -166,8 +167,10 @@ export function httpError(ctx: ErrorContext): PlumbError {
   }
   if (ctx.status === 409) return new ProviderError(`${where}${detail || ': conflict'}`, { retryable: true });
   if (ctx.status === 429 || ctx.status === 500 || ctx.status === 502 || ctx.status === 503 || ctx.status === 504) {
-    const later = ctx.retryAfterMs !== undefined ? ` (Retry-After ${Math.ceil(ctx.retryAfterMs / 1000)} s)` : '';
-    return new ProviderError(`${where}${detail || ': the BMC is busy or failing'}${later}`, { retryable: true });
+    // RFC 9110: Retry-After on a 429 or 503 is how long the BMC wants to be left alone; the queue waits at least that.
+    const asked = ctx.status === 429 || ctx.status === 503 ? ctx.retryAfterMs : undefined;
+    const later = asked !== undefined ? ` (Retry-After ${Math.ceil(asked / 1000)} s)` : '';
+    return new ProviderError(`${where}${detail || ': the BMC is busy or failing'}${later}`, { retryable: true, ...(asked !== undefined ? { retryAfterMs: asked } : {}) });
   }
   if (ctx.status >= 300 && ctx.status < 400) return new ProviderError(`${where}: redirects are not followed (check the address)`);
   return new ProviderError(`${where}${detail}`);

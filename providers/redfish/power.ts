@@ -6,7 +6,7 @@
 import { SpecError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/provider.js';
 import { action } from './discovery.js';
-import { pollUntil } from './long-ops.js';
+import { pollUntil, type PollLimit } from './long-ops.js';
 import type { RedfishSession } from './session.js';
 
 export type PowerState = 'On' | 'Off' | 'PoweringOn' | 'PoweringOff' | 'Paused' | string;
@@ -51,9 +51,9 @@ export async function postReset(s: RedfishSession, target: string, resetType: st
 }
 
 /** Polls until PowerState is `want` (true), or until `untilMs` (epoch ms) passes (false). */
-export async function waitForPower(s: RedfishSession, systemUri: string, want: 'On' | 'Off', signal: AbortSignal, untilMs?: number): Promise<boolean> {
-  return pollUntil<boolean>(s, signal, `redfish ${s.targetName}: waiting for power ${want}`, async () => {
-    const system = await s.getJson(systemUri, signal);
+export async function waitForPower(s: RedfishSession, systemUri: string, want: 'On' | 'Off', limit: PollLimit, untilMs?: number): Promise<boolean> {
+  return pollUntil<boolean>(s, limit, `redfish ${s.targetName}: waiting for power ${want}`, async () => {
+    const system = await s.getJson(systemUri, limit.signal);
     if (powerStateOf(system) === want) return { done: true, value: true };
     if (untilMs !== undefined && Date.now() >= untilMs) return { done: true, value: false };
     return { done: false };
@@ -61,9 +61,9 @@ export async function waitForPower(s: RedfishSession, systemUri: string, want: '
 }
 
 /** Polls until the system is On or Off (not on its way). */
-export async function waitSettled(s: RedfishSession, systemUri: string, signal: AbortSignal): Promise<JsonObject> {
-  return pollUntil<JsonObject>(s, signal, `redfish ${s.targetName}: waiting for the power state to settle`, async () => {
-    const system = await s.getJson(systemUri, signal);
+export async function waitSettled(s: RedfishSession, systemUri: string, limit: PollLimit): Promise<JsonObject> {
+  return pollUntil<JsonObject>(s, limit, `redfish ${s.targetName}: waiting for the power state to settle`, async () => {
+    const system = await s.getJson(systemUri, limit.signal);
     const state = powerStateOf(system);
     return state === 'On' || state === 'Off' ? { done: true, value: system } : { done: false };
   });

@@ -250,7 +250,7 @@ async function waitForBios(
 ): Promise<void> {
   const bios = r.spec.bios!;
   let stale = staleAfter;
-  await pollUntil(s, ctx.signal, `redfish ${s.targetName}: waiting for the reset to apply BIOS settings`, async () => {
+  await pollUntil(s, ctx, `redfish ${s.targetName}: waiting for the reset to apply BIOS settings`, async () => {
     const system = await s.getJson(uri, ctx.signal);
     if (powerStateOf(system) !== 'On') return { done: false };
     const res = await readBios(s, system, ctx.signal);
@@ -286,12 +286,12 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
     const type = chooseResetType(reset.allowed, ['ForceOff'], what);
     // Keeps the shutdown's progress beside it: a refused ForceOff goes back to waiting on that shutdown.
     await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postReset(s, reset.target, type, ctx.signal));
-    await waitForPower(s, uri, 'Off', ctx.signal);
+    await waitForPower(s, uri, 'Off', ctx);
   };
   const forcedAt = numberField(recall(s, r), 'forceOffIssuedAt');
   if (forcedAt !== undefined) {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt: forcedAt }, 'a ForceOff for this spec was already issued; waiting for it');
-    if (await waitForPower(s, uri, 'Off', ctx.signal, forcedAt + s.resetStaleMs)) return;
+    if (await waitForPower(s, uri, 'Off', ctx, forcedAt + s.resetStaleMs)) return;
     ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled ForceOff shows no effect; issuing it again');
     return force();
   }
@@ -305,7 +305,7 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a graceful shutdown for this spec was already issued; waiting for it');
   }
   // The grace period runs from when the shutdown was issued, also across a crash.
-  if (await waitForPower(s, uri, 'Off', ctx.signal, issuedAt + graceMs(r.spec))) return;
+  if (await waitForPower(s, uri, 'Off', ctx, issuedAt + graceMs(r.spec))) return;
   ctx.log.warn({ target: s.targetName, id: r.id }, 'graceful shutdown did not finish within the grace period; forcing off');
   await force();
 }
@@ -322,11 +322,11 @@ async function powerOn(s: RedfishSession, r: Resource<SystemSpec>, uri: string, 
   const issuedAt = numberField(recall(s, r), 'powerOnIssuedAt');
   if (issuedAt !== undefined) {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a power on for this spec was already issued; waiting for it');
-    if (await waitForPower(s, uri, 'On', ctx.signal, issuedAt + s.resetStaleMs)) return;
+    if (await waitForPower(s, uri, 'On', ctx, issuedAt + s.resetStaleMs)) return;
     ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled power on shows no effect; issuing it again');
   }
   await send();
-  await waitForPower(s, uri, 'On', ctx.signal);
+  await waitForPower(s, uri, 'On', ctx);
 }
 
 /** Room for a server to reboot through POST (some take 10 minutes with many DIMMs). */
@@ -446,7 +446,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
       // A reset for this very spec is already under way (a crash, or a deadline mid-wait): wait for it, never a second one.
       await resetForBios(s, r, uri, system, managed, ctx, true);
     } else {
-      if (powerStateOf(system) !== 'On' && powerStateOf(system) !== 'Off' && (has('/powerState') || managed.length > 0)) system = await waitSettled(s, uri, ctx.signal);
+      if (powerStateOf(system) !== 'On' && powerStateOf(system) !== 'Off' && (has('/powerState') || managed.length > 0)) system = await waitSettled(s, uri, ctx);
       const power = powerStateOf(system);
       const biosNeedsReset = managed.length > 0 && resetsForBios(spec, power);
       if (spec.powerState === 'Off' && paths.has('/powerState') && power !== 'Off') {
