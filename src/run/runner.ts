@@ -526,7 +526,9 @@ function groupsInCycles(ops: Op[], groups: Map<string, Op[]>): string[] {
  */
 function toldToWait(err: ProviderError, askedMs: number, limitMs: number): ProviderError {
   const s = (ms: number): string => String(Math.ceil(ms / 1000));
-  return new ProviderError(`${err.message}; the target asked to wait ${s(askedMs)} s before trying again, longer than one attempt may take (${s(limitMs)} s): not retried in this pass`, {
+  // A provider that already said what the target asked (a poll past its deadline) is not repeated.
+  const said = err.message.includes('the target asked to wait') ? err.message : `${err.message}; the target asked to wait ${s(askedMs)} s before trying again, longer than one attempt may take (${s(limitMs)} s)`;
+  return new ProviderError(`${said}: not retried in this pass`, {
     cause: err,
     retryable: true,
     retryAfterMs: askedMs,

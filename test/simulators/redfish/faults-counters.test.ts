@@ -127,6 +127,43 @@ describe('redfish simulator: faults', () => {
     expect(bmc.state.powerState).toBe('On');
   });
 
+  it('failNext retryAfter: whole seconds, an HTTP-date, or none; the 503 message names the same seconds', async () => {
+    const date = new Date(Date.now() + 90_000);
+    bmc.faults.failNext('GET', paths.manager(), 503, { retryAfter: 7 });
+    bmc.faults.failNext('GET', paths.manager(), 429, { retryAfter: date });
+    bmc.faults.failNext('GET', paths.manager(), 503, { retryAfter: null });
+    bmc.faults.failNext('GET', paths.manager(), 429);
+    const seconds = await client.get(paths.manager());
+    expect([seconds.status, header(seconds, 'retry-after')]).toEqual([503, '7']);
+    expect(((seconds.body?.error as Record<string, unknown>)['@Message.ExtendedInfo'] as Array<Record<string, unknown>>)[0]?.MessageArgs).toEqual(['7']);
+    const dated = await client.get(paths.manager());
+    expect([dated.status, header(dated, 'retry-after')]).toEqual([429, date.toUTCString()]);
+    const none = await client.get(paths.manager());
+    expect([none.status, header(none, 'retry-after')]).toEqual([503, undefined]);
+    const plain = await client.get(paths.manager());
+    expect([plain.status, header(plain, 'retry-after')]).toEqual([429, undefined]);
+    expect(() => bmc.faults.failNext('GET', paths.manager(), 503, { retryAfter: 1.5 })).toThrow(/whole seconds/);
+  });
+
+  it('requests(): each request with its arrival time and status, by method and routed path', async () => {
+    bmc.resetCounters();
+    const before = Date.now();
+    bmc.faults.failNext('PATCH', paths.system(), 503);
+    await client.patch(`${paths.system()}/`, { AssetTag: 'x' });
+    await client.patch(paths.system(), { AssetTag: 'x' });
+    await client.get(paths.system());
+    const patches = bmc.requests('patch', `${paths.system()}?$select=AssetTag`);
+    expect(patches.map((r) => [r.method, r.path, r.status])).toEqual([
+      ['PATCH', paths.system(), 503],
+      ['PATCH', paths.system(), 204],
+    ]);
+    expect(patches[0]!.at).toBeGreaterThanOrEqual(before);
+    expect(patches[1]!.at).toBeGreaterThanOrEqual(patches[0]!.at);
+    expect(bmc.requests().map((r) => r.method)).toEqual(['PATCH', 'PATCH', 'GET']);
+    bmc.resetCounters();
+    expect(bmc.requests()).toEqual([]);
+  });
+
   it('dropNext: the connection is lost with the request unapplied, or (afterApplying) applied', async () => {
     bmc.state.assetTag = '';
     const before = bmc.faults.dropNext('PATCH', paths.system());
