@@ -46,12 +46,12 @@ describe('redfish simulator: faults', () => {
     const answer = await client.get(paths.system());
     expect(answer.status).toBe(503);
     expect(header(answer, 'retry-after')).toBe('1');
-    expect((answer.body?.error as Record<string, unknown>).code).toBe('Base.1.8.GeneralError');
-    expect(messageIds(answer.body)).toEqual(['Base.1.8.ServiceTemporarilyUnavailable']);
+    expect((answer.body?.error as Record<string, unknown>).code).toBe('Base.1.19.GeneralError');
+    expect(messageIds(answer.body)).toEqual(['Base.1.19.ServiceTemporarilyUnavailable']);
     bmc.faults.errorStatus = 500;
     const patched = await client.patch(paths.system(), { AssetTag: 'never' });
     expect(patched.status).toBe(500);
-    expect(messageIds(patched.body)).toEqual(['Base.1.8.InternalError']);
+    expect(messageIds(patched.body)).toEqual(['Base.1.19.InternalError']);
     expect(bmc.state.assetTag).toBe('');
   });
 
@@ -68,7 +68,7 @@ describe('redfish simulator: faults', () => {
     for (let i = 0; i < 2; i += 1) {
       const refused = await client.patchWithEtag(paths.system(), { AssetTag: 'storm' });
       expect(refused.status).toBe(412);
-      expect(messageIds(refused.body)).toEqual(['Base.1.8.PreconditionFailed']);
+      expect(messageIds(refused.body)).toEqual(['Base.1.19.PreconditionFailed']);
     }
     expect(bmc.state.assetTag).toBe('');
     expect((await client.patchWithEtag(paths.system(), { AssetTag: 'storm' })).status).toBe(204);
@@ -94,8 +94,8 @@ describe('redfish simulator: faults', () => {
       const refused = await client.post(paths.reset(), { ResetType: 'ForceRestart' });
       expect(refused.status).toBe(503);
       expect(header(refused, 'retry-after')).toBe('1');
-      expect((refused.body?.error as Record<string, unknown>).code).toBe('Base.1.8.GeneralError');
-      expect(messageIds(refused.body)).toEqual(['Base.1.8.ServiceTemporarilyUnavailable']);
+      expect((refused.body?.error as Record<string, unknown>).code).toBe('Base.1.19.GeneralError');
+      expect(messageIds(refused.body)).toEqual(['Base.1.19.ServiceTemporarilyUnavailable']);
     }
     expect(rule).toMatchObject({ remaining: 0, fired: 2 });
     expect(bmc.counters).toMatchObject({ resets: 0, resetsByType: {}, writesByPath: { [`POST ${paths.reset()}`]: 2 } });
@@ -112,7 +112,7 @@ describe('redfish simulator: faults', () => {
     bmc.faults.failNext('PATCH', paths.system(), 500, { bare: true });
     const first = await client.patch(paths.system(), { AssetTag: 'x' });
     expect(first.status).toBe(400);
-    expect(messageIds(first.body)).toEqual(['Base.1.8.PropertyValueFormatError']);
+    expect(messageIds(first.body)).toEqual(['Base.1.19.PropertyValueFormatError']);
     const second = await client.patch(paths.system(), { AssetTag: 'x' });
     expect([second.status, second.text]).toEqual([500, '']);
     expect(bmc.state.assetTag).toBe('');
