@@ -248,6 +248,7 @@ export function retryAfterMs(value: string | undefined, now: number = Date.now()
   if (/^[0-9]+$/.test(text)) return Number(text) * 1_000;
   // Every HTTP-date form names its day and month: this keeps Date.parse from reading "2" or "soon".
   if (!/^[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
+  // asctime names no zone, and HTTP-dates are always GMT (Date.parse would take it as local time).
+  const at = Date.parse(/^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/.test(text) ? `${text} GMT` : text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -3,7 +3,7 @@
  * allows, the PowerState polled until it settles. Transitional states count as
  * where they are heading, so a reset in progress is never mistaken for drift.
  */
-import { SpecError } from '../../src/errors.js';
+import { ProviderError, SpecError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/provider.js';
 import { action } from './discovery.js';
 import { pollUntil, type PollLimit } from './long-ops.js';
@@ -48,6 +48,26 @@ export async function resetAction(s: RedfishSession, system: JsonObject, signal:
 export async function postReset(s: RedfishSession, target: string, resetType: string, signal: AbortSignal): Promise<void> {
   s.log.info({ target: s.targetName, resetType }, 'redfish reset');
   await s.post(target, { ResetType: resetType }, signal);
+}
+
+/**
+ * POSTs a reset that takes the system to `want`. The power state can change
+ * between Plumb's read and the reset (a button pressed, a shutdown finishing as
+ * its grace period does), and real BMCs refuse a reset that is no longer needed:
+ * iDRAC with 409 "Server is already powered ON/OFF", iLO with 400
+ * InvalidOperationForSystemState. A refusal after which the system reads as
+ * `want` (or on its way there) is success; any other refusal stands.
+ */
+export async function postResetTowards(s: RedfishSession, systemUri: string, target: string, resetType: string, want: 'On' | 'Off', signal: AbortSignal): Promise<void> {
+  try {
+    await postReset(s, target, resetType, signal);
+  } catch (err) {
+    // Only an answer of the BMC's: a lost or unsent request says nothing about the power state.
+    if (!(err instanceof ProviderError || err instanceof SpecError) || (err as { requestSent?: unknown }).requestSent === false) throw err;
+    const system = await s.getJson(systemUri, signal).catch(() => undefined);
+    if (system === undefined || settledPower(powerStateOf(system)) !== want) throw err;
+    s.log.info({ target: s.targetName, resetType, powerState: powerStateOf(system) }, 'redfish reset refused: the system is already where it was to go');
+  }
 }
 
 /** Polls until PowerState is `want` (true), or until `untilMs` (epoch ms) passes (false). */

@@ -15,7 +15,7 @@ import { joinPointer, pointerCovers } from '../../../src/util/json-pointer.js';
 import { isObject } from '../../../src/util/object.js';
 import { systemUri } from '../discovery.js';
 import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
-import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
+import { canonicalEnum, chooseResetType, postReset, postResetTowards, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 import { systemClaims } from '../claims.js';
@@ -285,7 +285,7 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
   const force = async (): Promise<void> => {
     const type = chooseResetType(reset.allowed, ['ForceOff'], what);
     // Keeps the shutdown's progress beside it: a refused ForceOff goes back to waiting on that shutdown.
-    await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postReset(s, reset.target, type, ctx.signal));
+    await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postResetTowards(s, uri, reset.target, type, 'Off', ctx.signal));
     await waitForPower(s, uri, 'Off', ctx);
   };
   const forcedAt = numberField(recall(s, r), 'forceOffIssuedAt');
@@ -300,7 +300,7 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
   if (issuedAt === undefined) {
     const type = chooseResetType(reset.allowed, ['GracefulShutdown'], what);
     issuedAt = Date.now();
-    await issue(s, r, ctx, { shutdownIssuedAt: issuedAt, shutdownType: type }, () => postReset(s, reset.target, type, ctx.signal));
+    await issue(s, r, ctx, { shutdownIssuedAt: issuedAt, shutdownType: type }, () => postResetTowards(s, uri, reset.target, type, 'Off', ctx.signal));
   } else {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a graceful shutdown for this spec was already issued; waiting for it');
   }
@@ -318,7 +318,7 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
 async function powerOn(s: RedfishSession, r: Resource<SystemSpec>, uri: string, system: JsonObject, ctx: OpContext): Promise<void> {
   const reset = await resetAction(s, system, ctx.signal);
   const type = chooseResetType(reset.allowed, ['On', 'PowerCycle'], `redfish ${s.targetName}: power on`);
-  const send = (): Promise<void> => issue(s, r, ctx, { powerOnIssuedAt: Date.now(), resetType: type }, () => postReset(s, reset.target, type, ctx.signal));
+  const send = (): Promise<void> => issue(s, r, ctx, { powerOnIssuedAt: Date.now(), resetType: type }, () => postResetTowards(s, uri, reset.target, type, 'On', ctx.signal));
   const issuedAt = numberField(recall(s, r), 'powerOnIssuedAt');
   if (issuedAt !== undefined) {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a power on for this spec was already issued; waiting for it');

@@ -504,6 +504,12 @@ describe('redfish messages', () => {
     expect(httpError({ what: 'w', status: 403, body: undefined })).toBeInstanceOf(AuthError);
   });
 
+  it('a message sent without its text (iLO) reads as its id and arguments', () => {
+    const body = { error: { code: 'iLO.0.10.ExtendedInfo', message: 'See @Message.ExtendedInfo for more information.', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.InvalidOperationForSystemState', MessageArgs: ['Power is off'] }] } };
+    expect(httpError({ what: 'redfish x: POST /r', status: 400, body }).message).toBe('redfish x: POST /r -> 400: iLO.2.14.InvalidOperationForSystemState (Power is off)');
+    expect(extractMessages({ error: { '@Message.ExtendedInfo': [{ MessageId: 'Base.1.19.PropertyUnknown', Message: 'no', MessageSeverity: 'Warning', Severity: 'Critical' }] } })[0]).toMatchObject({ severity: 'Warning' });
+  });
+
   it('Retry-After in seconds or as an HTTP-date, relative to now; garbage is no Retry-After', () => {
     const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
     expect(retryAfterMs('120', now)).toBe(120_000);
