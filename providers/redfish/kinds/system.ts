@@ -329,6 +329,19 @@ async function powerOn(s: RedfishSession, r: Resource<SystemSpec>, uri: string, 
   await waitForPower(s, uri, 'On', ctx);
 }
 
+/**
+ * A boot source the BMC does not list in its AllowableValues would only be
+ * refused (PropertyValueNotInList): said before any write, with the list.
+ */
+function refuseUnlistedBootSource(s: RedfishSession, r: Resource<SystemSpec>, system: JsonObject, source: string): void {
+  const boot = isObject(system.Boot) ? system.Boot : {};
+  const listed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
+  if (!Array.isArray(listed) || listed.length === 0) return;
+  const allowed = listed.filter((v): v is string => typeof v === 'string');
+  if (allowed.some((v) => v.toLowerCase() === source.toLowerCase())) return;
+  throw new SpecError(`${r.id}: boot.source ${source} is not offered by ${s.targetName} (BootSourceOverrideTarget@Redfish.AllowableValues: ${allowed.join(', ')})`, { pointer: '/boot/source', notSent: true });
+}
+
 /** Room for a server to reboot through POST (some take 10 minutes with many DIMMs). */
 const LONG_OPERATION_MS = 20 * 60_000;
 
@@ -399,7 +412,10 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
           const modeDiffers = planned('mode') && b.mode !== undefined && now.boot.mode !== b.mode;
           const enabledDiffers = planned('enabled') && now.boot.enabled !== b.enabled;
           // A one-shot override already set exactly so (by someone, or by us before a crash) needs no write.
-          if (sourceDiffers) boot.BootSourceOverrideTarget = b.source!;
+          if (sourceDiffers) {
+            refuseUnlistedBootSource(s, r, system, b.source!);
+            boot.BootSourceOverrideTarget = b.source!;
+          }
           if (enabledDiffers || (bootOnce && (sourceDiffers || modeDiffers))) boot.BootSourceOverrideEnabled = b.enabled;
           if (modeDiffers) boot.BootSourceOverrideMode = b.mode!;
         }
