@@ -48,7 +48,6 @@ describe('redfish simulator: power and boot', () => {
     const { seen, ms } = await watchPower(bmc, 'On');
     expect(seen).toEqual(['PoweringOff', 'PoweringOn', 'On']);
     expect(ms).toBeGreaterThanOrEqual(RESET_MS * 0.8);
-    expect(ms).toBeLessThan(RESET_MS * 5);
     expect(bmc.counters.resets).toBe(1);
   });
 
