@@ -104,6 +104,8 @@ export class Runner {
   readonly #secrets: Secrets;
   readonly #keyedHash: (value: Buffer | string) => string;
   readonly #steps: OperationSteps;
+  /** Per target, until when it asked to be left alone (its last Retry-After, epoch ms). */
+  readonly #quietUntil = new Map<string, number>();
 
   constructor(deps: {
     registry: ProviderRegistry;
@@ -262,12 +264,20 @@ export class Runner {
       if (ctx.stop.aborted) return { cancelled: true, attempts: attempt - 1 };
       try {
         // Queued work checks the stop signal when its turn comes (no listener per queued op on one signal).
-        const results = await lane(unit.target).add(() => {
+        const results = await lane(unit.target).add(async () => {
           if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
-          return global.add(() => {
-            if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
-            return work();
-          });
+          // Waits in its lane, not in the global limit: only this target's work waits with it.
+          await this.#leaveAlone(unit, ctx);
+          try {
+            return await global.add(() => {
+              if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
+              return work();
+            });
+          } catch (err) {
+            // Noted before the lane lets the target's next unit in.
+            this.#noteRetryAfter(unit.target, err instanceof BatchFailure ? err.cause : err);
+            throw err;
+          }
         });
         return { results: results!, attempts: attempt };
       } catch (thrown) {
@@ -297,6 +307,40 @@ export class Runner {
         return { error: err, attempts: attempt, ...settled };
       }
     }
+  }
+
+  /** A target's Retry-After: nothing is sent to it before then, by any unit of any pass. */
+  #noteRetryAfter(target: string | null, err: unknown): void {
+    const asked = retryAfterOf(err);
+    if (asked === undefined || target === null) return;
+    const until = this.#now() + asked;
+    if (until > (this.#quietUntil.get(target) ?? 0)) this.#quietUntil.set(target, until);
+  }
+
+  /**
+   * Before a unit sends anything: waits out what is left of its target's
+   * Retry-After, or, when that is longer than one attempt may take, fails at
+   * once without sending (a later pass takes it up, not before).
+   */
+  async #leaveAlone(unit: Unit, ctx: RunContext): Promise<void> {
+    if (unit.target === null) return;
+    const until = this.#quietUntil.get(unit.target);
+    if (until === undefined) return;
+    const left = until - this.#now();
+    if (left <= 0) {
+      this.#quietUntil.delete(unit.target);
+      return;
+    }
+    const limitMs = this.#unitDeadlineMs(unit, ctx);
+    if (left > limitMs) {
+      throw new ProviderError(`target ${unit.target}: the target asked to wait ${Math.ceil(left / 1000)} s more (the Retry-After of an earlier answer), longer than one attempt may take (${Math.ceil(limitMs / 1000)} s)`, {
+        retryable: true,
+        retryAfterMs: left,
+        notSent: true,
+      });
+    }
+    this.#log.debug({ target: unit.target, waitMs: left }, 'waiting out the target\'s Retry-After');
+    await delay(left, ctx.stop, 'waiting out the target\'s Retry-After');
   }
 
   #opContext(targetName: string, id: string, limit: Deadline): OpContext {

@@ -15,13 +15,13 @@ import { builtinProviders } from '../../src/daemon/providers.js';
 import { tempDir, TempRepo } from '../helpers/git-repo.js';
 import { startRedfishLab, type RedfishLab } from '../providers/redfish/redfish-lab.js';
 
-const BMCS = ['seconds1', 'date1', 'long1', 'later1', 'poll1', 'poll2'];
+const BMCS = ['seconds1', 'date1', 'long1', 'later1', 'poll1', 'poll2', 'shared1', 'shared2'];
 const paths = profileSpec('generic').paths;
 /** Backoff far below any Retry-After here: a gap of a second can only come from the Retry-After. */
 const RUN: NonNullable<RawConfig['run']> = { backoff: '10ms', maxBackoff: '20ms', retryAfter: '1ms', maxRetryAfter: '2ms', connectTimeout: '2s', opTimeout: '20s' };
 
-function doc(kind: string, name: string, spec: string): string {
-  return `apiVersion: plumb/v1\nkind: ${kind}\nmetadata: { name: ${name}, target: ${name} }\nspec:\n${spec}`;
+function doc(kind: string, name: string, spec: string, target = name): string {
+  return `apiVersion: plumb/v1\nkind: ${kind}\nmetadata: { name: ${name}, target: ${target} }\nspec:\n${spec}`;
 }
 
 /** Waits for a state the test can see (a guard of 30 s against a hang, not a timing assumption). */
@@ -131,6 +131,45 @@ describe('redfish: Retry-After is a floor for every retry', () => {
     const stored = row('redfish.System/later1');
     expect(stored.last_error).toMatch(/\(Retry-After 120 s\)$/);
     expect(stored.next_attempt_at!).toBeGreaterThanOrEqual(refused!.at + 120_000);
+  });
+
+  test('the Retry-After holds for the whole target: its next resource sends nothing before it either (no second log-in at once)', async () => {
+    const b = bmc('shared1');
+    await open();
+    repo!.write('s.yaml', [doc('redfish.System', 'shared1', '  assetTag: rack-5\n'), doc('redfish.Manager', 'shared1-bmc', '  timeZone: "+01:00"\n', 'shared1')].join('---\n'));
+    repo!.commit('system and manager');
+    // Whichever resource goes first has its log-in refused; the other waits its turn in the target's lane.
+    b.faults.failNext('POST', paths.sessions, 503, { retryAfter: 1 });
+    const report = await engine!.pass();
+    expect(report.run!.results.map((r) => r.status).sort()).toEqual(['changed', 'changed']);
+    const all = b.requests();
+    const refused = all.find((r) => r.status === 503)!;
+    const after = all.slice(all.indexOf(refused) + 1);
+    expect(after.length).toBeGreaterThan(0);
+    expect(Math.min(...after.map((r) => r.at)) - refused.at).toBeGreaterThanOrEqual(1_000);
+    expect(b.requests('POST', paths.sessions).map((r) => r.status)).toEqual([503, 201]);
+    expect([b.state.assetTag, b.state.timeZone]).toEqual(['rack-5', '+01:00']);
+  });
+
+  test('a Retry-After past one attempt fails the target\'s other resources at once too, unsent, due no earlier', async () => {
+    const b = bmc('shared2');
+    await open({ ...RUN, perTarget: 1 });
+    repo!.write('s.yaml', [doc('redfish.System', 'shared2', '  assetTag: rack-6\n'), doc('redfish.Manager', 'shared2-bmc', '  timeZone: "+02:00"\n', 'shared2')].join('---\n'));
+    repo!.commit('system and manager');
+    b.faults.failNext('POST', paths.sessions, 503, { retryAfter: 3_600 });
+    const report = await engine!.pass();
+    expect(report.run!.results.map((r) => [r.status, r.attempts])).toEqual([
+      ['failed', 1],
+      ['failed', 1],
+    ]);
+    const messages = report.run!.results.map((r) => r.error!.message);
+    expect(messages.some((m) => /\(Retry-After 3600 s\); the target asked to wait 3600 s before trying again/.test(m))).toBe(true);
+    expect(messages.some((m) => /^target shared2: the target asked to wait \d+ s more \(the Retry-After of an earlier answer\), longer than one attempt may take \(20 s\): not retried in this pass$/.test(m))).toBe(true);
+    // One log-in, refused; nothing after it.
+    const all = b.requests();
+    expect(all[all.length - 1]!.status).toBe(503);
+    expect(b.requests('POST', paths.sessions)).toHaveLength(1);
+    for (const id of ['redfish.System/shared2', 'redfish.Manager/shared2-bmc']) expect(row(id).next_attempt_at!).toBeGreaterThanOrEqual(all[all.length - 1]!.at + 3_600_000);
   });
 
   test('a poll refused with Retry-After: 1 while the system powers on: the next poll comes no sooner than 1 s later, within the same attempt', async () => {
