@@ -79,15 +79,26 @@ export class CancelledError extends PlumbError {
   readonly code = 'PLUMB_CANCELLED';
 }
 
-/** A provider operation failed on the target. `retryable` says whether trying again could help. */
+/**
+ * A provider operation failed on the target. `retryable` says whether trying
+ * again could help; `retryAfterMs`, how long the target asked to be left alone
+ * first (HTTP `Retry-After` on a 429 or 503): every retry waits at least that.
+ */
 export class ProviderError extends PlumbError {
   readonly code = 'PLUMB_PROVIDER';
   override readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; retryable?: boolean; notSent?: boolean }) {
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean; notSent?: boolean; retryAfterMs?: number }) {
     super(message, options);
     this.retryable = options?.retryable ?? false;
+    this.retryAfterMs = options?.retryAfterMs;
   }
+}
+
+/** How long the target asked to be left alone before the next try (Retry-After), if it said. */
+export function retryAfterOf(err: unknown): number | undefined {
+  return err instanceof ProviderError ? err.retryAfterMs : undefined;
 }
 
 /** The session to a target broke mid-operation; a new session may succeed. */

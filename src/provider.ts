@@ -107,6 +107,12 @@ export interface OpenContext {
 /** Per-operation context: every network call must honour `signal`. */
 export interface OpContext {
   signal: AbortSignal;
+  /**
+   * When the operation's deadline passes (epoch ms; `signal` then aborts with a
+   * TimeoutError); unset when the caller set none. A wait that would outlast it
+   * (a target's Retry-After) fails at once instead.
+   */
+  deadlineAt?: number;
   log: Log;
   /** Resolves secret references a resource's spec holds (e.g. a BMC account's password). */
   secrets: Secrets;

@@ -237,10 +237,18 @@ export class RedfishHttp {
   }
 }
 
-/** `Retry-After: 5` or an HTTP date -> ms; undefined when absent or unparsable. */
+/**
+ * `Retry-After: 5` (delay-seconds) or an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`,
+ * or the obsolete RFC 850 and asctime forms) -> ms from `now` (0 for a date
+ * already past); undefined when absent or unparsable.
+ */
 export function retryAfterMs(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^[0-9]+$/.test(value.trim())) return Number(value.trim()) * 1_000;
-  const at = Date.parse(value);
+  const text = value?.trim() ?? '';
+  if (text === '') return undefined;
+  if (/^[0-9]+$/.test(text)) return Number(text) * 1_000;
+  // Every HTTP-date form names its day and month: this keeps Date.parse from reading "2" or "soon".
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  // asctime names no zone, and HTTP-dates are always GMT (Date.parse would take it as local time).
+  const at = Date.parse(/^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/.test(text) ? `${text} GMT` : text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

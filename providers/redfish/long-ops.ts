@@ -9,7 +9,7 @@
  * Both hold only what may really have happened: a request the BMC refused, or
  * that never left Plumb, is withdrawn from both.
  */
-import { PlumbError } from '../../src/errors.js';
+import { PlumbError, ProviderError, retryAfterOf } from '../../src/errors.js';
 import { delay, type Json, type JsonObject, type OpContext, type Resource } from '../../src/provider.js';
 import { isObject } from '../../src/util/object.js';
 import { specHash } from '../canonical.js';
@@ -77,31 +77,52 @@ export type PollResult<T> = { done: true; value: T } | { done: false; delayMs?: 
 /** Transient errors in a row a wait rides out before it gives up (and the queue takes over). */
 const POLL_TRANSIENT_LIMIT = 5;
 
+/** The operation a poll belongs to: its signal and, when it has one, when its deadline passes. */
+export type PollLimit = Pick<OpContext, 'signal' | 'deadlineAt'>;
+
 /**
  * Polls `probe` with backoff (doubling from 250 ms up to the target's
- * pollInterval, or the BMC's Retry-After within that cap) until it says done or
- * the operation's deadline (ctx.signal) ends the wait with a TimeoutError.
+ * pollInterval, or a task monitor's Retry-After within that cap) until it says
+ * done or the operation's deadline (limit.signal) ends the wait with a
+ * TimeoutError.
  *
  * A poll only observes an operation already under way, so a transient failure
  * (a 503, a dropped connection) is another "not yet", up to a few in a row:
  * failing the whole operation on one lost GET would only make the queue come
- * back and wait for the same reset again. This retries no side effect.
+ * back and wait for the same reset again. This retries no side effect. A
+ * refusal that carries a Retry-After is waited out in full, whatever the cap;
+ * one that would outlast the deadline fails at once and leaves the wait to the
+ * queue.
  */
-export async function pollUntil<T>(s: RedfishSession, signal: AbortSignal, what: string, probe: () => Promise<PollResult<T>>): Promise<T> {
+export async function pollUntil<T>(s: RedfishSession, limit: PollLimit, what: string, probe: () => Promise<PollResult<T>>): Promise<T> {
+  const { signal } = limit;
   let wait = Math.min(250, s.pollMaxMs);
   let transient = 0;
   for (;;) {
     let result: PollResult<T>;
+    let asked: number | undefined;
     try {
       result = await probe();
       transient = 0;
     } catch (err) {
       if (signal.aborted || !(err instanceof PlumbError) || !err.retryable || ++transient >= POLL_TRANSIENT_LIMIT) throw err;
+      asked = retryAfterOf(err);
+      if (asked !== undefined && limit.deadlineAt !== undefined && Date.now() + asked > limit.deadlineAt) throw pastDeadline(err as ProviderError, asked, limit.deadlineAt);
       result = { done: false };
     }
     if (result.done) return result.value;
     const next = result.delayMs !== undefined ? Math.min(Math.max(result.delayMs, 10), s.pollMaxMs) : wait;
-    await delay(next, signal, what);
+    await delay(Math.max(next, asked ?? 0), signal, what);
     wait = Math.min(wait * 2, s.pollMaxMs);
   }
+}
+
+/** A poll refused with a Retry-After that ends past the operation's deadline: failed now, retryable, with what the BMC asked. */
+function pastDeadline(err: ProviderError, askedMs: number, deadlineAt: number): ProviderError {
+  const left = Math.max(0, Math.ceil((deadlineAt - Date.now()) / 1000));
+  return new ProviderError(`${err.message}; the target asked to wait ${Math.ceil(askedMs / 1000)} s before polling again, past this operation's deadline (${left} s left)`, {
+    cause: err,
+    retryable: true,
+    retryAfterMs: askedMs,
+  });
 }

@@ -13,6 +13,8 @@ export interface RedfishMessage {
   message: string;
   severity?: string;
   related: string[];
+  /** MessageArgs, when the message has them: all some BMCs (iLO) send besides the id. */
+  args?: string[];
 }
 
 const MAX_MESSAGE_TEXT = 600;
@@ -79,7 +81,9 @@ function asMessages(list: unknown): RedfishMessage[] {
     const message = typeof m.Message === 'string' ? m.Message : '';
     if (id === '' && message === '') continue;
     const related = Array.isArray(m.RelatedProperties) ? m.RelatedProperties.filter((p): p is string => typeof p === 'string') : [];
-    out.push({ id, message, ...(typeof m.Severity === 'string' ? { severity: m.Severity } : typeof m.MessageSeverity === 'string' ? { severity: m.MessageSeverity } : {}), related });
+    const args = Array.isArray(m.MessageArgs) ? m.MessageArgs.filter((a): a is string | number => typeof a === 'string' || typeof a === 'number').map(String) : [];
+    const severity = typeof m.MessageSeverity === 'string' ? m.MessageSeverity : typeof m.Severity === 'string' ? m.Severity : undefined;
+    out.push({ id, message, ...(severity !== undefined ? { severity } : {}), related, ...(args.length > 0 ? { args } : {}) });
   }
   return out;
 }
@@ -111,7 +115,8 @@ export function extractMessages(body: unknown): RedfishMessage[] {
 /** One line for an error: the BMC's own words, scrubbed of any secret it might echo back. */
 export function messagesText(messages: RedfishMessage[]): string {
   const parts = messages.map((m) => {
-    const text = m.message !== '' ? m.message : m.id;
+    // A message sent without its text (iLO) is its id and arguments.
+    const text = m.message !== '' ? m.message : m.args !== undefined ? `${m.id} (${m.args.join(', ')})` : m.id;
     const related = m.related.length > 0 ? ` [${m.related.join(', ')}]` : '';
     return m.id !== '' && m.message !== '' ? `${text}${related} (${m.id})` : `${text}${related}`;
   });
@@ -148,6 +153,7 @@ export interface ErrorContext {
   what: string;
   status: number;
   body: unknown;
+  /** The answer's Retry-After, in ms (see retryAfterMs in http.ts). */
   retryAfterMs?: number;
 }
 
@@ -166,8 +172,10 @@ export function httpError(ctx: ErrorContext): PlumbError {
   }
   if (ctx.status === 409) return new ProviderError(`${where}${detail || ': conflict'}`, { retryable: true });
   if (ctx.status === 429 || ctx.status === 500 || ctx.status === 502 || ctx.status === 503 || ctx.status === 504) {
-    const later = ctx.retryAfterMs !== undefined ? ` (Retry-After ${Math.ceil(ctx.retryAfterMs / 1000)} s)` : '';
-    return new ProviderError(`${where}${detail || ': the BMC is busy or failing'}${later}`, { retryable: true });
+    // RFC 9110: Retry-After on a 429 or 503 is how long the BMC wants to be left alone; the queue waits at least that.
+    const asked = ctx.status === 429 || ctx.status === 503 ? ctx.retryAfterMs : undefined;
+    const later = asked !== undefined ? ` (Retry-After ${Math.ceil(asked / 1000)} s)` : '';
+    return new ProviderError(`${where}${detail || ': the BMC is busy or failing'}${later}`, { retryable: true, ...(asked !== undefined ? { retryAfterMs: asked } : {}) });
   }
   if (ctx.status >= 300 && ctx.status < 400) return new ProviderError(`${where}: redirects are not followed (check the address)`);
   return new ProviderError(`${where}${detail}`);

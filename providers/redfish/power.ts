@@ -3,10 +3,10 @@
  * allows, the PowerState polled until it settles. Transitional states count as
  * where they are heading, so a reset in progress is never mistaken for drift.
  */
-import { SpecError } from '../../src/errors.js';
+import { ProviderError, SpecError } from '../../src/errors.js';
 import type { JsonObject } from '../../src/provider.js';
 import { action } from './discovery.js';
-import { pollUntil } from './long-ops.js';
+import { pollUntil, type PollLimit } from './long-ops.js';
 import type { RedfishSession } from './session.js';
 
 export type PowerState = 'On' | 'Off' | 'PoweringOn' | 'PoweringOff' | 'Paused' | string;
@@ -50,10 +50,30 @@ export async function postReset(s: RedfishSession, target: string, resetType: st
   await s.post(target, { ResetType: resetType }, signal);
 }
 
+/**
+ * POSTs a reset that takes the system to `want`. The power state can change
+ * between Plumb's read and the reset (a button pressed, a shutdown finishing as
+ * its grace period does), and real BMCs refuse a reset that is no longer needed:
+ * iDRAC with 409 "Server is already powered ON/OFF", iLO with 400
+ * InvalidOperationForSystemState. A refusal after which the system reads as
+ * `want` (or on its way there) is success; any other refusal stands.
+ */
+export async function postResetTowards(s: RedfishSession, systemUri: string, target: string, resetType: string, want: 'On' | 'Off', signal: AbortSignal): Promise<void> {
+  try {
+    await postReset(s, target, resetType, signal);
+  } catch (err) {
+    // Only an answer of the BMC's: a lost or unsent request says nothing about the power state.
+    if (!(err instanceof ProviderError || err instanceof SpecError) || (err as { requestSent?: unknown }).requestSent === false) throw err;
+    const system = await s.getJson(systemUri, signal).catch(() => undefined);
+    if (system === undefined || settledPower(powerStateOf(system)) !== want) throw err;
+    s.log.info({ target: s.targetName, resetType, powerState: powerStateOf(system) }, 'redfish reset refused: the system is already where it was to go');
+  }
+}
+
 /** Polls until PowerState is `want` (true), or until `untilMs` (epoch ms) passes (false). */
-export async function waitForPower(s: RedfishSession, systemUri: string, want: 'On' | 'Off', signal: AbortSignal, untilMs?: number): Promise<boolean> {
-  return pollUntil<boolean>(s, signal, `redfish ${s.targetName}: waiting for power ${want}`, async () => {
-    const system = await s.getJson(systemUri, signal);
+export async function waitForPower(s: RedfishSession, systemUri: string, want: 'On' | 'Off', limit: PollLimit, untilMs?: number): Promise<boolean> {
+  return pollUntil<boolean>(s, limit, `redfish ${s.targetName}: waiting for power ${want}`, async () => {
+    const system = await s.getJson(systemUri, limit.signal);
     if (powerStateOf(system) === want) return { done: true, value: true };
     if (untilMs !== undefined && Date.now() >= untilMs) return { done: true, value: false };
     return { done: false };
@@ -61,9 +81,9 @@ export async function waitForPower(s: RedfishSession, systemUri: string, want: '
 }
 
 /** Polls until the system is On or Off (not on its way). */
-export async function waitSettled(s: RedfishSession, systemUri: string, signal: AbortSignal): Promise<JsonObject> {
-  return pollUntil<JsonObject>(s, signal, `redfish ${s.targetName}: waiting for the power state to settle`, async () => {
-    const system = await s.getJson(systemUri, signal);
+export async function waitSettled(s: RedfishSession, systemUri: string, limit: PollLimit): Promise<JsonObject> {
+  return pollUntil<JsonObject>(s, limit, `redfish ${s.targetName}: waiting for the power state to settle`, async () => {
+    const system = await s.getJson(systemUri, limit.signal);
     const state = powerStateOf(system);
     return state === 'On' || state === 'Off' ? { done: true, value: system } : { done: false };
   });

@@ -55,6 +55,12 @@ function pathOf(link: string, origin: string): string {
   return link.startsWith('/') ? link : `/${link}`;
 }
 
+/** An answer's Retry-After (seconds or an HTTP-date), as httpError takes it. */
+export function retryAfterOf(res: HttpResponse): { retryAfterMs?: number } {
+  const later = retryAfterMs(res.headers['retry-after']);
+  return later !== undefined ? { retryAfterMs: later } : {};
+}
+
 /** A resource as last read: its body and ETag (for If-Match). */
 export interface ReadResource {
   uri: string;
@@ -143,7 +149,7 @@ export class RedfishSession implements Session {
       // Some BMCs want credentials even for the root; with basic auth that is a request like any other.
       return this.#cacheRoot(await this.getJson(SERVICE_ROOT, signal));
     }
-    if (res.status !== 200 || !isObject(res.json)) throw httpError({ what: `redfish ${this.targetName}: GET ${SERVICE_ROOT}`, status: res.status, body: res.json });
+    if (res.status !== 200 || !isObject(res.json)) throw httpError({ what: `redfish ${this.targetName}: GET ${SERVICE_ROOT}`, status: res.status, body: res.json, ...retryAfterOf(res) });
     return this.#cacheRoot(res.json);
   }
 
@@ -169,7 +175,7 @@ export class RedfishSession implements Session {
       const text = messagesText(extractMessages(res.json));
       throw new AuthError(`${what}: the BMC refused the credentials (${res.status}${text ? `: ${text}` : ''})`);
     }
-    if (res.status < 200 || res.status >= 300) throw httpError({ what: `redfish ${this.targetName}: POST ${path} (log in)`, status: res.status, body: res.json });
+    if (res.status < 200 || res.status >= 300) throw httpError({ what: `redfish ${this.targetName}: POST ${path} (log in)`, status: res.status, body: res.json, ...retryAfterOf(res) });
     const token = res.headers['x-auth-token'];
     if (!token) throw new ProviderError(`${what}: the BMC answered ${res.status} without an X-Auth-Token`);
     this.#token = token;
@@ -236,12 +242,11 @@ export class RedfishSession implements Session {
   }
 
   #fail(method: string, uri: string, res: HttpResponse): PlumbError {
-    const later = retryAfterMs(res.headers['retry-after']);
     return httpError({
       what: `redfish ${this.targetName}: ${method} ${uri}`,
       status: res.status,
       body: res.json ?? (res.text ? { error: { message: res.text.slice(0, 200) } } : undefined),
-      ...(later !== undefined ? { retryAfterMs: later } : {}),
+      ...retryAfterOf(res),
     });
   }
 

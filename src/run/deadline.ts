@@ -3,6 +3,8 @@ import { TimeoutError } from '../errors.js';
 export interface Deadline {
   /** Aborts when the deadline passes (reason: TimeoutError) or the parent aborts (its reason). */
   signal: AbortSignal;
+  /** When it passes (epoch ms, Date.now()). */
+  at: number;
   /** Runs work under the deadline: if it expired, whatever the work threw becomes the TimeoutError. */
   guard<T>(work: () => Promise<T>): Promise<T>;
   /** Clears the timer and the parent listener: call when the work is done. */
@@ -19,6 +21,7 @@ export function deadline(ms: number, parent: AbortSignal, what: string): Deadlin
   const controller = new AbortController();
   let expired = false;
   const message = `${what}: no answer within ${ms} ms`;
+  const at = Date.now() + ms;
   const onParent = (): void => controller.abort(parent.reason);
   const timer = setTimeout(() => {
     expired = true;
@@ -29,6 +32,7 @@ export function deadline(ms: number, parent: AbortSignal, what: string): Deadlin
   else parent.addEventListener('abort', onParent, { once: true });
   return {
     signal: controller.signal,
+    at,
     async guard(work) {
       try {
         return await work();

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
-import { CancelledError, DependencyError, describeError, isCancellation, ProviderError, SessionLostError, TimeoutError } from '../errors.js';
+import { CancelledError, DependencyError, describeError, isCancellation, ProviderError, retryAfterOf, SessionLostError, TimeoutError } from '../errors.js';
 import { delay, type Applied, type Log, type OpContext, type Secrets, type TargetSpec } from '../provider.js';
 import type { Op, Plan } from '../plan/types.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -104,6 +104,8 @@ export class Runner {
   readonly #secrets: Secrets;
   readonly #keyedHash: (value: Buffer | string) => string;
   readonly #steps: OperationSteps;
+  /** Per target, until when it asked to be left alone (its last Retry-After, epoch ms). */
+  readonly #quietUntil = new Map<string, number>();
 
   constructor(deps: {
     registry: ProviderRegistry;
@@ -262,12 +264,20 @@ export class Runner {
       if (ctx.stop.aborted) return { cancelled: true, attempts: attempt - 1 };
       try {
         // Queued work checks the stop signal when its turn comes (no listener per queued op on one signal).
-        const results = await lane(unit.target).add(() => {
+        const results = await lane(unit.target).add(async () => {
           if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
-          return global.add(() => {
-            if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
-            return work();
-          });
+          // Waits in its lane, not in the global limit: only this target's work waits with it.
+          await this.#leaveAlone(unit, ctx);
+          try {
+            return await global.add(() => {
+              if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
+              return work();
+            });
+          } catch (err) {
+            // Noted before the lane lets the target's next unit in.
+            this.#noteRetryAfter(unit.target, err instanceof BatchFailure ? err.cause : err);
+            throw err;
+          }
         });
         return { results: results!, attempts: attempt };
       } catch (thrown) {
@@ -276,9 +286,17 @@ export class Runner {
         if (ctx.stop.aborted && isCancellation(err)) return { cancelled: true, attempts: attempt, ...settled };
         const { code, retryable } = describeError(err);
         if (retryable && attempt < this.#options.maxAttempts) {
-          this.#log.debug({ target: unit.target, ops: unit.ops.length, code, attempt }, 'retrying');
+          // The target's Retry-After is a floor; one longer than an attempt may take is left to a later pass.
+          const asked = retryAfterOf(err);
+          const limitMs = asked !== undefined ? this.#unitDeadlineMs(unit, ctx) : 0;
+          if (asked !== undefined && asked > limitMs) {
+            const waited = toldToWait(err as ProviderError, asked, limitMs);
+            return { error: waited, attempts: attempt, ...settled };
+          }
+          const wait = Math.max(backoffDelay(attempt, this.#options.backoff), asked ?? 0);
+          this.#log.debug({ target: unit.target, ops: unit.ops.length, code, attempt, waitMs: wait, ...(asked !== undefined ? { retryAfterMs: asked } : {}) }, 'retrying');
           try {
-            await delay(backoffDelay(attempt, this.#options.backoff), ctx.stop, 'waiting to retry');
+            await delay(wait, ctx.stop, 'waiting to retry');
             continue;
           } catch {
             return { cancelled: true, attempts: attempt };
@@ -291,8 +309,51 @@ export class Runner {
     }
   }
 
+  /** A target's Retry-After: nothing is sent to it before then, by any unit of any pass. */
+  #noteRetryAfter(target: string | null, err: unknown): void {
+    const asked = retryAfterOf(err);
+    if (asked === undefined || target === null) return;
+    const until = this.#now() + asked;
+    if (until > (this.#quietUntil.get(target) ?? 0)) this.#quietUntil.set(target, until);
+  }
+
+  /**
+   * Before a unit sends anything: waits out what is left of its target's
+   * Retry-After, or, when that is longer than one attempt may take, fails at
+   * once without sending (a later pass takes it up, not before).
+   */
+  async #leaveAlone(unit: Unit, ctx: RunContext): Promise<void> {
+    if (unit.target === null) return;
+    const until = this.#quietUntil.get(unit.target);
+    if (until === undefined) return;
+    const left = until - this.#now();
+    if (left <= 0) {
+      this.#quietUntil.delete(unit.target);
+      return;
+    }
+    const limitMs = this.#unitDeadlineMs(unit, ctx);
+    if (left > limitMs) {
+      throw new ProviderError(`target ${unit.target}: the target asked to wait ${Math.ceil(left / 1000)} s more (the Retry-After of an earlier answer), longer than one attempt may take (${Math.ceil(limitMs / 1000)} s)`, {
+        retryable: true,
+        retryAfterMs: left,
+        notSent: true,
+      });
+    }
+    this.#log.debug({ target: unit.target, waitMs: left }, 'waiting out the target\'s Retry-After');
+    await delay(left, ctx.stop, 'waiting out the target\'s Retry-After');
+  }
+
   #opContext(targetName: string, id: string, limit: Deadline): OpContext {
-    return { signal: limit.signal, log: this.#log.child({ target: targetName, id }), secrets: this.#secrets, keyedHash: this.#keyedHash };
+    return { signal: limit.signal, deadlineAt: limit.at, log: this.#log.child({ target: targetName, id }), secrets: this.#secrets, keyedHash: this.#keyedHash };
+  }
+
+  /** The deadline one attempt of this unit gets (the run's, when a kind or target cannot be placed). */
+  #unitDeadlineMs(unit: Unit, ctx: RunContext): number {
+    try {
+      return this.#deadlineFor(unit.ops, ctx);
+    } catch {
+      return this.#options.opTimeoutMs;
+    }
   }
 
   /**
@@ -423,8 +484,10 @@ export class Runner {
       if (op.tombstoneId !== undefined) this.#journal!.tombstoneFailed({ tombstoneId: op.tombstoneId, resourceId: op.id, kind: op.kind, target: op.target, code, message, commit });
       return;
     }
-    // The delay before a later pass tries again grows with every failure recorded, not just this pass's.
+    // The delay before a later pass tries again grows with every failure recorded, not just this pass's,
+    // and is never shorter than the target's Retry-After.
     const failures = this.#journal!.attempts(op.id) + Math.max(attempts, 1);
+    const later = Math.max(backoffDelay(failures, this.#options.retryLater), retryAfterOf(err) ?? 0);
     this.#journal!.markFailed({
       id: op.id,
       kind: op.kind,
@@ -433,7 +496,7 @@ export class Runner {
       code,
       message,
       attempts: Math.max(attempts, 1),
-      nextAttemptAt: this.#now() + backoffDelay(failures, this.#options.retryLater),
+      nextAttemptAt: this.#now() + later,
       commit,
       cause: op.cause,
     });
@@ -498,6 +561,23 @@ function groupsInCycles(ops: Op[], groups: Map<string, Op[]>): string[] {
     }
   }
   return cyclic;
+}
+
+/**
+ * A retryable error whose Retry-After is longer than one attempt may take: not
+ * retried in this pass, failed now with what the target asked (the same code,
+ * still retryable, so a later pass tries again no earlier than that).
+ */
+function toldToWait(err: ProviderError, askedMs: number, limitMs: number): ProviderError {
+  const s = (ms: number): string => String(Math.ceil(ms / 1000));
+  // A provider that already said what the target asked (a poll past its deadline) is not repeated.
+  const said = err.message.includes('the target asked to wait') ? err.message : `${err.message}; the target asked to wait ${s(askedMs)} s before trying again, longer than one attempt may take (${s(limitMs)} s)`;
+  return new ProviderError(`${said}: not retried in this pass`, {
+    cause: err,
+    retryable: true,
+    retryAfterMs: askedMs,
+    notSent: err.notSent,
+  });
 }
 
 /** Neither read nor changed: a pause is in force on it, or on what it waits for. */

@@ -182,7 +182,12 @@ describe('transactions next to dependencies, failures, pauses and shutdown', () 
     const stop = new AbortController();
     const abort = new AbortController();
     const pass = engine.pass({ stop: stop.signal, abort: abort.signal });
-    await new Promise((r) => setTimeout(r, 200));
+    // Both targets hang on a request (the transaction's first read, the single op's): in flight, not a timer's guess.
+    const guard = Date.now() + 30_000;
+    while (world.inFlight < 2) {
+      if (Date.now() > guard) throw new Error('timed out waiting for both targets to be in flight');
+      await new Promise((r) => setTimeout(r, 2));
+    }
     stop.abort();
     abort.abort();
     const report = await pass;

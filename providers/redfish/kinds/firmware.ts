@@ -68,7 +68,7 @@ function taskState(body: unknown): string | undefined {
 
 /** Follows a task monitor (202 while running) or a Task resource (TaskState) until it ends. */
 async function followTask(s: RedfishSession, uri: string, ctx: OpContext): Promise<void> {
-  await pollUntil(s, ctx.signal, `redfish ${s.targetName}: waiting for the update task ${uri}`, async () => {
+  await pollUntil(s, ctx, `redfish ${s.targetName}: waiting for the update task ${uri}`, async () => {
     const res = await s.request('GET', uri, { signal: ctx.signal });
     const later = retryAfterMs(res.headers['retry-after']);
     if (res.status === 404) {
@@ -79,8 +79,10 @@ async function followTask(s: RedfishSession, uri: string, ctx: OpContext): Promi
     if (res.status === 202) return { done: false, ...(later !== undefined ? { delayMs: later } : {}) };
     if (res.status < 200 || res.status >= 300) {
       const text = messagesText(extractMessages(res.json));
+      const asked = res.status === 429 || res.status === 503 ? later : undefined;
       throw new ProviderError(`redfish ${s.targetName}: GET ${uri} -> ${res.status} while following the update task${text ? `: ${text}` : ''}`, {
         retryable: res.status >= 500 || res.status === 429,
+        ...(asked !== undefined ? { retryAfterMs: asked } : {}),
       });
     }
     const state = taskState(res.json);

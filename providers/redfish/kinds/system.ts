@@ -15,7 +15,7 @@ import { joinPointer, pointerCovers } from '../../../src/util/json-pointer.js';
 import { isObject } from '../../../src/util/object.js';
 import { systemUri } from '../discovery.js';
 import { hashOf, issue, pollUntil, recall, settle } from '../long-ops.js';
-import { canonicalEnum, chooseResetType, postReset, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
+import { canonicalEnum, chooseResetType, postReset, postResetTowards, powerStateOf, resetAction, settledPower, waitForPower, waitSettled } from '../power.js';
 import type { RedfishSession } from '../session.js';
 import { odataId } from '../session.js';
 import { systemClaims } from '../claims.js';
@@ -250,7 +250,7 @@ async function waitForBios(
 ): Promise<void> {
   const bios = r.spec.bios!;
   let stale = staleAfter;
-  await pollUntil(s, ctx.signal, `redfish ${s.targetName}: waiting for the reset to apply BIOS settings`, async () => {
+  await pollUntil(s, ctx, `redfish ${s.targetName}: waiting for the reset to apply BIOS settings`, async () => {
     const system = await s.getJson(uri, ctx.signal);
     if (powerStateOf(system) !== 'On') return { done: false };
     const res = await readBios(s, system, ctx.signal);
@@ -285,13 +285,13 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
   const force = async (): Promise<void> => {
     const type = chooseResetType(reset.allowed, ['ForceOff'], what);
     // Keeps the shutdown's progress beside it: a refused ForceOff goes back to waiting on that shutdown.
-    await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postReset(s, reset.target, type, ctx.signal));
-    await waitForPower(s, uri, 'Off', ctx.signal);
+    await issue(s, r, ctx, { ...(recall(s, r) ?? {}), forceOffIssuedAt: Date.now() }, () => postResetTowards(s, uri, reset.target, type, 'Off', ctx.signal));
+    await waitForPower(s, uri, 'Off', ctx);
   };
   const forcedAt = numberField(recall(s, r), 'forceOffIssuedAt');
   if (forcedAt !== undefined) {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt: forcedAt }, 'a ForceOff for this spec was already issued; waiting for it');
-    if (await waitForPower(s, uri, 'Off', ctx.signal, forcedAt + s.resetStaleMs)) return;
+    if (await waitForPower(s, uri, 'Off', ctx, forcedAt + s.resetStaleMs)) return;
     ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled ForceOff shows no effect; issuing it again');
     return force();
   }
@@ -300,12 +300,12 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
   if (issuedAt === undefined) {
     const type = chooseResetType(reset.allowed, ['GracefulShutdown'], what);
     issuedAt = Date.now();
-    await issue(s, r, ctx, { shutdownIssuedAt: issuedAt, shutdownType: type }, () => postReset(s, reset.target, type, ctx.signal));
+    await issue(s, r, ctx, { shutdownIssuedAt: issuedAt, shutdownType: type }, () => postResetTowards(s, uri, reset.target, type, 'Off', ctx.signal));
   } else {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a graceful shutdown for this spec was already issued; waiting for it');
   }
   // The grace period runs from when the shutdown was issued, also across a crash.
-  if (await waitForPower(s, uri, 'Off', ctx.signal, issuedAt + graceMs(r.spec))) return;
+  if (await waitForPower(s, uri, 'Off', ctx, issuedAt + graceMs(r.spec))) return;
   ctx.log.warn({ target: s.targetName, id: r.id }, 'graceful shutdown did not finish within the grace period; forcing off');
   await force();
 }
@@ -318,15 +318,28 @@ async function powerOff(s: RedfishSession, r: Resource<SystemSpec>, uri: string,
 async function powerOn(s: RedfishSession, r: Resource<SystemSpec>, uri: string, system: JsonObject, ctx: OpContext): Promise<void> {
   const reset = await resetAction(s, system, ctx.signal);
   const type = chooseResetType(reset.allowed, ['On', 'PowerCycle'], `redfish ${s.targetName}: power on`);
-  const send = (): Promise<void> => issue(s, r, ctx, { powerOnIssuedAt: Date.now(), resetType: type }, () => postReset(s, reset.target, type, ctx.signal));
+  const send = (): Promise<void> => issue(s, r, ctx, { powerOnIssuedAt: Date.now(), resetType: type }, () => postResetTowards(s, uri, reset.target, type, 'On', ctx.signal));
   const issuedAt = numberField(recall(s, r), 'powerOnIssuedAt');
   if (issuedAt !== undefined) {
     ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'a power on for this spec was already issued; waiting for it');
-    if (await waitForPower(s, uri, 'On', ctx.signal, issuedAt + s.resetStaleMs)) return;
+    if (await waitForPower(s, uri, 'On', ctx, issuedAt + s.resetStaleMs)) return;
     ctx.log.warn({ target: s.targetName, id: r.id }, 'a journaled power on shows no effect; issuing it again');
   }
   await send();
-  await waitForPower(s, uri, 'On', ctx.signal);
+  await waitForPower(s, uri, 'On', ctx);
+}
+
+/**
+ * A boot source the BMC does not list in its AllowableValues would only be
+ * refused (PropertyValueNotInList): said before any write, with the list.
+ */
+function refuseUnlistedBootSource(s: RedfishSession, r: Resource<SystemSpec>, system: JsonObject, source: string): void {
+  const boot = isObject(system.Boot) ? system.Boot : {};
+  const listed = boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
+  if (!Array.isArray(listed) || listed.length === 0) return;
+  const allowed = listed.filter((v): v is string => typeof v === 'string');
+  if (allowed.some((v) => v.toLowerCase() === source.toLowerCase())) return;
+  throw new SpecError(`${r.id}: boot.source ${source} is not offered by ${s.targetName} (BootSourceOverrideTarget@Redfish.AllowableValues: ${allowed.join(', ')})`, { pointer: '/boot/source', notSent: true });
 }
 
 /** Room for a server to reboot through POST (some take 10 minutes with many DIMMs). */
@@ -399,7 +412,10 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
           const modeDiffers = planned('mode') && b.mode !== undefined && now.boot.mode !== b.mode;
           const enabledDiffers = planned('enabled') && now.boot.enabled !== b.enabled;
           // A one-shot override already set exactly so (by someone, or by us before a crash) needs no write.
-          if (sourceDiffers) boot.BootSourceOverrideTarget = b.source!;
+          if (sourceDiffers) {
+            refuseUnlistedBootSource(s, r, system, b.source!);
+            boot.BootSourceOverrideTarget = b.source!;
+          }
           if (enabledDiffers || (bootOnce && (sourceDiffers || modeDiffers))) boot.BootSourceOverrideEnabled = b.enabled;
           if (modeDiffers) boot.BootSourceOverrideMode = b.mode!;
         }
@@ -446,7 +462,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
       // A reset for this very spec is already under way (a crash, or a deadline mid-wait): wait for it, never a second one.
       await resetForBios(s, r, uri, system, managed, ctx, true);
     } else {
-      if (powerStateOf(system) !== 'On' && powerStateOf(system) !== 'Off' && (has('/powerState') || managed.length > 0)) system = await waitSettled(s, uri, ctx.signal);
+      if (powerStateOf(system) !== 'On' && powerStateOf(system) !== 'Off' && (has('/powerState') || managed.length > 0)) system = await waitSettled(s, uri, ctx);
       const power = powerStateOf(system);
       const biosNeedsReset = managed.length > 0 && resetsForBios(spec, power);
       if (spec.powerState === 'Off' && paths.has('/powerState') && power !== 'Off') {

@@ -100,7 +100,7 @@ async function insertLanded(s: RedfishSession, r: Resource<VirtualMediaSpec>, ur
   if (typeof issuedAt !== 'number') return false;
   ctx.log.info({ target: s.targetName, id: r.id, issuedAt }, 'an insert for this spec was already sent; waiting for the slot to show it');
   const until = issuedAt + Math.min(INSERT_SETTLE_MS, s.resetStaleMs);
-  return pollUntil<boolean>(s, ctx.signal, `redfish ${s.targetName}: waiting for ${r.spec.image} in ${uri}`, async () => {
+  return pollUntil<boolean>(s, ctx, `redfish ${s.targetName}: waiting for ${r.spec.image} in ${uri}`, async () => {
     const now = actualOf(uri, await s.getJson(uri, ctx.signal));
     if (shows(now, r.spec)) return { done: true, value: true };
     // Something else is in the slot, or the window closed: the insert did not happen as planned.

@@ -6,12 +6,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { action, systemUri } from '../../../providers/redfish/discovery.js';
-import { outcomeUnknownAfterSend } from '../../../providers/redfish/http.js';
+import { outcomeUnknownAfterSend, retryAfterMs } from '../../../providers/redfish/http.js';
 import { redfishProvider } from '../../../providers/redfish/index.js';
 import { classifySuccess, extractMessages, httpError } from '../../../providers/redfish/messages.js';
 import { chooseResetType, resetAction } from '../../../providers/redfish/power.js';
 import type { RedfishSession } from '../../../providers/redfish/session.js';
-import { AuthError, CancelledError, ProviderError, SessionLostError, SpecError, TimeoutError, UnreachableError } from '../../../src/errors.js';
+import { AuthError, CancelledError, ProviderError, retryAfterOf, SessionLostError, SpecError, TimeoutError, UnreachableError } from '../../../src/errors.js';
 import type { Target } from '../../../src/provider.js';
 import { SecretResolver } from '../../../src/secrets/resolve.js';
 import { testLog } from '../../helpers/provider-contract.js';
@@ -502,5 +502,33 @@ describe('redfish messages', () => {
     expect(e.message).toBe('redfish x: PATCH /a -> 400: The property Foo is not in the list of valid properties. (Base.1.8.PropertyUnknown)');
     expect(httpError({ what: 'w', status: 429, body: undefined, retryAfterMs: 2000 }).retryable).toBe(true);
     expect(httpError({ what: 'w', status: 403, body: undefined })).toBeInstanceOf(AuthError);
+  });
+
+  it('a message sent without its text (iLO) reads as its id and arguments', () => {
+    const body = { error: { code: 'iLO.0.10.ExtendedInfo', message: 'See @Message.ExtendedInfo for more information.', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.InvalidOperationForSystemState', MessageArgs: ['Power is off'] }] } };
+    expect(httpError({ what: 'redfish x: POST /r', status: 400, body }).message).toBe('redfish x: POST /r -> 400: iLO.2.14.InvalidOperationForSystemState (Power is off)');
+    expect(extractMessages({ error: { '@Message.ExtendedInfo': [{ MessageId: 'Base.1.19.PropertyUnknown', Message: 'no', MessageSeverity: 'Warning', Severity: 'Critical' }] } })[0]).toMatchObject({ severity: 'Warning' });
+  });
+
+  it('Retry-After in seconds or as an HTTP-date, relative to now; garbage is no Retry-After', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    expect(retryAfterMs('120', now)).toBe(120_000);
+    expect(retryAfterMs(' 0 ', now)).toBe(0);
+    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:05 GMT', now)).toBe(5_000);
+    expect(retryAfterMs('Wednesday, 21-Oct-15 07:28:07 GMT', now)).toBe(7_000);
+    expect(retryAfterMs('Wed Oct 21 07:28:09 2015', now)).toBe(9_000);
+    // A date already past: retry at once, not a negative wait.
+    expect(retryAfterMs('Wed, 21 Oct 2015 07:27:00 GMT', now)).toBe(0);
+    for (const junk of [undefined, '', 'soon', '1.5', '-3', '2 seconds']) expect(retryAfterMs(junk, now)).toBeUndefined();
+  });
+
+  it('a 429 or 503 carries its Retry-After on the error (retryAfterMs, and in the message); a 500 with one does not', () => {
+    const busy = httpError({ what: 'redfish x: GET /a', status: 503, body: undefined, retryAfterMs: 3_000 });
+    expect(busy).toBeInstanceOf(ProviderError);
+    expect(busy).toMatchObject({ retryable: true, retryAfterMs: 3_000 });
+    expect(busy.message).toBe('redfish x: GET /a -> 503: the BMC is busy or failing (Retry-After 3 s)');
+    expect(retryAfterOf(httpError({ what: 'w', status: 429, body: undefined, retryAfterMs: 1_500 }))).toBe(1_500);
+    expect(retryAfterOf(httpError({ what: 'w', status: 500, body: undefined, retryAfterMs: 1_500 }))).toBeUndefined();
+    expect(retryAfterOf(httpError({ what: 'w', status: 503, body: undefined }))).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 /** Long operations are never issued twice for one plan: the in-process record and the crash journal. */
 import { describe, expect, it } from 'vitest';
 import { notSent } from '../../../providers/redfish/http.js';
-import { issue, recall, settle } from '../../../providers/redfish/long-ops.js';
+import { issue, pollUntil, recall, settle } from '../../../providers/redfish/long-ops.js';
 import { httpError } from '../../../providers/redfish/messages.js';
 import type { RedfishSession } from '../../../providers/redfish/session.js';
 import { AuthError, CancelledError, HostKeyError, ProviderError, SessionLostError, SpecError, TimeoutError, UnreachableError } from '../../../src/errors.js';
@@ -112,5 +112,31 @@ describe('redfish long operations', () => {
     expect(journal).toEqual([{ shutdownIssuedAt: 5, forceOffIssuedAt: 6 }, { shutdownIssuedAt: 5 }]);
     expect(recall(s, r)).toEqual({ shutdownIssuedAt: 5 });
     settle(s, r);
+  });
+
+  it('a poll refused with a Retry-After waits it out in full, past the pollInterval cap', async () => {
+    const polling = { targetName: 'bmc-x', pollMaxMs: 10 } as RedfishSession;
+    const calls: number[] = [];
+    const value = await pollUntil(polling, { signal: AbortSignal.timeout(10_000) }, 'waiting', async () => {
+      calls.push(Date.now());
+      if (calls.length === 1) throw httpError({ what: 'GET /s', status: 503, body: undefined, retryAfterMs: 60 });
+      return { done: true, value: 'settled' };
+    });
+    expect(value).toBe('settled');
+    expect(calls).toHaveLength(2);
+    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(60);
+  });
+
+  it('a poll refused with a Retry-After that ends past the deadline fails at once, saying what the BMC asked', async () => {
+    const polling = { targetName: 'bmc-x', pollMaxMs: 10 } as RedfishSession;
+    let calls = 0;
+    const err = await pollUntil(polling, { signal: AbortSignal.timeout(60_000), deadlineAt: Date.now() + 5_000 }, 'waiting', async () => {
+      calls += 1;
+      throw httpError({ what: 'redfish bmc-x: GET /s', status: 503, body: undefined, retryAfterMs: 120_000 });
+    }).catch((e: unknown) => e);
+    expect(calls).toBe(1);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ retryable: true, retryAfterMs: 120_000 });
+    expect((err as Error).message).toMatch(/^redfish bmc-x: GET \/s -> 503: .*\(Retry-After 120 s\); the target asked to wait 120 s before polling again, past this operation's deadline \([0-5] s left\)$/);
   });
 });

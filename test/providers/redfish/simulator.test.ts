@@ -199,6 +199,16 @@ describe.each(PROFILES)('redfish provider against the simulator (%s): kinds and 
     expect((err as Error).message).toMatch(/PropertyValueNotInList/);
   });
 
+  it.runIf(profile === 'legacy')('a boot source the BMC does not offer (legacy: no UefiHttp) is a SpecError at /boot/source, before any write', async () => {
+    const r = makeResource<SystemSpec>('redfish.System', 'node1', { boot: { source: 'UefiHttp', enabled: 'Continuous' } });
+    const writes = bmc().counters.writes;
+    const err = await systemKind.apply(s, r, systemKind.diff(r, await systemKind.read(s, r, opContext())), opContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect(err).toMatchObject({ pointer: '/boot/source', notSent: true });
+    expect((err as Error).message).toBe('redfish.System/node1: boot.source UefiHttp is not offered by node1 (BootSourceOverrideTarget@Redfish.AllowableValues: None, Pxe, Hdd, Cd, BiosSetup)');
+    expect(bmc().counters.writes).toBe(writes);
+  });
+
   it('one-shot boot override: applied once, consumed by the next boot, never drift', async () => {
     const boot = { source: 'Pxe' as const, enabled: 'Once' as const, mode: 'UEFI' as const };
     const r = await converge(s, systemKind, makeResource<SystemSpec>('redfish.System', 'node1', { boot }));

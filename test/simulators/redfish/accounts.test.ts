@@ -31,12 +31,12 @@ describe('redfish simulator: accounts', () => {
     const admin = await t.admin('gen');
     const duplicate = await admin.post(paths.accounts, { UserName: USER, Password: 'x', RoleId: 'ReadOnly' });
     expect(duplicate.status).toBe(409);
-    expect(messageIds(duplicate.body)).toEqual(['Base.1.8.ResourceAlreadyExists']);
+    expect(messageIds(duplicate.body)).toEqual(['Base.1.19.ResourceAlreadyExists']);
     const missing = await admin.post(paths.accounts, { UserName: 'nopass', RoleId: 'ReadOnly' });
     expect(missing.status).toBe(400);
-    expect(messageIds(missing.body)).toEqual(['Base.1.8.PropertyMissing']);
+    expect(messageIds(missing.body)).toEqual(['Base.1.19.PropertyMissing']);
     const badRole = await admin.post(paths.accounts, { UserName: 'r', Password: 'p', RoleId: 'God' });
-    expect(messageIds(badRole.body)).toEqual(['Base.1.8.PropertyValueNotInList']);
+    expect(messageIds(badRole.body)).toEqual(['Base.1.19.PropertyValueNotInList']);
     expect((await admin.patch(`${paths.accounts}/1`, { UserName: '' })).status).toBe(400);
   });
 
@@ -59,7 +59,7 @@ describe('redfish simulator: accounts', () => {
     expect((await ro.get(paths.system())).status).toBe(200);
     const refused = await ro.patch(paths.system(), { AssetTag: 'x' });
     expect(refused.status).toBe(403);
-    expect(messageIds(refused.body)).toEqual(['Base.1.8.InsufficientPrivilege']);
+    expect(messageIds(refused.body)).toEqual(['Base.1.19.InsufficientPrivilege']);
     const op = t.client('gen');
     await op.login('op', 'op-pass');
     expect((await op.patch(paths.system(), { AssetTag: 'op-was-here' })).status).toBe(204);
@@ -74,7 +74,7 @@ describe('redfish simulator: accounts', () => {
     expect((await admin.get(`${paths.accounts}/3`)).body).toMatchObject({ UserName: '', Enabled: false, RoleId: 'None' });
     const reserved = await admin.patch(`${paths.accounts}/1`, { UserName: 'root', Password: 'x' });
     expect(reserved.status).toBe(400);
-    expect(messageIds(reserved.body)).toContain('Base.1.8.PropertyNotWritable');
+    expect(messageIds(reserved.body)).toContain('Base.1.19.PropertyNotWritable');
   });
 
   it('idrac: creates by PATCHing an empty slot and deletes by PATCHing it back to empty; POST and DELETE are 405', async () => {
@@ -83,10 +83,10 @@ describe('redfish simulator: accounts', () => {
     expect(post.status).toBe(405);
     const noPassword = await admin.patch(`${paths.accounts}/3`, { UserName: 'ops', RoleId: 'Operator', Enabled: true });
     expect(noPassword.status).toBe(400);
-    expect(messageIds(noPassword.body)).toEqual(['Base.1.8.PropertyMissing']);
+    expect(messageIds(noPassword.body)).toEqual(['Base.1.19.PropertyMissing']);
     const created = await admin.patch(`${paths.accounts}/3`, { UserName: 'ops', Password: 'ops-pass', RoleId: 'Operator', Enabled: true });
     expect(created.status).toBe(200);
-    expect(messageIds(created.body)).toEqual(['Base.1.8.Success']);
+    expect(messageIds(created.body)).toEqual(['Base.1.19.Success']);
     expect((await t.client('dell').login('ops', 'ops-pass')).status).toBe(201);
     expect((await admin.delete(`${paths.accounts}/3`)).status).toBe(405);
     const emptied = await admin.patch(`${paths.accounts}/3`, { UserName: '', Enabled: false, RoleId: 'None' });

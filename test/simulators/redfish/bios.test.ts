@@ -34,7 +34,7 @@ describe('redfish simulator: BIOS settings', () => {
     const refused = await client.patch(paths.bios(), { Attributes: { ProcTurboMode: 'Disabled' } });
     expect(refused.status).toBe(405);
     expect(header(refused, 'allow')).toBe('GET, HEAD');
-    expect(messageIds(refused.body)).toEqual(['Base.1.8.OperationNotAllowed']);
+    expect(messageIds(refused.body)).toEqual(['Base.1.19.OperationNotAllowed']);
   });
 
   it('merges PATCHes of the SettingsObject into the pending attributes, leaving the current ones alone', async () => {
@@ -50,10 +50,10 @@ describe('redfish simulator: BIOS settings', () => {
     });
     expect(refused.status).toBe(400);
     expect(messageIds(refused.body)).toEqual([
-      'Base.1.8.PropertyUnknown',
-      'Base.1.8.PropertyValueTypeError',
-      'Base.1.8.PropertyValueNotInList',
-      'Base.1.8.PropertyNotWritable',
+      'Base.1.19.PropertyUnknown',
+      'Base.1.19.PropertyValueTypeError',
+      'Base.1.19.PropertyValueNotInList',
+      'Base.1.19.PropertyNotWritable',
     ]);
     const infos = (refused.body?.error as Record<string, Array<{ RelatedProperties: string[] }>>)['@Message.ExtendedInfo'];
     expect(infos?.[3]?.RelatedProperties).toEqual(['#/Attributes/BiosVersion']);
@@ -86,7 +86,7 @@ describe('redfish simulator: BIOS settings', () => {
     const settings = paths.biosSettings(DELL_SYSTEM);
     const missing = await dell.patch(settings, { Attributes: { SriovGlobalEnable: 'Enabled' } });
     expect(missing.status).toBe(400);
-    expect(messageIds(missing.body)).toEqual(['Base.1.8.PropertyMissing']);
+    expect(messageIds(missing.body)).toEqual(['Base.1.19.PropertyMissing']);
     const wrong = await dell.patch(settings, { Attributes: { SriovGlobalEnable: 'Enabled' }, '@Redfish.SettingsApplyTime': { ApplyTime: 'Immediate' } });
     expect(wrong.status).toBe(400);
     const ok = await dell.patch(settings, { Attributes: { SriovGlobalEnable: 'Enabled' }, '@Redfish.SettingsApplyTime': { ApplyTime: 'OnReset' } });

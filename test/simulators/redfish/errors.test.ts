@@ -18,6 +18,11 @@ function rawExchange(bmc: SimBmc, ca: string, payload: string): Promise<string> 
   });
 }
 
+/** The messages of an error body. */
+function extendedInfo(body: JsonObject | undefined): JsonObject[] {
+  return ((body?.error as JsonObject | undefined)?.['@Message.ExtendedInfo'] as JsonObject[] | undefined) ?? [];
+}
+
 describe('redfish simulator: error shapes and bad input', () => {
   let t: TestSim;
   let client: BmcClient;
@@ -28,21 +33,23 @@ describe('redfish simulator: error shapes and bad input', () => {
   });
   afterAll(() => t.dispose());
 
-  it('uses the Redfish error body: code, message and ExtendedInfo with MessageId, Message, Severity, Resolution, RelatedProperties', async () => {
+  it('uses the Redfish error body: code, message and ExtendedInfo with MessageId, Message, MessageSeverity, Resolution, RelatedProperties (Base.1.19.0 texts)', async () => {
     const bad = await client.patch(paths.system(), { AssetTag: 42 });
     expect(bad.status).toBe(400);
     expect(header(bad, 'content-type')).toMatch(/^application\/json/);
     const error = bad.body?.error as JsonObject;
-    expect(error.code).toBe('Base.1.8.GeneralError');
-    expect(typeof error.message).toBe('string');
+    expect(error.code).toBe('Base.1.19.GeneralError');
+    expect(error.message).toBe('A general error has occurred.  See Resolution for information on how to resolve the error, or @Message.ExtendedInfo if Resolution is not provided.');
     expect(error['@Message.ExtendedInfo']).toEqual([
       expect.objectContaining({
-        MessageId: 'Base.1.8.PropertyValueTypeError',
-        Message: 'The value 42 for the property AssetTag is of a different type than the property can accept.',
+        MessageId: 'Base.1.19.PropertyValueTypeError',
+        '@odata.type': '#Message.v1_1_1.Message',
+        Message: "The value '42' for the property AssetTag is not a type that the property can accept.",
         MessageArgs: ['42', 'AssetTag'],
         RelatedProperties: ['#/AssetTag'],
+        MessageSeverity: 'Warning',
         Severity: 'Warning',
-        Resolution: expect.any(String),
+        Resolution: 'Correct the value for the property in the request body and resubmit the request if the operation failed.',
       }),
     ]);
   });
@@ -50,24 +57,32 @@ describe('redfish simulator: error shapes and bad input', () => {
   it('answers malformed JSON, a non-object body and an empty object with 400', async () => {
     const malformed = await client.patch(paths.system(), '{"AssetTag": ');
     expect(malformed.status).toBe(400);
-    expect(messageIds(malformed.body)).toEqual(['Base.1.8.MalformedJSON']);
-    expect(messageIds((await client.patch(paths.system(), '[1,2]')).body)).toEqual(['Base.1.8.MalformedJSON']);
-    expect(messageIds((await client.post(paths.reset(), 'nope')).body)).toEqual(['Base.1.8.MalformedJSON']);
-    expect(messageIds((await client.patch(paths.system(), {})).body)).toEqual(['Base.1.8.EmptyJSON']);
+    expect(messageIds(malformed.body)).toEqual(['Base.1.19.MalformedJSON']);
+    expect(messageIds((await client.patch(paths.system(), '[1,2]')).body)).toEqual(['Base.1.19.MalformedJSON']);
+    expect(messageIds((await client.post(paths.reset(), 'nope')).body)).toEqual(['Base.1.19.MalformedJSON']);
+    expect(messageIds((await client.patch(paths.system(), {})).body)).toEqual(['Base.1.19.EmptyJSON']);
   });
 
-  it('answers an unknown URI with 404 ResourceMissingAtURI, and wrong methods with 405 and Allow', async () => {
-    const missing = await client.get('/redfish/v1/Chassis/1');
-    expect(missing.status).toBe(404);
-    expect(messageIds(missing.body)).toEqual(['Base.1.8.ResourceMissingAtURI']);
-    expect((await client.get(`${paths.accounts}/99`)).status).toBe(404);
-    expect((await client.delete(`${paths.accounts}/99`)).status).toBe(404);
+  it('answers a missing member with 404 ResourceNotFound (its type and id), any other unknown URI with InvalidURI, and wrong methods with 405 OperationNotAllowed and Allow', async () => {
+    const unknown = await client.get('/redfish/v1/Chassis/1');
+    expect(unknown.status).toBe(404);
+    expect(extendedInfo(unknown.body)).toEqual([expect.objectContaining({ MessageId: 'Base.1.19.InvalidURI', MessageArgs: ['/redfish/v1/Chassis/1'], Message: 'The URI /redfish/v1/Chassis/1 was not found.' })]);
+    const system = await client.get('/redfish/v1/Systems/nope');
+    expect(system.status).toBe(404);
+    expect(extendedInfo(system.body)).toEqual([
+      expect.objectContaining({ MessageId: 'Base.1.19.ResourceNotFound', MessageArgs: ['ComputerSystem', 'nope'], Message: "The requested resource of type ComputerSystem named 'nope' was not found." }),
+    ]);
+    for (const answer of [await client.get(`${paths.accounts}/99`), await client.delete(`${paths.accounts}/99`), await client.patch(`${paths.accounts}/99`, { Enabled: false })]) {
+      expect(answer.status).toBe(404);
+      expect(extendedInfo(answer.body)).toEqual([expect.objectContaining({ MessageId: 'Base.1.19.ResourceNotFound', MessageArgs: ['ManagerAccount', '99'] })]);
+    }
+    expect(extendedInfo((await client.get('/redfish/v1/TaskService/Tasks/42')).body)).toEqual([expect.objectContaining({ MessageArgs: ['Task', '42'] })]);
     const put = await client.call('PUT', paths.system(), { AssetTag: 'x' });
     expect(put.status).toBe(405);
     const del = await client.delete(paths.system());
     expect(del.status).toBe(405);
     expect(header(del, 'allow')).toBe('GET, HEAD, PATCH');
-    expect(messageIds(del.body)).toEqual(['Base.1.8.OperationNotAllowed']);
+    expect(messageIds(del.body)).toEqual(['Base.1.19.OperationNotAllowed']);
     expect((await client.get(paths.reset())).status).toBe(405);
   });
 
@@ -89,7 +104,7 @@ describe('redfish simulator: error shapes and bad input', () => {
   it('refuses bodies over 1 MiB with 413', async () => {
     const big = await client.patch(paths.system(), { AssetTag: 'x'.repeat(1024 * 1024 + 10) });
     expect(big.status).toBe(413);
-    expect(messageIds(big.body)).toEqual(['Base.1.8.PayloadTooLarge']);
+    expect(messageIds(big.body)).toEqual(['Base.1.19.PayloadTooLarge']);
   });
 
   it('survives garbage on the wire and keeps answering', async () => {

@@ -45,7 +45,7 @@ describe('redfish simulator: ETags, If-Match and the vendor profiles', () => {
     await gen.patch(paths.system(), { IndicatorLED: 'Blinking' });
     const refused = await gen.patch(paths.system(), { IndicatorLED: 'Lit' }, { 'If-Match': stale });
     expect(refused.status).toBe(412);
-    expect(messageIds(refused.body)).toEqual(['Base.1.8.PreconditionFailed']);
+    expect(messageIds(refused.body)).toEqual(['Base.1.19.PreconditionFailed']);
     expect(t.sim.bmc('gen').state.indicatorLed).toBe('Blinking');
   });
 
@@ -79,15 +79,16 @@ describe('redfish simulator: ETags, If-Match and the vendor profiles', () => {
     expect(system.body).toMatchObject({ Id: DELL_SYSTEM, Links: { ManagedBy: [{ '@odata.id': paths.manager(DELL_MANAGER) }] } });
     const patched = await dell.patch(paths.system(DELL_SYSTEM), { AssetTag: 'dell-1' });
     expect(patched.status).toBe(200);
-    expect(messageIds(patched.body)).toEqual(['Base.1.8.Success']);
+    expect(messageIds(patched.body)).toEqual(['Base.1.19.Success']);
     expect(header(patched, 'etag')).toBe(header(await dell.get(paths.system(DELL_SYSTEM)), 'etag'));
     const etag = header(system, 'etag') ?? '';
     for (const ifMatch of [etag, '*']) {
       const action = await dell.post(paths.reset(DELL_SYSTEM), { ResetType: 'On' }, { 'If-Match': ifMatch });
       expect(action.status).toBe(412);
-      expect(messageIds(action.body)).toEqual(['Base.1.8.PreconditionFailed']);
+      expect(messageIds(action.body)).toEqual(['Base.1.19.PreconditionFailed']);
     }
-    expect((await dell.post(paths.reset(DELL_SYSTEM), { ResetType: 'On' })).status).toBe(204);
+    // Without If-Match the action goes through (Nmi: the power state stays as it is).
+    expect((await dell.post(paths.reset(DELL_SYSTEM), { ResetType: 'Nmi' })).status).toBe(204);
   });
 
   it('idrac: reset AllowableValues live behind @Redfish.ActionInfo', async () => {
@@ -96,7 +97,7 @@ describe('redfish simulator: ETags, If-Match and the vendor profiles', () => {
     expect(reset).not.toHaveProperty('ResetType@Redfish.AllowableValues');
     expect(reset?.['@Redfish.ActionInfo']).toBe(`${paths.system(DELL_SYSTEM)}/ResetActionInfo`);
     const info = await dell.get(`${paths.system(DELL_SYSTEM)}/ResetActionInfo`);
-    expect(info.body).toMatchObject({ Parameters: [{ Name: 'ResetType', AllowableValues: ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle'] }] });
+    expect(info.body).toMatchObject({ Parameters: [{ Name: 'ResetType', AllowableValues: ['On', 'ForceOff', 'ForceRestart', 'GracefulRestart', 'GracefulShutdown', 'PushPowerButton', 'Nmi', 'PowerCycle'] }] });
     const generic = await gen.get(paths.system());
     expect((generic.body?.Actions as Record<string, Record<string, unknown>>)['#ComputerSystem.Reset']).toHaveProperty('ResetType@Redfish.AllowableValues');
   });
@@ -104,7 +105,7 @@ describe('redfish simulator: ETags, If-Match and the vendor profiles', () => {
   it('ilo: PATCH without If-Match is 428; with it, 200 with an error-shaped iLO Success body', async () => {
     const refused = await hpe.patch(paths.system(), { AssetTag: 'hpe-1' });
     expect(refused.status).toBe(428);
-    expect(messageIds(refused.body)).toEqual(['Base.1.8.PreconditionRequired']);
+    expect(messageIds(refused.body)).toEqual(['Base.1.19.PreconditionRequired']);
     expect(t.sim.bmc('hpe').state.assetTag).toBe('');
     const patched = await hpe.patchWithEtag(paths.system(), { AssetTag: 'hpe-1' });
     expect(patched.status).toBe(200);
@@ -112,7 +113,7 @@ describe('redfish simulator: ETags, If-Match and the vendor profiles', () => {
       error: { code: 'iLO.0.10.ExtendedInfo', message: 'See @Message.ExtendedInfo for more information.', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.Success' }] },
     });
     expect(t.sim.bmc('hpe').state.assetTag).toBe('hpe-1');
-    expect((await hpe.post(paths.reset(), { ResetType: 'On' }, { 'If-Match': 'W/"whatever"' })).status).toBe(204);
+    expect((await hpe.post(paths.reset(), { ResetType: 'Nmi' }, { 'If-Match': 'W/"whatever"' })).status).toBe(204);
   });
 
   it('legacy: no ETag anywhere, If-Match ignored, PATCH answers 200 with the whole resource', async () => {

@@ -63,8 +63,8 @@ describe('redfish simulator: SimpleUpdate, tasks and task monitors', () => {
   });
 
   it('refuses a SimpleUpdate without ImageURI or with an unknown protocol', async () => {
-    expect(messageIds((await client.post(paths.simpleUpdate, {})).body)).toEqual(['Base.1.8.ActionParameterMissing']);
-    expect(messageIds((await client.post(paths.simpleUpdate, { ImageURI: 'x', TransferProtocol: 'Pigeon' })).body)).toEqual(['Base.1.8.ActionParameterValueNotInList']);
+    expect(messageIds((await client.post(paths.simpleUpdate, {})).body)).toEqual(['Base.1.19.ActionParameterMissing']);
+    expect(messageIds((await client.post(paths.simpleUpdate, { ImageURI: 'x', TransferProtocol: 'Pigeon' })).body)).toEqual(['Base.1.19.ActionParameterValueNotInList']);
     expect(bmc.counters.updates).toBe(0);
   });
 });

@@ -44,7 +44,7 @@ describe('redfish simulator: manager, network protocols, virtual media', () => {
   it('refuses bad protocol values', async () => {
     const bad = await client.patch(paths.networkProtocol(), { SSH: { Port: 70000 }, NTP: { ProtocolEnabled: 'yes' }, HostName: 'x' });
     expect(bad.status).toBe(400);
-    expect(messageIds(bad.body).sort()).toEqual(['Base.1.8.PropertyNotWritable', 'Base.1.8.PropertyValueOutOfRange', 'Base.1.8.PropertyValueTypeError']);
+    expect(messageIds(bad.body).sort()).toEqual(['Base.1.19.PropertyNotWritable', 'Base.1.19.PropertyValueOutOfRange', 'Base.1.19.PropertyValueTypeError']);
   });
 
   it('sets the time zone through the Manager DateTimeLocalOffset, with its format checked', async () => {
@@ -52,7 +52,7 @@ describe('redfish simulator: manager, network protocols, virtual media', () => {
     expect((await client.patch(paths.manager(), { DateTimeLocalOffset: '-05:00' })).status).toBe(204);
     expect(bmc.state.timeZone).toBe('-05:00');
     const bad = await client.patch(paths.manager(), { DateTimeLocalOffset: 'Europe/Paris' });
-    expect(messageIds(bad.body)).toEqual(['Base.1.8.PropertyValueFormatError']);
+    expect(messageIds(bad.body)).toEqual(['Base.1.19.PropertyValueFormatError']);
   });
 
   it('refuses a DateTimeLocalOffset outside the DMTF pattern ^([-+][0-1][0-9]:[0-5][0-9])$ (UTC, Z, +1:00) with a 400 PropertyValueFormatError', async () => {
@@ -61,14 +61,15 @@ describe('redfish simulator: manager, network protocols, virtual media', () => {
       const bad = await client.patch(paths.manager(), { DateTimeLocalOffset: value });
       expect(bad.status, value).toBe(400);
       const error = bad.body?.error as Record<string, unknown>;
-      expect(error.code).toBe('Base.1.8.GeneralError');
+      expect(error.code).toBe('Base.1.19.GeneralError');
       expect(error['@Message.ExtendedInfo']).toEqual([
         expect.objectContaining({
-          MessageId: 'Base.1.8.PropertyValueFormatError',
+          MessageId: 'Base.1.19.PropertyValueFormatError',
           MessageArgs: [value, 'DateTimeLocalOffset'],
           RelatedProperties: ['#/DateTimeLocalOffset'],
+          MessageSeverity: 'Warning',
           Severity: 'Warning',
-          Message: `The value ${value} for the property DateTimeLocalOffset is of a different format than the property can accept.`,
+          Message: `The value '${value}' for the property DateTimeLocalOffset is not a format that the property can accept.`,
         }),
       ]);
     }
@@ -86,7 +87,7 @@ describe('redfish simulator: manager, network protocols, virtual media', () => {
     expect((await client.get(media)).body).toMatchObject({ Image: ISO, Inserted: true, WriteProtected: true, ConnectedVia: 'URI' });
     const again = await client.post(`${media}/Actions/VirtualMedia.InsertMedia`, { Image: ISO });
     expect(again.status).toBe(409);
-    expect(messageIds(again.body)).toEqual(['Base.1.8.ResourceInUse']);
+    expect(messageIds(again.body)).toEqual(['Base.1.19.ResourceInUse']);
     expect((await client.post(`${media}/Actions/VirtualMedia.EjectMedia`, {})).status).toBe(204);
     expect(bmc.state.virtualMedia).toEqual({ image: null, inserted: false, writeProtected: true });
     expect((await client.post(`${media}/Actions/VirtualMedia.InsertMedia`, {})).status).toBe(400);

@@ -25,7 +25,7 @@ describe('redfish simulator: sessions and authentication', () => {
     expect(header(root, 'content-type')).toMatch(/^application\/json/);
     const system = await client.get(paths.system());
     expect(system.status).toBe(401);
-    expect(messageIds(system.body)).toEqual(['Base.1.8.NoValidSession']);
+    expect(messageIds(system.body)).toEqual(['Base.1.19.NoValidSession']);
     expect(bmc.counters.authAttempts).toBe(0);
   });
 
@@ -46,14 +46,14 @@ describe('redfish simulator: sessions and authentication', () => {
     const login = await client.login(USER, 'wrong');
     expect(login.status).toBe(401);
     expect(header(login, 'x-auth-token')).toBeUndefined();
-    expect(messageIds(login.body)).toEqual(['Base.1.8.ResourceAtUriUnauthorized']);
+    expect(messageIds(login.body)).toEqual(['Base.1.19.ResourceAtUriUnauthorized']);
     expect(bmc.counters).toMatchObject({ authAttempts: 1, sessionsCreated: 0, activeSessions: 0 });
   });
 
   it('answers a login without credentials in the body with 400 PropertyMissing', async () => {
     const login = await t.client().post(paths.sessions, { UserName: USER });
     expect(login.status).toBe(400);
-    expect(messageIds(login.body)).toEqual(['Base.1.8.PropertyMissing']);
+    expect(messageIds(login.body)).toEqual(['Base.1.19.PropertyMissing']);
   });
 
   it('accepts HTTP Basic as a fallback and counts every Basic request as an auth attempt', async () => {
@@ -64,7 +64,7 @@ describe('redfish simulator: sessions and authentication', () => {
     client.auth = { basic: { user: USER, password: 'nope' } };
     const refused = await client.get(paths.system());
     expect(refused.status).toBe(401);
-    expect(messageIds(refused.body)).toEqual(['Base.1.8.NoValidSession']);
+    expect(messageIds(refused.body)).toEqual(['Base.1.19.NoValidSession']);
     expect(bmc.counters.authAttempts).toBe(3);
   });
 
@@ -74,7 +74,7 @@ describe('redfish simulator: sessions and authentication', () => {
     bmc.expireSessions();
     const after = await client.get(paths.system());
     expect(after.status).toBe(401);
-    expect(messageIds(after.body)).toEqual(['Base.1.8.NoValidSession']);
+    expect(messageIds(after.body)).toEqual(['Base.1.19.NoValidSession']);
     expect(bmc.counters.activeSessions).toBe(0);
   });
 
