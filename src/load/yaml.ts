@@ -72,35 +72,54 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
     return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file, text, at)] };
   }
 
-  // Positions are only needed for diagnostics: the closures below keep the text, not the (much larger)
-  // event array, and re-parse it on the first lookup. A 10k-resource load then never holds every event at once.
-  const maxDepth = limits.maxDepth;
-  let reparsed: Event[] | undefined;
-  const eventsAgain = (): Event[] => (reparsed ??= parseEvents(text, { filename: file, maxDepth }));
   const documents: YamlDocument[] = [];
+  const source: PositionSource = { text, file, bom, maxDepth: limits.maxDepth };
   values.forEach((value, index) => {
     const start = docStarts[index];
     if (start === undefined) return;
     const rootEvent = events[start + 1];
     const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
-    let positions: Map<string, { start: number; keyStart?: number }> | undefined;
-    documents.push({
-      index,
-      value,
-      position: at(rootOffset),
-      positionOf(pointer, options) {
-        positions ??= collectPositions(eventsAgain(), text, start + 1);
-        let p = pointer;
-        for (;;) {
-          const found = positions.get(p);
-          if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
-          if (p === '') return at(rootOffset);
-          p = p.slice(0, p.lastIndexOf('/'));
-        }
-      },
-    });
+    documents.push(yamlDocument(source, index, value, start + 1, rootOffset, at(rootOffset)));
   });
   return { documents, diagnostics: [] };
+}
+
+/** What a file's documents keep for positions: the text, not its (much larger) events or line index. */
+interface PositionSource {
+  text: string;
+  file: string;
+  bom: number;
+  maxDepth: number;
+  /** Filled on the first lookup of any document of the file: the events again, and the line starts. */
+  parsed?: { events: Event[]; lines: number[] };
+}
+
+/**
+ * One document and its position lookup. Built outside `parseYaml` on purpose: a
+ * closure there would share its scope, and with it the whole event array of the
+ * file, for as long as the document lives. Positions are only needed for
+ * diagnostics, so the lookup re-parses the text on first use.
+ */
+function yamlDocument(source: PositionSource, index: number, value: unknown, rootIndex: number, rootOffset: number, position: Position): YamlDocument {
+  let positions: Map<string, { start: number; keyStart?: number }> | undefined;
+  return {
+    index,
+    value,
+    position,
+    positionOf(pointer, options) {
+      source.parsed ??= { events: parseEvents(source.text, { filename: source.file, maxDepth: source.maxDepth }), lines: lineIndex(source.text) };
+      const { events, lines } = source.parsed;
+      positions ??= collectPositions(events, source.text, rootIndex);
+      const at = (offset: number): Position => positionAt(source.file, lines, offset, source.bom);
+      let p = pointer;
+      for (;;) {
+        const found = positions.get(p);
+        if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
+        if (p === '') return at(rootOffset);
+        p = p.slice(0, p.lastIndexOf('/'));
+      }
+    },
+  };
 }
 
 function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {
