@@ -16,15 +16,32 @@ export const DEFAULT_YAML_LIMITS: YamlLimits = { maxFileBytes: 1024 * 1024, maxN
 
 /** Keys that could reach Object.prototype in code that copies config objects around. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const SHORTEST_FORBIDDEN_KEY = Math.min(...[...FORBIDDEN_KEYS].map((k) => k.length));
 
-export interface YamlDocument {
-  /** 0-based index of the document in its file. */
-  index: number;
-  value: unknown;
+/**
+ * Whether a key scalar could decode to a forbidden key, without decoding it (one string per
+ * key of every document, otherwise). Decoding a plain or quoted scalar only ever shortens it
+ * (escapes, folded line breaks, `''`), so a shorter source cannot; block scalars are decoded.
+ */
+function mayDecodeToForbiddenKey(ev: Extract<Event, { type: typeof EVENT_ID.SCALAR }>): boolean {
+  if (ev.style === SCALAR_STYLE.LITERAL_BLOCK || ev.style === SCALAR_STYLE.FOLDED_BLOCK) return true;
+  return ev.valueStart >= 0 && ev.valueEnd - ev.valueStart >= SHORTEST_FORBIDDEN_KEY;
+}
+
+/** Where things are in one document. */
+export interface DocumentPositions {
   /** Where the document's root node starts. */
   position: Position;
   /** Where the node at a JSON pointer starts (the key, with `key: true`, for mapping entries). Falls back to the nearest ancestor. */
   positionOf(pointer: string, options?: { key?: boolean }): Position;
+}
+
+export interface YamlDocument extends DocumentPositions {
+  /** 0-based index of the document in its file. */
+  index: number;
+  value: unknown;
+  /** The same lookups without the value: what to keep for later diagnostics once the value is used. */
+  positions: DocumentPositions;
 }
 
 export interface YamlFile {
@@ -102,24 +119,20 @@ interface PositionSource {
  */
 function yamlDocument(source: PositionSource, index: number, value: unknown, rootIndex: number, rootOffset: number, position: Position): YamlDocument {
   let positions: Map<string, { start: number; keyStart?: number }> | undefined;
-  return {
-    index,
-    value,
-    position,
-    positionOf(pointer, options) {
-      source.parsed ??= { events: parseEvents(source.text, { filename: source.file, maxDepth: source.maxDepth }), lines: lineIndex(source.text) };
-      const { events, lines } = source.parsed;
-      positions ??= collectPositions(events, source.text, rootIndex);
-      const at = (offset: number): Position => positionAt(source.file, lines, offset, source.bom);
-      let p = pointer;
-      for (;;) {
-        const found = positions.get(p);
-        if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
-        if (p === '') return at(rootOffset);
-        p = p.slice(0, p.lastIndexOf('/'));
-      }
-    },
+  const positionOf = (pointer: string, options?: { key?: boolean }): Position => {
+    source.parsed ??= { events: parseEvents(source.text, { filename: source.file, maxDepth: source.maxDepth }), lines: lineIndex(source.text) };
+    const { events, lines } = source.parsed;
+    positions ??= collectPositions(events, source.text, rootIndex);
+    const at = (offset: number): Position => positionAt(source.file, lines, offset, source.bom);
+    let p = pointer;
+    for (;;) {
+      const found = positions.get(p);
+      if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
+      if (p === '') return at(rootOffset);
+      p = p.slice(0, p.lastIndexOf('/'));
+    }
   };
+  return { index, value, position, positionOf, positions: { position, positionOf } };
 }
 
 function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {
@@ -233,7 +246,7 @@ function checkEvents(events: Event[], source: string, limits: YamlLimits): { off
         expanded += 1;
         break;
       case EVENT_ID.SCALAR: {
-        if (startChild()) {
+        if (startChild() && mayDecodeToForbiddenKey(ev)) {
           const key = getScalarValue(source, ev);
           if (FORBIDDEN_KEYS.has(key)) return { offset: nodeStart(ev), message: `key "${key}" is not allowed (it could alter object prototypes); rename it` };
         }
