@@ -38,6 +38,26 @@ export function guardOutputStreams(): void {
   process.stderr.on('error', () => {});
 }
 
+/**
+ * Lines gathered into writes of about 64 KiB: a plan of 100k ops is a few hundred
+ * writes to stdout, not 100k. `flush()` writes what is left.
+ */
+export function batched(out: Out): Out & { flush(): void } {
+  let pending = '';
+  return {
+    isTTY: out.isTTY,
+    columns: out.columns,
+    write(text) {
+      pending += text;
+      if (pending.length >= 65536) this.flush();
+    },
+    flush() {
+      if (pending !== '') out.write(pending);
+      pending = '';
+    },
+  };
+}
+
 export function printJson(out: Out, value: unknown): void {
   out.write(JSON.stringify(value, null, 2) + '\n');
 }

@@ -18,7 +18,7 @@ import { DB_FILE, openReadOnly } from '../state/db.js';
 import { Store } from '../state/store.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
-import { printJson, short, type Out } from './output.js';
+import { batched, printJson, short, type Out } from './output.js';
 import { openObjects, openWorktree, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
 
 export interface PlanFlags extends CommonFlags {
@@ -97,7 +97,11 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       return result ? result.action !== 'noop' || result.status === 'failed' || result.note !== undefined : op.action !== 'noop';
     });
     if (flags.json) printJson(out, planJson(plan, shown, live));
-    else printPlan(out, plan, shown, live, changedFiles);
+    else {
+      const lines = batched(out);
+      printPlan(lines, plan, shown, live, changedFiles);
+      lines.flush();
+    }
     const failed = live && [...live.values()].some((r) => r.status === 'failed' || r.status === 'blocked');
     if (failed) return 1;
     // Something that only waits (for a reboot) is shown, but it is not a change Plumb would make.
@@ -155,7 +159,8 @@ function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult
     out.write(live ? '  No changes: every target already matches.\n' : '  No changes.\n');
     return;
   }
-  const idWidth = Math.max(...shown.map((op) => op.id.length));
+  let idWidth = 0; // (a loop: spreading 100k lengths into Math.max is near the argument limit)
+  for (const op of shown) idWidth = Math.max(idWidth, op.id.length);
   const counts: Record<string, number> = {};
   for (const op of shown) {
     const result = live?.get(op.key);

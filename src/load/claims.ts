@@ -8,6 +8,8 @@ import type { Claim } from '../provider.js';
 /** Keys are joined with a control character, which no claimed name can contain (the schemas refuse them). */
 const SEP = '\u001f';
 
+const NONE: readonly never[] = [];
+
 export interface ClaimOwner {
   id: string;
   label: string;
@@ -64,19 +66,24 @@ export class ClaimIndex {
     const t = this.#targets.get(target);
     if (!t) return [];
     const skip = (other: string): boolean => other === id || (ignore?.(other) ?? false);
-    const found = new Map<string, ClaimOwner>();
+    // Allocated only once something overlaps: this runs for every claim of every resource loaded.
+    let found: Map<string, ClaimOwner> | undefined;
     const key = claim.key.join(SEP);
-    for (const o of t.exact.get(key) ?? []) if (!skip(o.id)) found.set(o.id, o);
+    for (const o of t.exact.get(key) ?? NONE) if (!skip(o.id)) (found ??= new Map()).set(o.id, o);
     // A whole claim above this one.
-    for (const prefix of prefixes(claim.key)) for (const o of t.exact.get(prefix) ?? []) if (o.whole && !skip(o.id)) found.set(o.id, o);
+    let prefix = '';
+    for (let n = 1; n < claim.key.length; n++) {
+      prefix = n === 1 ? claim.key[0]! : prefix + SEP + claim.key[n - 1]!;
+      for (const o of t.exact.get(prefix) ?? NONE) if (o.whole && !skip(o.id)) (found ??= new Map()).set(o.id, o);
+    }
     // This whole claim over claims below it.
     if (claim.whole) {
-      for (const other of t.below.get(key) ?? []) {
-        if (skip(other) || found.has(other)) continue;
-        found.set(other, { id: other, label: this.#labelBelow(t, key, other) ?? claim.label, whole: false });
+      for (const other of t.below.get(key) ?? NONE) {
+        if (skip(other) || found?.has(other)) continue;
+        (found ??= new Map()).set(other, { id: other, label: this.#labelBelow(t, key, other) ?? claim.label, whole: false });
       }
     }
-    return [...found.values()];
+    return found ? [...found.values()] : [];
   }
 
   /** Every claim as `target key: ids`, sorted: a delta-maintained index must equal a fresh one. */

@@ -3,11 +3,12 @@ import type { JsonObject, ResourceMeta } from '../provider.js';
 import { didYouMean } from '../util/suggest.js';
 import type { SchemaRegistry } from './schemas.js';
 import { TARGET_KIND, type Diagnostic } from './types.js';
-import type { YamlDocument } from './yaml.js';
+import type { DocumentPositions, YamlDocument } from './yaml.js';
 import { isObject } from '../util/object.js';
 
 export const API_VERSION = 'plumb/v1';
 const TOP_LEVEL = ['apiVersion', 'kind', 'metadata', 'spec'];
+const NO_NAMES = Object.freeze([]) as unknown as string[];
 
 /** A document that passed its own checks; cross-file checks and attachments come later. */
 export interface ParsedResource {
@@ -19,7 +20,8 @@ export interface ParsedResource {
   file: string;
   line: number;
   col: number;
-  doc: YamlDocument;
+  /** Positions in its file, for diagnostics (not the YAML value: that is garbage once the resource is built). */
+  doc: DocumentPositions;
 }
 
 /** Checks one YAML document against the resource envelope, its metadata and its kind's schema. */
@@ -44,12 +46,12 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
     report(d.kind === undefined ? '' : '/kind', d.kind === undefined ? 'missing "kind" (e.g. kind: ssh.File)' : 'kind must be a string like ssh.File');
     return { diagnostics };
   }
-  const kind = d.kind;
-  const info = registry.kinds.get(kind);
+  const info = registry.kinds.get(d.kind);
   if (!info) {
-    report('/kind', registry.unknownKindMessage(kind));
+    report('/kind', registry.unknownKindMessage(d.kind));
     return { diagnostics };
   }
+  const kind = info.kind; // the registry's string, not one copy per document
 
   const metadata = d.metadata;
   const name = isObject(metadata) && typeof metadata.name === 'string' ? metadata.name : undefined;
@@ -71,13 +73,14 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
 
   if (diagnostics.length > 0 || !name || !isObject(metadata) || !isObject(spec)) return { diagnostics };
 
+  // Absent lists share one frozen empty list: a desired set holds 100k of these.
   const meta: ResourceMeta = {
     name,
     ...(typeof metadata.target === 'string' ? { target: metadata.target } : {}),
-    dependsOn: (metadata.dependsOn as string[] | undefined) ?? [],
+    dependsOn: (metadata.dependsOn as string[] | undefined) ?? NO_NAMES,
     deletionPolicy: (metadata.deletionPolicy as ResourceMeta['deletionPolicy'] | undefined) ?? 'Delete',
-    previousNames: (metadata.previousNames as string[] | undefined) ?? [],
-    ignore: (metadata.ignore as string[] | undefined) ?? [],
+    previousNames: (metadata.previousNames as string[] | undefined) ?? NO_NAMES,
+    ignore: (metadata.ignore as string[] | undefined) ?? NO_NAMES,
     drift: (metadata.drift as ResourceMeta['drift'] | undefined) ?? 'remediate',
   };
   let canonical = spec as JsonObject;
@@ -91,7 +94,7 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
     }
   }
   return {
-    resource: { id: `${kind}/${name}`, kind, name, meta, spec: canonical, file, line: doc.position.line, col: doc.position.col, doc },
+    resource: { id: id!, kind, name, meta, spec: canonical, file, line: doc.position.line, col: doc.position.col, doc: doc.positions },
     diagnostics,
   };
 }

@@ -16,15 +16,32 @@ export const DEFAULT_YAML_LIMITS: YamlLimits = { maxFileBytes: 1024 * 1024, maxN
 
 /** Keys that could reach Object.prototype in code that copies config objects around. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const SHORTEST_FORBIDDEN_KEY = Math.min(...[...FORBIDDEN_KEYS].map((k) => k.length));
 
-export interface YamlDocument {
-  /** 0-based index of the document in its file. */
-  index: number;
-  value: unknown;
+/**
+ * Whether a key scalar could decode to a forbidden key, without decoding it (one string per
+ * key of every document, otherwise). Decoding a plain or quoted scalar only ever shortens it
+ * (escapes, folded line breaks, `''`), so a shorter source cannot; block scalars are decoded.
+ */
+function mayDecodeToForbiddenKey(ev: Extract<Event, { type: typeof EVENT_ID.SCALAR }>): boolean {
+  if (ev.style === SCALAR_STYLE.LITERAL_BLOCK || ev.style === SCALAR_STYLE.FOLDED_BLOCK) return true;
+  return ev.valueStart >= 0 && ev.valueEnd - ev.valueStart >= SHORTEST_FORBIDDEN_KEY;
+}
+
+/** Where things are in one document. */
+export interface DocumentPositions {
   /** Where the document's root node starts. */
   position: Position;
   /** Where the node at a JSON pointer starts (the key, with `key: true`, for mapping entries). Falls back to the nearest ancestor. */
   positionOf(pointer: string, options?: { key?: boolean }): Position;
+}
+
+export interface YamlDocument extends DocumentPositions {
+  /** 0-based index of the document in its file. */
+  index: number;
+  value: unknown;
+  /** The same lookups without the value: what to keep for later diagnostics once the value is used. */
+  positions: DocumentPositions;
 }
 
 export interface YamlFile {
@@ -72,35 +89,83 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
     return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file, text, at)] };
   }
 
-  // Positions are only needed for diagnostics: the closures below keep the text, not the (much larger)
-  // event array, and re-parse it on the first lookup. A 10k-resource load then never holds every event at once.
-  const maxDepth = limits.maxDepth;
-  let reparsed: Event[] | undefined;
-  const eventsAgain = (): Event[] => (reparsed ??= parseEvents(text, { filename: file, maxDepth }));
+  for (const value of values) ownStrings(value);
   const documents: YamlDocument[] = [];
+  const source: PositionSource = { text, file, bom, maxDepth: limits.maxDepth };
   values.forEach((value, index) => {
     const start = docStarts[index];
     if (start === undefined) return;
     const rootEvent = events[start + 1];
     const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
-    let positions: Map<string, { start: number; keyStart?: number }> | undefined;
-    documents.push({
-      index,
-      value,
-      position: at(rootOffset),
-      positionOf(pointer, options) {
-        positions ??= collectPositions(eventsAgain(), text, start + 1);
-        let p = pointer;
-        for (;;) {
-          const found = positions.get(p);
-          if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
-          if (p === '') return at(rootOffset);
-          p = p.slice(0, p.lastIndexOf('/'));
-        }
-      },
-    });
+    documents.push(yamlDocument(source, index, value, start + 1, rootOffset, at(rootOffset)));
   });
   return { documents, diagnostics: [] };
+}
+
+/**
+ * Gives every long string value its own storage. The parser's strings are slices
+ * of the whole file's text (V8 slices strings of 13+ characters), so one kept
+ * value would keep its file's text alive: 20 MB for a 100k-resource repo held by
+ * the daemon. A JSON round trip is the cheap way to a flat copy (concatenating and
+ * slicing again would still give a slice).
+ */
+function ownStrings(value: unknown): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'string') value[i] = ownString(v);
+      else ownStrings(v);
+    }
+    return;
+  }
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    const v = o[key];
+    if (typeof v !== 'string') ownStrings(v);
+    else if (v.length >= OWN_STRING_LENGTH) Object.defineProperty(o, key, { value: ownString(v) }); // (defined: a `__proto__` key stays a key)
+  }
+}
+
+/** V8 copies shorter slices. */
+const OWN_STRING_LENGTH = 13;
+
+function ownString(text: string): string {
+  return text.length >= OWN_STRING_LENGTH ? (JSON.parse(JSON.stringify(text)) as string) : text;
+}
+
+/** What a file's documents keep for positions: the text, not its (much larger) events or line index. */
+interface PositionSource {
+  text: string;
+  file: string;
+  bom: number;
+  maxDepth: number;
+  /** Filled on the first lookup of any document of the file: the events again, and the line starts. */
+  parsed?: { events: Event[]; lines: number[] };
+}
+
+/**
+ * One document and its position lookup. Built outside `parseYaml` on purpose: a
+ * closure there would share its scope, and with it the whole event array of the
+ * file, for as long as the document lives. Positions are only needed for
+ * diagnostics, so the lookup re-parses the text on first use.
+ */
+function yamlDocument(source: PositionSource, index: number, value: unknown, rootIndex: number, rootOffset: number, position: Position): YamlDocument {
+  let positions: Map<string, { start: number; keyStart?: number }> | undefined;
+  const positionOf = (pointer: string, options?: { key?: boolean }): Position => {
+    source.parsed ??= { events: parseEvents(source.text, { filename: source.file, maxDepth: source.maxDepth }), lines: lineIndex(source.text) };
+    const { events, lines } = source.parsed;
+    positions ??= collectPositions(events, source.text, rootIndex);
+    const at = (offset: number): Position => positionAt(source.file, lines, offset, source.bom);
+    let p = pointer;
+    for (;;) {
+      const found = positions.get(p);
+      if (found) return at(options?.key && found.keyStart !== undefined ? found.keyStart : found.start);
+      if (p === '') return at(rootOffset);
+      p = p.slice(0, p.lastIndexOf('/'));
+    }
+  };
+  return { index, value, position, positionOf, positions: { position, positionOf } };
 }
 
 function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {
@@ -214,7 +279,7 @@ function checkEvents(events: Event[], source: string, limits: YamlLimits): { off
         expanded += 1;
         break;
       case EVENT_ID.SCALAR: {
-        if (startChild()) {
+        if (startChild() && mayDecodeToForbiddenKey(ev)) {
           const key = getScalarValue(source, ev);
           if (FORBIDDEN_KEYS.has(key)) return { offset: nodeStart(ev), message: `key "${key}" is not allowed (it could alter object prototypes); rename it` };
         }

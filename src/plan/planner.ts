@@ -214,30 +214,84 @@ function linkDependencies(ops: Op[]): void {
   }
 }
 
-/** Topological order (Kahn), ties broken by target then id so plans print the same every time. */
+/** The default locale's collation, as `localeCompare` without arguments uses, minus the per-call set-up. */
+const collator = new Intl.Collator();
+
+/**
+ * Topological order (Kahn), ties broken by target then id so plans print the same every time.
+ * The ready ops are a binary heap on (rank, arrival): the same order as keeping them sorted
+ * (stable sort: equal ranks in arrival order), at O(log n) per op rather than a sort per step.
+ */
 function order(ops: Op[]): Op[] {
   const byKey = new Map(ops.map((op) => [op.key, op]));
   const indegree = new Map(ops.map((op) => [op.key, op.waitFor.filter((k) => byKey.has(k)).length]));
   const dependents = new Map<string, string[]>();
   for (const op of ops) for (const k of op.waitFor) (dependents.get(k) ?? dependents.set(k, []).get(k)!).push(op.key);
-  const rank = (op: Op): string => `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`;
-  const ready = ops.filter((op) => indegree.get(op.key) === 0).sort((a, b) => rank(a).localeCompare(rank(b)));
+  const rank = new Map(ops.map((op) => [op, `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`]));
+  const ready = new ReadyHeap((a, b) => collator.compare(rank.get(a)!, rank.get(b)!));
+  // The first ready ops enter sorted, as the sort of the whole list did; their arrival order is the ops' order.
+  for (const op of ops) if (indegree.get(op.key) === 0) ready.push(op);
   const out: Op[] = [];
-  while (ready.length > 0) {
-    const op = ready.shift()!;
+  for (let op = ready.pop(); op; op = ready.pop()) {
     out.push(op);
-    let added = false;
     for (const k of dependents.get(op.key) ?? []) {
       const n = indegree.get(k)! - 1;
       indegree.set(k, n);
-      if (n === 0) {
-        ready.push(byKey.get(k)!);
-        added = true;
-      }
+      if (n === 0) ready.push(byKey.get(k)!);
     }
-    if (added) ready.sort((a, b) => rank(a).localeCompare(rank(b)));
   }
   // A cycle cannot pass validation; if records were hand-edited into one, still run everything.
-  if (out.length < ops.length) for (const op of ops) if (!out.includes(op)) out.push(op);
+  if (out.length < ops.length) {
+    const placed = new Set(out);
+    for (const op of ops) if (!placed.has(op)) out.push(op);
+  }
   return out;
+}
+
+/** A min-heap of ops by `compare`, equal ones in the order they were pushed. */
+class ReadyHeap {
+  readonly #items: Array<{ op: Op; seq: number }> = [];
+  readonly #compare: (a: Op, b: Op) => number;
+  #seq = 0;
+
+  constructor(compare: (a: Op, b: Op) => number) {
+    this.#compare = compare;
+  }
+
+  push(op: Op): void {
+    const items = this.#items;
+    items.push({ op, seq: this.#seq++ });
+    for (let i = items.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): Op | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (!top || !last) return undefined;
+    if (items.length > 0) {
+      items[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let least = i;
+        if (l < items.length && this.#less(items[l]!, items[least]!)) least = l;
+        if (r < items.length && this.#less(items[r]!, items[least]!)) least = r;
+        if (least === i) break;
+        [items[i], items[least]] = [items[least]!, items[i]!];
+        i = least;
+      }
+    }
+    return top.op;
+  }
+
+  #less(a: { op: Op; seq: number }, b: { op: Op; seq: number }): boolean {
+    const c = this.#compare(a.op, b.op);
+    return c < 0 || (c === 0 && a.seq < b.seq);
+  }
 }

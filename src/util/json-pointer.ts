@@ -23,6 +23,11 @@ export function pointerCovers(prefix: string, pointer: string): boolean {
 }
 
 export function getPointer(value: unknown, pointer: string): unknown {
+  if (pointer.lastIndexOf('/') === 0 && !pointer.includes('~')) {
+    // One plain token (`/source`): the loader asks this of every resource it loads.
+    const token = pointer.slice(1);
+    return value !== null && typeof value === 'object' && Object.prototype.hasOwnProperty.call(value, token) ? (value as Record<string, unknown>)[token] : undefined;
+  }
   let node = value;
   for (const token of splitPointer(pointer)) {
     if (node === null || typeof node !== 'object') return undefined;

@@ -120,6 +120,11 @@ describe('refusals', () => {
     ['a: { constructor: 1 }\n', 1, 6, 'constructor'],
     ['- prototype: 1\n', 1, 3, 'prototype'],
     ['ok: 1\n---\nx:\n  y:\n    __proto__: 1\n', 5, 5, '__proto__'],
+    // Spelled so that the source is longer than the key: escapes, quotes doubled, a block scalar.
+    ['"\\x5f_proto__": 1\n', 1, 1, '__proto__'],
+    ['"\\u0070rototype": 1\n', 1, 1, 'prototype'],
+    ["'constructor': 1\n", 1, 1, 'constructor'],
+    ['? |-\n  prototype\n: 1\n', 2, 3, 'prototype'],
   ])('forbidden key in %j', (text, line, col, key) => {
     expect(only(parseYaml(text, F))).toEqual({ line, col, message: `key "${key}" is not allowed (it could alter object prototypes); rename it` });
   });
