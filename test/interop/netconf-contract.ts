@@ -643,6 +643,18 @@ export const CONTRACT_CASES: ContractCase[] = [
     },
   },
 
+  {
+    name: 'a base:1.0 session on a server that also speaks base:1.1 refuses <persist> and cancel-commit too, though the hello lists :confirmed-commit:1.1',
+    bases: 'both',
+    async run(h) {
+      const s = await h.session('base:1.0');
+      expect([...s.capabilities]).toContain(CAP('confirmed-commit:1.1'));
+      await h.ok(s, editXml(iface('eth2')));
+      expect(await h.error(s, '<commit><confirmed/><confirm-timeout>60</confirm-timeout><persist>x</persist></commit>')).toMatchObject({ tag: 'unknown-element', appTag: 'no-support', path: '/nc:rpc/nc:commit/nc:persist' });
+      expect(await h.error(s, '<cancel-commit/>')).toMatchObject({ tag: 'unknown-element', info: { 'bad-element': 'nc:cancel-commit' } });
+    },
+  },
+
   // --- get-config filters ------------------------------------------------------
   {
     name: 'get-config subtree filter: content match on a key, selection of a leaf, nested namespaces, an unknown namespace selects nothing',
