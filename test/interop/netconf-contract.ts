@@ -286,6 +286,34 @@ export const CONTRACT_CASES: ContractCase[] = [
     },
   },
 
+  {
+    name: 'unlock of the candidate throws its uncommitted edits away; kill-session ends another session and frees its locks, and refuses oneself or an unknown id',
+    async run(h) {
+      const a = await h.session();
+      const b = await h.session();
+      await h.ok(a, '<lock><target><candidate/></target></lock>');
+      await h.ok(a, editXml(iface('eth2')));
+      await h.ok(a, '<unlock><target><candidate/></target></unlock>');
+      expect(await h.interfaces(a, 'candidate')).toBe(ifCanon([ETH0, ETH1]));
+      await h.ok(b, '<lock><target><running/></target></lock>');
+      const invalid = { type: 'protocol', tag: 'invalid-value', appTag: 'data-invalid', message: 'invalid value' };
+      expect(await h.error(a, `<kill-session><session-id>${a.sessionId}</session-id></kill-session>`)).toEqual(invalid);
+      expect(await h.error(a, '<kill-session><session-id>99999</session-id></kill-session>')).toEqual(invalid);
+      await h.ok(a, `<kill-session><session-id>${b.sessionId}</session-id></kill-session>`);
+      await h.eventually('the killed session lets go of running', () => h.ok(a, '<lock><target><running/></target></lock>'));
+      await h.ok(a, '<unlock><target><running/></target></unlock>');
+    },
+  },
+  {
+    name: 'an unknown operation is unknown-element (definition not found); delete-config has nothing to delete (no startup)',
+    async run(h) {
+      const s = await h.session();
+      expect(await h.error(s, '<frobnicate/>')).toEqual({ type: 'rpc', tag: 'unknown-element', appTag: 'data-incomplete', path: '/nc:rpc/frobnicate', message: 'definition not found', info: { 'bad-element': 'nc:frobnicate' } });
+      expect(await h.error(s, '<delete-config><target><startup/></target></delete-config>')).toEqual({ type: 'protocol', tag: 'invalid-value', appTag: 'data-incomplete', path: '/nc:rpc/nc:delete-config/nc:target', message: 'config not found', info: { 'bad-value': 'startup' } });
+      expect(await h.error(s, '<delete-config><target><candidate/></target></delete-config>')).toEqual({ type: 'protocol', tag: 'unknown-element', appTag: 'data-invalid', path: '/nc:rpc/nc:delete-config/nc:target', message: 'unknown object', info: { 'bad-element': 'nc:candidate' } });
+    },
+  },
+
   // --- edit-config -------------------------------------------------------------
   {
     name: 'edit-config merge changes one leaf and keeps the rest; the candidate only, until commit',
