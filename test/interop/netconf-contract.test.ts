@@ -33,7 +33,8 @@ async function simulatorLab(bases: 'both' | '1.0'): Promise<Lab> {
 }
 
 async function netconfdLab(bases: 'both' | '1.0'): Promise<Lab> {
-  const lab: NetconfdLab = await startNetconfd(bases === 'both' ? {} : { protocols: 'netconf1.0' });
+  // Key login only: netconfd.test.ts, which may run alongside, logs in with the password its own lab set.
+  const lab: NetconfdLab = await startNetconfd({ passwordLogin: false, ...(bases === 'both' ? {} : { protocols: 'netconf1.0' as const }) });
   return {
     server: { bases, port: lab.port, username: lab.user, privateKey: readFileSync(lab.keyRef.slice('file:'.length)), hostKeyFingerprint: lab.hostKeyFingerprint },
     stop: () => lab.stop(),
