@@ -530,10 +530,10 @@ export const CONTRACT_CASES: ContractCase[] = [
       const b = await h.session();
       await h.ok(s, editXml(iface('eth2')));
       await h.ok(s, '<commit><confirmed/><confirm-timeout>1</confirm-timeout></commit>');
-      // RPCs 200 ms apart (here from another session) for well past the timeout: it waits.
-      for (let i = 0; i < 12; i++) {
+      // RPCs about 100 ms apart (here from another session) for well past the timeout: it waits.
+      for (let i = 0; i < 20; i++) {
         expect(await h.interfaces(b, 'running')).toBe(ifCanon([ETH0, ETH1, plain('eth2')]));
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 100));
       }
       await h.eventually('running rolls back when the confirm timeout passes', async () => expect(await h.interfaces(s, 'running')).toBe(ifCanon([ETH0, ETH1])), 10_000, 1_500);
       expect(await h.interfaces(s, 'candidate')).toBe(ifCanon([ETH0, ETH1]));
