@@ -28,7 +28,7 @@ function resources(device: string): string[] {
     vlan(200, 'voice'),
     vlan(300, 'cameras'),
     doc('uplink', `  keys: { interfaces/interface: [name] }\n  config:\n    interfaces:\n      "@xmlns": ${IF_NS}\n      interface:\n        - { name: eth1, description: "uplink to core", enabled: true }\n`),
-    doc('ntp', `  keys: { system/ntp/server: [name] }\n  config:\n    system:\n      "@xmlns": ${SYS_NS}\n      ntp:\n        server:\n          - { name: ntp-bench.example.net }\n`),
+    doc('ntp', `  keys: { system/ntp/server: [name] }\n  config:\n    system:\n      "@xmlns": ${SYS_NS}\n      ntp:\n        server:\n          - { name: ntp-bench.example.net, udp: { address: ntp-bench.example.net } }\n`),
   ];
 }
 

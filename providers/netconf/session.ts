@@ -91,8 +91,10 @@ export class NetconfSession implements Session {
     return this.client.has(CAP.candidate);
   }
 
+  /** :confirmed-commit:1.1 (persist, cancel-commit) is base:1.1: a server listing both refuses it on a base:1.0 session (netconfd). */
   get confirmedCommit(): 'none' | '1.0' | '1.1' {
-    if (this.client.has(CAP.confirmedCommit11)) return '1.1';
+    if (this.client.has(CAP.confirmedCommit11) && this.client.framing === 'chunked') return '1.1';
+    if (this.client.has(CAP.confirmedCommit11)) return '1.0';
     if (this.client.has(CAP.confirmedCommit10)) return '1.0';
     return 'none';
   }

@@ -1,9 +1,10 @@
 /**
  * One device transaction for everything a pass changes on one target.
  *
- * With :candidate: lock running, lock candidate (running first, so no other
- * session can commit someone's candidate to running while ours is built),
- * discard-changes, one edit-config per resource (removals first), then a
+ * With :candidate: lock running (first, so no other session can commit
+ * someone's candidate to running while ours is built), discard-changes, lock
+ * the candidate (netconfd refuses a candidate holding uncommitted edits), one
+ * edit-config per resource (removals first), then a
  * confirmed commit when the device has :confirmed-commit (its persist token is
  * journaled through ctx.checkpoint BEFORE the commit), a re-read of running
  * that must show every resource converged, and the confirming commit. If the
@@ -239,12 +240,11 @@ async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx
   try {
     await s.lock('running', ctx.signal);
     locked.push('running');
+    // Start from running: drop whatever another session left uncommitted in the candidate, before locking it
+    // (netconfd refuses to lock a candidate that holds uncommitted edits, whoever made them).
+    await s.discardChanges(ctx.signal);
     await s.lock('candidate', ctx.signal);
     locked.push('candidate');
-    // Start from running: drop whatever an earlier, interrupted session left in the candidate.
-    dirty = true;
-    await s.discardChanges(ctx.signal);
-    dirty = false;
     const memos = await createdMemos(s, prepared, ctx.signal);
     const results = (): Applied[] => prepared.map((_, i) => ({ output, ...(memos[i] ? { memo: memos[i] } : {}) }));
     let edits = 0;

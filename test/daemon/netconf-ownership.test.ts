@@ -15,7 +15,7 @@ const NC = 'urn:ietf:params:xml:ns:netconf:base:1.0';
 const port = (body: string): string =>
   `apiVersion: plumb/v1\nkind: netconf.Config\nmetadata: { name: trunk, target: sw1 }\nspec:\n  keys: { ports/port: [name] }\n  config:\n    ports:\n      "@xmlns": ${SW_NS}\n      port:\n        - name: eth5\n${body}`;
 const ntp = (servers: string[]): string =>
-  `apiVersion: plumb/v1\nkind: netconf.Config\nmetadata: { name: ntp, target: sw1 }\nspec:\n  keys: { system/ntp/server: [name] }\n  config:\n    system:\n      "@xmlns": ${SYS_NS}\n      ntp:\n        server:\n${servers.map((s) => `          - { name: ${s}, address: ${s}.example.net }\n`).join('')}`;
+  `apiVersion: plumb/v1\nkind: netconf.Config\nmetadata: { name: ntp, target: sw1 }\nspec:\n  keys: { system/ntp/server: [name] }\n  config:\n    system:\n      "@xmlns": ${SYS_NS}\n      ntp:\n        server:\n${servers.map((s) => `          - { name: ${s}, udp: { address: ${s}.example.net } }\n`).join('')}`;
 
 describe('NETCONF ownership: removed values are removed', () => {
   let lab: NetconfLab;

@@ -80,6 +80,18 @@ async function ensureUser(password: string): Promise<{ uid: number; gid: number;
   return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
 }
 
+/** The test user as it is (its password untouched), created (with `password`) when missing. */
+async function existingUser(password: string): Promise<{ uid: number; gid: number; home: string }> {
+  try {
+    await run('id', [USER]);
+  } catch {
+    return ensureUser(password);
+  }
+  const { stdout } = await run('getent', ['passwd', USER]);
+  const f = stdout.trim().split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+}
+
 async function waitFor(check: () => boolean, ms: number, what: string, log: () => string): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
@@ -109,14 +121,24 @@ function stopChild(child: ChildProcess): Promise<void> {
  * held (see NetconfdLab.holdIfconfig).
  */
 export async function startNetconfd(
-  options: { protocols?: 'netconf1.0' | 'netconf1.1'; target?: 'candidate' | 'running'; modules?: string[]; gateIfconfig?: boolean } = {},
+  options: {
+    protocols?: 'netconf1.0' | 'netconf1.1';
+    target?: 'candidate' | 'running';
+    modules?: string[];
+    gateIfconfig?: boolean;
+    /**
+     * Default true. false: key login only; the account's password is left as it is, so a lab
+     * started alongside (by another test file) keeps the password its passwordRef names.
+     */
+    passwordLogin?: boolean;
+  } = {},
 ): Promise<NetconfdLab> {
   const why = netconfdMissing();
   if (why) throw new Error(why);
   const dir = await mkdtemp(join(tmpdir(), 'plumb-netconfd-'));
   chmodSync(dir, 0o755); // netconfd runs as the test user and lives below
   const password = `pw-${Math.random().toString(36).slice(2, 12)}`;
-  const user = await ensureUser(password);
+  const user = options.passwordLogin === false ? await existingUser(password) : await ensureUser(password);
   const home = join(dir, 'netconfd-home');
   const bin = join(dir, 'bin');
   const sock = join(home, 'ncxserver.sock');

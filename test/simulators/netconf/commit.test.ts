@@ -27,10 +27,17 @@ describe('netconf simulator: commit and friends', () => {
     const device = firstDevice(sim);
     const nc = await TestNetconfClient.open(device);
     await nc.ok(vlanEdit(20));
-    await nc.ok('<validate><source><candidate/></source></validate>');
     expect(hasVlan(device.running(), 20)).toBe(false);
     await nc.ok('<commit/>');
     expect(hasVlan(device.running(), 20)).toBe(true);
+    expect(device.candidate()).toBe(device.running());
+
+    // As on netconfd: a commit right after validating the candidate commits nothing, and resets the candidate.
+    await nc.ok(vlanEdit(22));
+    await nc.ok('<validate><source><candidate/></source></validate>');
+    expect(hasVlan(device.candidate(), 22)).toBe(true);
+    await nc.ok('<commit/>');
+    expect(hasVlan(device.running(), 22)).toBe(false);
     expect(device.candidate()).toBe(device.running());
 
     await nc.ok(vlanEdit(21));
@@ -122,9 +129,9 @@ describe('netconf simulator: commit and friends', () => {
     expect(hasVlan(device.running(), 35)).toBe(true);
 
     const b = await TestNetconfClient.open(device);
-    // A running lock is fine: the issuing session is gone.
-    await b.ok('<lock><target><running/></target></lock>');
-    expect(errorTags(await b.rpc('<commit/>'))).toEqual(['missing-element']);
+    // Running cannot be locked while a confirmed commit is pending, even with its session gone (netconfd).
+    expect(errorTags(await b.rpc('<lock><target><running/></target></lock>'))).toEqual(['in-use']);
+    expect(errorTags(await b.rpc('<commit/>'))).toEqual(['in-use']);
     expect(errorTags(await b.rpc('<commit><persist-id>wrong</persist-id></commit>'))).toEqual(['invalid-value']);
     await b.ok('<commit><persist-id>plumb-42</persist-id></commit>');
     expect(device.confirmedCommitPending).toBe(false);
@@ -143,10 +150,11 @@ describe('netconf simulator: commit and friends', () => {
     await a.ok('<commit><confirmed/></commit>');
     const denied = await b.rpc('<commit/>');
     expect(errorTags(denied)).toEqual(['in-use']);
-    expect(errorInfoSessionId(denied)).toBe(String(a.sessionId));
-    expect(errorTags(await b.rpc('<commit><persist-id>x</persist-id></commit>'))).toEqual(['invalid-value']);
-    expect(errorTags(await b.rpc('<lock><target><running/></target></lock>'))).toEqual(['lock-denied']);
-    expect(errorTags(await b.rpc('<cancel-commit/>'))).toEqual(['in-use']);
+    expect(denied).toContain('<error-app-tag>outstanding-confirmed-commit</error-app-tag>');
+    expect(errorInfoSessionId(denied)).toBeUndefined();
+    expect(errorTags(await b.rpc('<commit><persist-id>x</persist-id></commit>'))).toEqual(['operation-failed']);
+    expect(errorTags(await b.rpc('<lock><target><running/></target></lock>'))).toEqual(['in-use']);
+    expect(errorTags(await b.rpc('<cancel-commit/>'))).toEqual(['operation-failed']);
     await a.ok('<commit/>');
     await b.ok('<lock><target><running/></target></lock>');
     await a.close();
@@ -179,15 +187,15 @@ describe('netconf simulator: commit and friends', () => {
     sim = await startSim();
     const nc = await TestNetconfClient.open(firstDevice(sim));
     expect(errorTags(await nc.rpc('<commit><confirmed/><confirm-timeout>0</confirm-timeout></commit>'))).toEqual(['invalid-value']);
-    expect(errorTags(await nc.rpc('<commit><confirmed/><confirm-timeout>soon</confirm-timeout></commit>'))).toEqual(['invalid-value']);
-    expect(errorTags(await nc.rpc('<commit><persist-id>p</persist-id></commit>'))).toEqual(['invalid-value']);
+    expect(errorTags(await nc.rpc('<commit><confirmed/><confirm-timeout>soon</confirm-timeout></commit>'))).toEqual(['bad-element']);
+    expect(errorTags(await nc.rpc('<commit><persist-id>p</persist-id></commit>'))).toEqual(['operation-failed']);
     expect(firstDevice(sim).confirmedCommitPending).toBe(false);
     await nc.close();
   });
 });
 
 describe('netconf simulator: running-only profile', () => {
-  it('edits running directly; candidate operations answer operation-not-supported', async () => {
+  it('edits running directly; the candidate is a datastore it has not (config not found), commit and friends answer operation-not-supported', async () => {
     sim = await startSim({ profile: 'running-only' });
     const device = firstDevice(sim);
     const nc = await TestNetconfClient.open(device);
@@ -205,15 +213,16 @@ describe('netconf simulator: running-only profile', () => {
     expect(errorTags(failing)).toEqual(['data-exists']);
     expect(device.running()).toBe(before);
 
+    for (const rpc of [vlanEdit(62), '<get-config><source><candidate/></source></get-config>', '<lock><target><candidate/></target></lock>', '<validate><source><candidate/></source></validate>']) {
+      const reply = await nc.rpc(rpc);
+      expect(errorTags(reply), rpc).toEqual(['invalid-value']);
+      expect(reply).toContain('config not found');
+    }
     for (const rpc of [
-      vlanEdit(62),
-      '<get-config><source><candidate/></source></get-config>',
-      '<lock><target><candidate/></target></lock>',
       '<commit/>',
       '<commit><confirmed/></commit>',
       '<discard-changes/>',
       '<cancel-commit/>',
-      '<validate><source><candidate/></source></validate>',
     ]) {
       expect(errorTags(await nc.rpc(rpc)), rpc).toEqual(['operation-not-supported']);
     }

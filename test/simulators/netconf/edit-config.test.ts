@@ -32,7 +32,7 @@ describe('netconf simulator: edit-config', () => {
     const before = device.running();
     const reply = await nc.editConfig(
       'candidate',
-      ifs('<interface><name>eth1</name><description>to rack 7</description></interface><interface><name>eth4</name><enabled>true</enabled></interface>'),
+      ifs('<interface><name>eth1</name><description>to rack 7</description></interface><interface><name>eth4</name><enabled>true</enabled><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></interface>'),
     );
     expect(isOk(reply)).toBe(true);
     const candidate = device.candidate();
@@ -41,7 +41,7 @@ describe('netconf simulator: edit-config', () => {
     expect(eth1).toContain('<enabled>true</enabled>');
     expect(eth1).toContain('ianaift:ethernetCsmacd</type>');
     expect(entry(candidate, 'interface', 'eth0')).toContain('<description>uplink</description>');
-    expect(entry(candidate, 'interface', 'eth4')).toBe('<interface><name>eth4</name><enabled>true</enabled></interface>');
+    expect(entry(candidate, 'interface', 'eth4')).toBe('<interface><name>eth4</name><enabled>true</enabled><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></interface>');
     expect([...candidate.matchAll(/<interface>/g)]).toHaveLength(5);
     expect(device.running()).toBe(before);
   });
@@ -60,16 +60,17 @@ describe('netconf simulator: edit-config', () => {
   });
 
   it('replaces a list entry whole', async () => {
-    await nc.ok(`<edit-config><target><candidate/></target><config>${ifs('<interface nc:operation="replace"><name>eth1</name><enabled>false</enabled></interface>')}</config></edit-config>`);
+    await nc.ok(`<edit-config><target><candidate/></target><config>${ifs('<interface nc:operation="replace"><name>eth1</name><enabled>false</enabled><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></interface>')}</config></edit-config>`);
     const candidate = device.candidate();
-    expect(entry(candidate, 'interface', 'eth1')).toBe('<interface><name>eth1</name><enabled>false</enabled></interface>');
+    expect(entry(candidate, 'interface', 'eth1')).toBe('<interface><name>eth1</name><enabled>false</enabled><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></interface>');
     expect(entry(candidate, 'interface', 'eth0')).toContain('<description>uplink</description>');
   });
 
   it('create: data-exists on an existing entry, with an error-path; a new entry is created', async () => {
     const exists = await nc.editConfig('candidate', vlans('<vlan nc:operation="create"><id>10</id><name>again</name></vlan>'));
     expect(errorTags(exists)).toEqual(['data-exists']);
-    expect(exists).toContain('<error-path>/vlans/vlan[id=&apos;10&apos;]</error-path>');
+    expect(exists).toContain('<error-path>/nc:rpc/nc:edit-config/nc:config/sw:vlans/sw:vlan[sw:id=&apos;10&apos;]</error-path>');
+    expect(exists).toContain('xmlns:sw="urn:example:plumb:switch"');
     expect(exists).toContain('<error-type>application</error-type>');
     expect(isOk(await nc.editConfig('candidate', vlans('<vlan nc:operation="create"><id>30</id><name>voice</name></vlan>')))).toBe(true);
     expect(entry(device.candidate(), 'vlan', '30')).toBe('<vlan><id>30</id><name>voice</name></vlan>');
@@ -143,20 +144,22 @@ describe('netconf simulator: edit-config', () => {
 
   it('refuses a bad operation value, a list entry without its key, and a bad default-operation', async () => {
     expect(errorTags(await nc.editConfig('candidate', vlans('<vlan nc:operation="upsert"><id>5</id></vlan>')))).toEqual(['bad-attribute']);
-    // Without the base namespace, `operation` is not the edit operation: refused rather than merged.
-    const unqualified = await nc.editConfig('candidate', vlans('<vlan operation="delete"><id>10</id></vlan>'));
-    expect(errorTags(unqualified)).toEqual(['unknown-attribute']);
-    expect(unqualified).toContain('<bad-attribute>operation</bad-attribute>');
+    // Any other attribute is unknown-attribute; an unqualified `operation` is taken as nc:operation, as netconfd does.
+    const other = await nc.editConfig('candidate', vlans('<vlan foo="bar"><id>10</id></vlan>'));
+    expect(errorTags(other)).toEqual(['unknown-attribute']);
+    expect(other).toContain('<bad-attribute>foo</bad-attribute>');
+    expect(isOk(await nc.editConfig('candidate', vlans('<vlan operation="delete"><id>10</id></vlan>')))).toBe(true);
+    expect(entry(device.candidate(), 'vlan', '10')).toBeUndefined();
     const keyless = await nc.editConfig('candidate', vlans('<vlan><name>no id</name></vlan>'));
     expect(errorTags(keyless)).toEqual(['missing-element']);
-    expect(keyless).toContain('<bad-element>id</bad-element>');
+    expect(keyless).toContain('<bad-element xmlns:sw="urn:example:plumb:switch">sw:id</bad-element>');
     expect(errorTags(await nc.editConfig('candidate', vlans('<vlan><id>5</id></vlan>'), '<default-operation>upsert</default-operation>'))).toEqual(['invalid-value']);
     expect(errorTags(await nc.rpc('<edit-config><target><candidate/></target></edit-config>'))).toEqual(['missing-element']);
   });
 
   it('refuses edits of running on a device without :writable-running', async () => {
     const before = device.running();
-    expect(errorTags(await nc.editConfig('running', vlans('<vlan><id>5</id></vlan>')))).toEqual(['operation-not-supported']);
+    expect(errorTags(await nc.editConfig('running', vlans('<vlan><id>5</id></vlan>')))).toEqual(['operation-failed']);
     expect(device.running()).toBe(before);
   });
 

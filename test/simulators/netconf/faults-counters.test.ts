@@ -173,6 +173,7 @@ describe('netconf simulator: counters', () => {
       confirmedCommits: 0,
       confirms: 0,
       rollbacks: 0,
+      lockedRollbacks: 0,
       locks: 1,
       discards: 0,
     });
@@ -183,7 +184,7 @@ describe('netconf simulator: counters', () => {
     const device = firstDevice(sim);
     const nc = await TestNetconfClient.open(device);
     await nc.ok(vlanEdit(80));
-    expect(errorTags(await nc.rpc(`<edit-config><target><running/></target><config/></edit-config>`))).toEqual(['operation-not-supported']);
+    expect(errorTags(await nc.rpc(`<edit-config><target><running/></target><config/></edit-config>`))).toEqual(['operation-failed']);
     await nc.ok('<commit><confirmed/></commit>');
     await nc.ok('<commit/>');
     await nc.ok('<discard-changes/>');

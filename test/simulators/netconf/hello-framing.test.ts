@@ -18,7 +18,10 @@ import {
 
 const CANDIDATE = 'urn:ietf:params:netconf:capability:candidate:1.0';
 const CONFIRMED = 'urn:ietf:params:netconf:capability:confirmed-commit:1.1';
+const CONFIRMED10 = 'urn:ietf:params:netconf:capability:confirmed-commit:1.0';
 const VALIDATE = 'urn:ietf:params:netconf:capability:validate:1.1';
+const VALIDATE10 = 'urn:ietf:params:netconf:capability:validate:1.0';
+const XPATH = 'urn:ietf:params:netconf:capability:xpath:1.0';
 const ROLLBACK = 'urn:ietf:params:netconf:capability:rollback-on-error:1.0';
 const WRITABLE_RUNNING = 'urn:ietf:params:netconf:capability:writable-running:1.0';
 
@@ -44,19 +47,24 @@ describe('netconf simulator: hello and capabilities', () => {
       return capabilitiesOf(nc.serverHello);
     };
     const fullCaps = await caps(full);
-    expect(fullCaps).toEqual(expect.arrayContaining([BASE10, BASE11, CANDIDATE, CONFIRMED, VALIDATE, ROLLBACK]));
+    expect(fullCaps).toEqual(expect.arrayContaining([BASE10, BASE11, CANDIDATE, CONFIRMED10, CONFIRMED, VALIDATE10, VALIDATE, ROLLBACK, XPATH]));
+    expect(fullCaps).toContain('urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring?module=ietf-netconf-monitoring&revision=2010-10-04');
     expect(fullCaps).not.toContain(WRITABLE_RUNNING);
     expect(fullCaps).toContain('urn:ietf:params:xml:ns:yang:ietf-interfaces?module=ietf-interfaces&revision=2018-02-20');
 
     const base10Caps = await caps(base10);
-    expect(base10Caps).toEqual(expect.arrayContaining([BASE10, CANDIDATE, CONFIRMED, VALIDATE, ROLLBACK]));
+    // As netconfd --protocols=netconf1.0: only the 1.0 versions of :confirmed-commit and :validate.
+    expect(base10Caps).toEqual(expect.arrayContaining([BASE10, CANDIDATE, CONFIRMED10, VALIDATE10, ROLLBACK, XPATH]));
     expect(base10Caps).not.toContain(BASE11);
+    expect(base10Caps).not.toContain(CONFIRMED);
+    expect(base10Caps).not.toContain(VALIDATE);
     expect(base10Caps).not.toContain(WRITABLE_RUNNING);
 
     const roCaps = await caps(runningOnly);
-    expect(roCaps).toEqual(expect.arrayContaining([BASE10, BASE11, VALIDATE, ROLLBACK, WRITABLE_RUNNING]));
+    expect(roCaps).toEqual(expect.arrayContaining([BASE10, BASE11, VALIDATE10, VALIDATE, ROLLBACK, WRITABLE_RUNNING]));
     expect(roCaps).not.toContain(CANDIDATE);
     expect(roCaps).not.toContain(CONFIRMED);
+    expect(roCaps).not.toContain(CONFIRMED10);
   });
 
   it('gives each session its own session-id', async () => {
@@ -144,7 +152,7 @@ describe('netconf simulator: framing', () => {
     expect(missing).toContain('<bad-attribute>message-id</bad-attribute>');
     nc.write(nc.frame(`<rpc xmlns="${NC}" message-id="9"><get-config>`));
     expect(errorTags(await nc.next())).toEqual(['malformed-message']);
-    expect(errorTags(await nc.rpc('<frobnicate/>'))).toEqual(['operation-not-supported']);
+    expect(errorTags(await nc.rpc('<frobnicate/>'))).toEqual(['unknown-element']);
     expect(isOk(await nc.rpc('<lock><target><candidate/></target></lock>'))).toBe(true);
     await nc.close();
   });

@@ -27,12 +27,14 @@ describe('netconf simulator: locks', () => {
     // Locking again from the holder is denied too.
     expect(errorTags(await a.rpc(LOCK_CANDIDATE))).toEqual(['lock-denied']);
 
+    // netconfd names no session in these.
     const inUse = await b.editConfig('candidate', vlan(20));
     expect(errorTags(inUse)).toEqual(['in-use']);
-    expect(errorInfoSessionId(inUse)).toBe(String(a.sessionId));
+    expect(inUse).toContain('<error-type>application</error-type>');
+    expect(errorInfoSessionId(inUse)).toBeUndefined();
     expect(errorTags(await b.rpc('<commit/>'))).toEqual(['in-use']);
     expect(errorTags(await b.rpc('<discard-changes/>'))).toEqual(['in-use']);
-    expect(errorTags(await b.rpc(UNLOCK_CANDIDATE))).toEqual(['operation-failed']);
+    expect(errorTags(await b.rpc(UNLOCK_CANDIDATE))).toEqual(['in-use']);
 
     expect(isOk(await a.editConfig('candidate', vlan(20)))).toBe(true);
     await a.ok('<commit/>');
@@ -54,7 +56,8 @@ describe('netconf simulator: locks', () => {
     expect(isOk(await b.editConfig('candidate', vlan(30)))).toBe(true);
     // The commit would change running, which a holds.
     expect(errorTags(await b.rpc('<commit/>'))).toEqual(['in-use']);
-    expect(errorTags(await a.rpc(UNLOCK_CANDIDATE))).toEqual(['operation-failed']);
+    expect(errorTags(await a.rpc(UNLOCK_CANDIDATE))).toEqual(['in-use']);
+    await a.ok('<unlock><target><running/></target></unlock>');
     await a.close();
     await b.close();
   });
@@ -87,19 +90,18 @@ describe('netconf simulator: locks', () => {
     await a.close();
   });
 
-  it('refuses to lock a candidate holding another session’s uncommitted changes, until they are discarded', async () => {
+  it('refuses to lock a candidate holding uncommitted changes (of any session, its own too), until they are discarded', async () => {
     sim = await startSim();
     const device = firstDevice(sim);
     const a = await TestNetconfClient.open(device);
     const b = await TestNetconfClient.open(device);
     await a.ok(`<edit-config><target><candidate/></target><config>${vlan(50)}</config></edit-config>`);
-    // Its own changes do not stop a session from locking.
-    await a.ok(LOCK_CANDIDATE);
-    await a.ok(UNLOCK_CANDIDATE);
-    await a.ok(`<edit-config><target><candidate/></target><config>${vlan(51)}</config></edit-config>`);
+    // As on netconfd, its own changes stop a session from locking as well.
+    expect(errorTags(await a.rpc(LOCK_CANDIDATE))).toEqual(['resource-denied']);
     const denied = await b.rpc(LOCK_CANDIDATE);
-    expect(errorTags(denied)).toEqual(['lock-denied']);
-    expect(errorInfoSessionId(denied)).toBe('0');
+    expect(errorTags(denied)).toEqual(['resource-denied']);
+    expect(denied).toContain('candidate cannot be locked, discard-changes needed');
+    expect(errorInfoSessionId(denied)).toBeUndefined();
     await b.ok('<discard-changes/>');
     await b.ok(LOCK_CANDIDATE);
     await a.close();

@@ -72,9 +72,11 @@ describe('netconf simulator: get-config subtree filters', () => {
     expect(get).toBe(`<system xmlns="${SYS}"><hostname>dev001</hostname></system>`);
   });
 
-  it('refuses xpath filters and unknown sources', async () => {
-    expect(errorTags(await nc.getConfig('running', '<filter type="xpath" select="/system"/>'))).toEqual(['operation-not-supported']);
-    expect(errorTags(await nc.rpc('<get-config><source><startup/></source></get-config>'))).toEqual(['operation-not-supported']);
+  it('refuses bad xpath filters, unknown filter types and unknown sources', async () => {
+    expect(errorTags(await nc.getConfig('running', '<filter type="xpath" select="/zz:system"/>'))).toEqual(['bad-attribute']);
+    expect(errorTags(await nc.getConfig('running', '<filter type="regex"/>'))).toEqual(['bad-attribute']);
+    expect(dataOf(await nc.getConfig('running', `<filter type="xpath" xmlns:sys="${SYS}" select="/sys:system/sys:hostname"/>`))).toBe(`<system xmlns="${SYS}"><hostname>dev001</hostname></system>`);
+    expect(errorTags(await nc.rpc('<get-config><source><startup/></source></get-config>'))).toEqual(['invalid-value']);
     expect(errorTags(await nc.rpc('<get-config/>'))).toEqual(['missing-element']);
   });
 });
