@@ -127,9 +127,11 @@ export interface OpContext {
    * after a crash the next apply of the same spec sees it as Resource.resume.
    * A step the target clearly refused was not performed: checkpoint the
    * progress as it was before that step (null: nothing under way), so nothing
-   * resumes a side effect that never happened.
+   * resumes a side effect that never happened. Await it: progress is durable
+   * (survives a power loss) when the promise resolves, and only then may the
+   * step it describes begin.
    */
-  checkpoint?(progress: Json): void;
+  checkpoint?(progress: Json): void | Promise<void>;
 }
 
 /** A live connection to one target. Pooled: one per target, reused across operations and passes. */

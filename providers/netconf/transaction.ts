@@ -272,7 +272,7 @@ async function candidateTransaction(s: NetconfSession, prepared: Prepared[], ctx
       const persistId = cc === '1.1' ? randomBytes(16).toString('hex') : undefined;
       const timeoutS = Math.max(1, Math.ceil(s.confirmTimeoutMs / 1000));
       const progress: ConfirmProgress = { persistId: persistId ?? null, confirmBy: Date.now() + timeoutS * 1000 };
-      ctx.checkpoint?.(progress);
+      await ctx.checkpoint?.(progress);
       pending = { persistId };
       await s.commit({ confirmed: { timeoutS, ...(persistId ? { persist: persistId } : {}) } }, ctx.signal);
       dirty = false;

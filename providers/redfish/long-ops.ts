@@ -39,8 +39,8 @@ export function recall(s: RedfishSession, r: Resource): JsonObject | undefined {
 }
 
 /** Journals progress BEFORE the side effect it describes is issued. */
-export function remember(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject): void {
-  ctx.checkpoint?.(progress as Json);
+export async function remember(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject): Promise<void> {
+  await ctx.checkpoint?.(progress as Json);
   inFlight.set(key(s, r), { specHash: hashOf(r.spec), progress });
 }
 
@@ -59,12 +59,12 @@ export function settle(s: RedfishSession, r: Resource): void {
  */
 export async function issue<T>(s: RedfishSession, r: Resource, ctx: OpContext, progress: JsonObject, send: () => Promise<T>): Promise<T> {
   const previous = recall(s, r);
-  remember(s, r, ctx, progress);
+  await remember(s, r, ctx, progress);
   try {
     return await send();
   } catch (err) {
     if (!outcomeUnknownAfterSend(err)) {
-      ctx.checkpoint?.((previous ?? null) as Json);
+      await ctx.checkpoint?.((previous ?? null) as Json);
       if (previous) inFlight.set(key(s, r), { specHash: hashOf(r.spec), progress: previous });
       else settle(s, r);
     }

@@ -184,12 +184,12 @@ export async function writeFileAtomic(
   content: Content,
   attrs: { mode: number; uid?: number; gid?: number },
   signal: AbortSignal,
-  journal?: (tmp: string | null) => void,
+  journal?: (tmp: string | null) => void | Promise<void>,
 ): Promise<void> {
   const dir = posix.dirname(path);
   const tmp = posix.join(dir, `.${posix.basename(path)}.plumb-${randomBytes(6).toString('hex')}`);
-  // Journaled before it exists: a kill -9 from here on leaves a name the next run removes (KindHandler.cleanup).
-  journal?.(tmp);
+  // Journaled (durably) before it exists: a kill -9 from here on leaves a name the next run removes (KindHandler.cleanup).
+  await journal?.(tmp);
   let handle: Buffer | undefined;
   try {
     handle = await s.sftpCall<Buffer>(signal, `create ${tmp}`, (sftp, done) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => done(err, h)));
@@ -219,9 +219,9 @@ export async function writeFileAtomic(
     await sftpOp<void>(s, signal, 'close', tmp, (sftp, done) => sftp.close(h, (err) => done(err)));
     handle = undefined;
     await renameOver(s, tmp, path, signal);
-    journal?.(null);
+    await journal?.(null);
   } catch (err) {
-    if (await removeTemp(s, tmp, handle)) journal?.(null);
+    if (await removeTemp(s, tmp, handle)) await journal?.(null);
     throw err;
   }
 }

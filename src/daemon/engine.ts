@@ -333,6 +333,8 @@ export class Engine {
       targets: (name) => (lookup.get(targetId(name))?.spec as TargetSpec | undefined) ?? undefined,
       ...(options.onResult ? { onResult: options.onResult } : {}),
     });
+    // What the run recorded without an fsync of its own (converged, done, failed) is made durable before the pass reports.
+    await this.store.durable();
     lap('runMs');
     report.run = run;
 

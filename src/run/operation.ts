@@ -147,6 +147,17 @@ export class OperationSteps {
     return this.#journal!.journalIntent({ id: w.op.id, kind: w.op.kind, target: w.op.target, action: w.action, cause: w.cause, commit, specHash: w.specHash, changes: trimChanges(w.changes) });
   }
 
+  /** Resolves when the intents journaled so far survive a power loss: awaited before the side effect they announce. */
+  durable(): Promise<void> {
+    return this.#journal!.durable();
+  }
+
+  /** Progress of the write under way (OpContext.checkpoint): durable before the step it describes; withdrawing it (null) needs no wait. */
+  checkpoint(opIds: number[], progress: Json): Promise<void> | void {
+    for (const id of opIds) this.#journal!.checkpoint(id, progress);
+    if (progress !== null) return this.#journal!.durable();
+  }
+
   /** The single-resource write: apply or remove through the kind's handler. */
   write(w: PendingWrite, session: Session, ctx: OpContext): Promise<Applied | void> {
     if (w.remove) return w.handler.remove!(session, w.r, ctx);

@@ -397,7 +397,8 @@ export class Runner {
       const w = prepared.write;
       const opId = this.#steps.intent(w, commit);
       try {
-        const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => this.#journal!.checkpoint(opId, progress) };
+        await this.#steps.durable();
+        const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => this.#steps.checkpoint([opId], progress) };
         const applied = await limit.guard(() => this.#steps.write(w, session, applyCtx));
         return new Map([[op.key, await limit.guard(() => this.#steps.verifyAndRecord(w, opId, applied, commit, session, opCtx))]]);
       } catch (err) {
@@ -448,10 +449,11 @@ export class Runner {
       const opIds = writes.map((w) => this.#steps.intent(w, commit));
       const txCtx: OpContext = {
         ...this.#opContext(targetName, `${writes.length} resources`, limit),
-        checkpoint: (progress) => opIds.forEach((id) => this.#journal!.checkpoint(id, progress)),
+        checkpoint: (progress) => this.#steps.checkpoint(opIds, progress),
       };
       let applied: Array<Applied | void>;
       try {
+        await this.#steps.durable();
         applied = await limit.guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove, actual: w.actual })), txCtx));
       } catch (err) {
         opIds.forEach((id) => this.#steps.failed(id, err));

@@ -25,6 +25,7 @@ export type Journal = JournalView &
     | 'recordReleased'
     | 'leftovers'
     | 'clearProgress'
+    | 'durable'
   >;
 
 export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'paused' | 'planned';

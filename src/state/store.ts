@@ -1,4 +1,6 @@
+import { open } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
+import { StateError } from '../errors.js';
 import type { WriteOutcome } from '../errors.js';
 import type { Change, Json, ResourceMeta, TargetSpec } from '../provider.js';
 import type { Diagnostic } from '../load/types.js';
@@ -128,12 +130,24 @@ const parse = <T>(text: unknown): T | null => (typeof text === 'string' ? (JSON.
  * Every read and write of Plumb's state. Writes that belong together (a journal
  * entry and the resource row it settles, a commit and its tombstones) share one
  * transaction, so a crash leaves either both or neither.
+ *
+ * Durability: the connection commits with synchronous=FULL (an fsync per
+ * commit), except the run stage's bookkeeping (`#relaxed`): what a read
+ * re-derives after a crash (converged, done, failed, reachable) commits without
+ * an fsync of its own, and an intent is made durable by `durable()`, an fsync of
+ * the WAL off the event loop that every caller waiting meanwhile shares (group
+ * commit). A process crash loses nothing either way (the WAL is written at
+ * commit); a power loss may lose relaxed writes since the last fsync, which the
+ * next pass reads again (an open intent becomes an unknown outcome and is re-read).
  */
 export class Store {
   readonly db: Db;
   readonly #now: () => number;
   readonly #stmts = new Map<string, Database.Statement>();
   #pauseGeneration = 0;
+  /** The WAL fsync in flight, and the one queued behind it for callers that wrote after it started. */
+  #syncing: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
 
   constructor(db: Db, now: () => number = Date.now) {
     this.db = db;
@@ -144,6 +158,66 @@ export class Store {
     return this.#now();
   }
 
+
+  /**
+   * Resolves when everything committed before the call survives a power loss:
+   * one fsync of the WAL (in the thread pool, so other targets' work goes on),
+   * shared by every caller that asks while it runs. Before a side effect, after
+   * its intent (invariant 5).
+   */
+  durable(): Promise<void> {
+    if (this.db.memory || this.db.readonly) return Promise.resolve();
+    if (!this.#syncing) {
+      const syncing = this.#fsyncWal().finally(() => {
+        if (this.#syncing === syncing) this.#syncing = undefined;
+      });
+      this.#syncing = syncing;
+      return syncing;
+    }
+    // The fsync in flight may have started before the caller's commit: the next one covers it.
+    this.#queued ??= this.#syncing.then(
+      () => this.#afterQueue(),
+      () => this.#afterQueue(),
+    );
+    return this.#queued;
+  }
+
+  #afterQueue(): Promise<void> {
+    this.#queued = undefined;
+    return this.durable();
+  }
+
+  /** fsync of the WAL file (Linux flushes a file's pages whichever descriptor wrote them); no WAL: everything is in the database file. */
+  async #fsyncWal(): Promise<void> {
+    for (const path of [`${this.db.name}-wal`, this.db.name]) {
+      let file;
+      try {
+        file = await open(path, 'r');
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOENT') continue;
+        throw new StateError(`cannot make the journal durable: ${(err as Error).message}`, { cause: err, notSent: true });
+      }
+      try {
+        await file.sync();
+        return;
+      } catch (err) {
+        throw new StateError(`cannot make the journal durable: fsync ${path} failed (${(err as Error).message})`, { cause: err, notSent: true });
+      } finally {
+        await file.close();
+      }
+    }
+  }
+
+  /** A write a read re-derives after a crash: committed without its own fsync (the next durable commit or `durable()` syncs it). */
+  #relaxed<T>(write: () => T): T {
+    if (this.db.inTransaction || this.db.memory) return write();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
 
   close(): void {
     this.db.close();
@@ -375,26 +449,28 @@ export class Store {
    * Something that matched before Plumb ever touched it is marked adopted.
    */
   markConverged(id: string, observed: Json, applied?: { commit: string; specHash: string; spec: Json }): void {
-    const now = this.#now();
-    // A sweep over a converged fleet must not cost one fsync per resource: write only what changed.
-    const row = this.#stmt('SELECT status, observed, applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
-    if (row?.status === 'converged' && row.observed === json(observed) && (!applied || row.applied_hash === applied.specHash)) return;
-    if (!applied) {
+    this.#relaxed(() => {
+      const now = this.#now();
+      // A sweep over a converged fleet must not cost one fsync per resource: write only what changed.
+      const row = this.#stmt('SELECT status, observed, applied_hash FROM resources WHERE id = ?').get(id) as Row | undefined;
+      if (row?.status === 'converged' && row.observed === json(observed) && (!applied || row.applied_hash === applied.specHash)) return;
+      if (!applied) {
+        this.#stmt(
+          `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
+             last_error = NULL, last_error_code = NULL, status_detail = NULL WHERE id = ?`,
+        ).run(json(observed), now, id);
+        return;
+      }
       this.#stmt(
         `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-           last_error = NULL, last_error_code = NULL, status_detail = NULL WHERE id = ?`,
-      ).run(json(observed), now, id);
-      return;
-    }
-    this.#stmt(
-      `UPDATE resources SET status = 'converged', observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-         last_error = NULL, last_error_code = NULL, status_detail = NULL,
-         adopted = CASE WHEN applied_commit IS NULL AND NOT EXISTS (SELECT 1 FROM ops WHERE ops.resource_id = resources.id) THEN 1 ELSE adopted END,
-         applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
-         applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END,
-         applied_hash = ?, applied_spec = ?
-       WHERE id = ?`,
-    ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, json(applied.spec), id);
+           last_error = NULL, last_error_code = NULL, status_detail = NULL,
+           adopted = CASE WHEN applied_commit IS NULL AND NOT EXISTS (SELECT 1 FROM ops WHERE ops.resource_id = resources.id) THEN 1 ELSE adopted END,
+           applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
+           applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END,
+           applied_hash = ?, applied_spec = ?
+         WHERE id = ?`,
+      ).run(json(observed), now, applied.specHash, applied.commit, applied.specHash, now, applied.specHash, json(applied.spec), id);
+    });
   }
 
   /**
@@ -403,24 +479,28 @@ export class Store {
    * distinct reason, nothing journaled, nothing re-applied.
    */
   markPendingReboot(input: { id: string; kind: string; target: string | null; reason: string; observed: Json; commit: string; specHash: string; spec: Json }): void {
-    const row = this.#stmt('SELECT status, status_detail, applied_hash FROM resources WHERE id = ?').get(input.id) as Row | undefined;
-    if (row?.status === 'pending-reboot' && row.status_detail === input.reason && row.applied_hash === input.specHash) return;
-    const now = this.#now();
-    this.db.transaction(() => {
-      this.#stmt(
-        `UPDATE resources SET status = 'pending-reboot', status_detail = ?, observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
-           last_error = NULL, last_error_code = NULL,
-           applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
-           applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END, applied_hash = ?, applied_spec = ?
-         WHERE id = ?`,
-      ).run(input.reason, json(input.observed), now, input.specHash, input.commit, input.specHash, now, input.specHash, json(input.spec), input.id);
-      this.#event({ type: 'pending-reboot', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: input.reason });
-    })();
+    this.#relaxed(() => {
+      const row = this.#stmt('SELECT status, status_detail, applied_hash FROM resources WHERE id = ?').get(input.id) as Row | undefined;
+      if (row?.status === 'pending-reboot' && row.status_detail === input.reason && row.applied_hash === input.specHash) return;
+      const now = this.#now();
+      this.db.transaction(() => {
+        this.#stmt(
+          `UPDATE resources SET status = 'pending-reboot', status_detail = ?, observed = ?, observed_at = ?, attempts = 0, next_attempt_at = NULL,
+             last_error = NULL, last_error_code = NULL,
+             applied_commit = CASE WHEN applied_hash IS ? THEN applied_commit ELSE ? END,
+             applied_at = CASE WHEN applied_hash IS ? THEN applied_at ELSE ? END, applied_hash = ?, applied_spec = ?
+           WHERE id = ?`,
+        ).run(input.reason, json(input.observed), now, input.specHash, input.commit, input.specHash, now, input.specHash, json(input.spec), input.id);
+        this.#event({ type: 'pending-reboot', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: input.reason });
+      })();
+    });
   }
 
   /** Progress of a journaled long side effect (a reset issued, a firmware task started); null withdraws it (the step was refused). */
   checkpoint(opId: number, progress: Json): void {
-    this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(json(progress), opId);
+    this.#relaxed(() => {
+      this.#stmt("UPDATE ops SET progress = ? WHERE id = ? AND state = 'intent'").run(json(progress), opId);
+    });
   }
 
   /**
@@ -439,54 +519,64 @@ export class Store {
   }
 
   markTargetReachable(name: string, reachable: boolean, error?: string): void {
-    this.#stmt('UPDATE resources SET status = ?, last_error = ?, observed_at = ? WHERE id = ?').run(
-      reachable ? 'converged' : 'failed',
-      error ? redactText(error) : null,
-      this.#now(),
-      `Target/${name}`,
-    );
+    this.#relaxed(() => {
+      this.#stmt('UPDATE resources SET status = ?, last_error = ?, observed_at = ? WHERE id = ?').run(
+        reachable ? 'converged' : 'failed',
+        error ? redactText(error) : null,
+        this.#now(),
+        `Target/${name}`,
+      );
+    });
   }
 
   /** Fields Plumb set before that the new spec leaves out, and that stay on the target: one audit event per spec that let go of them. */
   recordReleased(input: { id: string; kind: string; target: string | null; commit: string; notes: string[] }): void {
-    this.#event({ type: 'release', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: `no longer managed, left as it is: ${input.notes.join('; ')}` });
+    this.#relaxed(() => {
+      this.#event({ type: 'release', resourceId: input.id, kind: input.kind, target: input.target, cause: 'intent', commit: input.commit, message: `no longer managed, left as it is: ${input.notes.join('; ')}` });
+    });
   }
 
   /** Drift found on a resource whose policy is `report`: recorded and labelled as drift, the target left alone. */
   markDrifted(id: string, kind: string, target: string | null, changes: Change[], observed: Json, commit: string | null): void {
-    const previous = this.#stmt('SELECT status, observed FROM resources WHERE id = ?').get(id) as Row | undefined;
-    this.db.transaction(() => {
-      this.#stmt('UPDATE resources SET status = ?, observed = ?, observed_at = ? WHERE id = ?').run('drifted', json(observed), this.#now(), id);
-      // Report drift once per distinct observation, not on every sweep.
-      if (previous?.status !== 'drifted' || previous.observed !== json(observed)) {
-        this.#event({ type: 'drift', resourceId: id, kind, target, cause: 'drift', commit, message: describeChanges(changes), before: changesBefore(changes), after: changesAfter(changes) });
-      }
-    })();
+    this.#relaxed(() => {
+      const previous = this.#stmt('SELECT status, observed FROM resources WHERE id = ?').get(id) as Row | undefined;
+      this.db.transaction(() => {
+        this.#stmt('UPDATE resources SET status = ?, observed = ?, observed_at = ? WHERE id = ?').run('drifted', json(observed), this.#now(), id);
+        // Report drift once per distinct observation, not on every sweep.
+        if (previous?.status !== 'drifted' || previous.observed !== json(observed)) {
+          this.#event({ type: 'drift', resourceId: id, kind, target, cause: 'drift', commit, message: describeChanges(changes), before: changesBefore(changes), after: changesAfter(changes) });
+        }
+      })();
+    });
   }
 
   markFailed(input: { id: string; kind: string; target: string | null; status: 'failed' | 'blocked'; code: string; message: string; attempts: number; nextAttemptAt: number | null; commit: string | null; cause: Cause }): void {
-    const message = redactText(input.message);
-    this.db.transaction(() => {
-      const previous = this.#stmt('SELECT status, last_error FROM resources WHERE id = ?').get(input.id) as Row | undefined;
-      this.#stmt(
-        'UPDATE resources SET status = ?, last_error = ?, last_error_code = ?, attempts = attempts + ?, next_attempt_at = ? WHERE id = ?',
-      ).run(input.status, message, input.code, input.attempts, input.nextAttemptAt, input.id);
-      // One event per new failure, not one per retry of the same one.
-      if (previous?.status !== input.status || previous.last_error !== message) {
-        this.#event({ type: 'fail', resourceId: input.id, kind: input.kind, target: input.target, cause: input.cause, commit: input.commit, message: `${input.code}: ${message}` });
-      }
-    })();
+    this.#relaxed(() => {
+      const message = redactText(input.message);
+      this.db.transaction(() => {
+        const previous = this.#stmt('SELECT status, last_error FROM resources WHERE id = ?').get(input.id) as Row | undefined;
+        this.#stmt(
+          'UPDATE resources SET status = ?, last_error = ?, last_error_code = ?, attempts = attempts + ?, next_attempt_at = ? WHERE id = ?',
+        ).run(input.status, message, input.code, input.attempts, input.nextAttemptAt, input.id);
+        // One event per new failure, not one per retry of the same one.
+        if (previous?.status !== input.status || previous.last_error !== message) {
+          this.#event({ type: 'fail', resourceId: input.id, kind: input.kind, target: input.target, cause: input.cause, commit: input.commit, message: `${input.code}: ${message}` });
+        }
+      })();
+    });
   }
 
   // ---- the ops journal ----------------------------------------------------
 
   /** Journals the intent of a side effect before it happens (invariant 5). */
   journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number {
-    const result = this.#stmt(
-      `INSERT INTO ops (resource_id, kind, target, action, cause, commit_sha, spec_hash, changes, state, started_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)`,
-    ).run(input.id, input.kind, input.target, input.action, input.cause, input.commit, input.specHash, redactText(JSON.stringify(input.changes)).slice(0, 64 * 1024), this.#now());
-    return Number(result.lastInsertRowid);
+    return this.#relaxed(() => {
+      const result = this.#stmt(
+        `INSERT INTO ops (resource_id, kind, target, action, cause, commit_sha, spec_hash, changes, state, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)`,
+      ).run(input.id, input.kind, input.target, input.action, input.cause, input.commit, input.specHash, redactText(JSON.stringify(input.changes)).slice(0, 64 * 1024), this.#now());
+      return Number(result.lastInsertRowid);
+    });
   }
 
   /**
@@ -496,7 +586,9 @@ export class Store {
    * a read that proves the resource converged, or by an operator (`plumb resolve`).
    */
   journalFailed(opId: number, message: string, outcome: WriteOutcome): void {
-    this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(outcome, this.#now(), redactText(message), opId);
+    this.#relaxed(() => {
+      this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(outcome, this.#now(), redactText(message), opId);
+    });
   }
 
   /** The spec (and its hash) Plumb last applied successfully; nulls if it never did (or moved it to another target since). */
@@ -507,36 +599,40 @@ export class Store {
 
   /** Settles a journaled create/update: the journal entry, the resource row and the audit event in one transaction. */
   journalDone(outcome: Outcome): void {
-    const now = this.#now();
-    this.db.transaction(() => {
-      this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, outcome.opId);
-      // Any older entry of unknown outcome for this resource is settled by this successful apply.
-      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown') AND id <> ?").run(now, outcome.id, outcome.opId);
-      this.#stmt(
-        `UPDATE resources SET status = 'converged', applied_commit = ?, applied_hash = ?, applied_spec = ?, applied_at = ?,
-           adopted = CASE WHEN applied_commit IS NULL THEN ? ELSE adopted END,
-           observed = ?, observed_at = ?, memo = COALESCE(?, memo), attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
-         WHERE id = ?`,
-      ).run(outcome.commit, outcome.specHash, json(outcome.spec), now, outcome.adopted ? 1 : 0, json(outcome.observed), now, json(outcome.memo), outcome.id);
-      this.#event({
-        type: outcome.action,
-        resourceId: outcome.id,
-        kind: outcome.kind,
-        target: outcome.target,
-        cause: outcome.cause,
-        commit: outcome.commit,
-        message: describeChanges(outcome.changes) + (outcome.adopted ? ' (adopted: it existed before Plumb)' : ''),
-        before: changesBefore(outcome.changes),
-        after: changesAfter(outcome.changes),
-        output: outcome.output,
-      });
-    })();
+    this.#relaxed(() => {
+      const now = this.#now();
+      this.db.transaction(() => {
+        this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, outcome.opId);
+        // Any older entry of unknown outcome for this resource is settled by this successful apply.
+        this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown') AND id <> ?").run(now, outcome.id, outcome.opId);
+        this.#stmt(
+          `UPDATE resources SET status = 'converged', applied_commit = ?, applied_hash = ?, applied_spec = ?, applied_at = ?,
+             adopted = CASE WHEN applied_commit IS NULL THEN ? ELSE adopted END,
+             observed = ?, observed_at = ?, memo = COALESCE(?, memo), attempts = 0, next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
+           WHERE id = ?`,
+        ).run(outcome.commit, outcome.specHash, json(outcome.spec), now, outcome.adopted ? 1 : 0, json(outcome.observed), now, json(outcome.memo), outcome.id);
+        this.#event({
+          type: outcome.action,
+          resourceId: outcome.id,
+          kind: outcome.kind,
+          target: outcome.target,
+          cause: outcome.cause,
+          commit: outcome.commit,
+          message: describeChanges(outcome.changes) + (outcome.adopted ? ' (adopted: it existed before Plumb)' : ''),
+          before: changesBefore(outcome.changes),
+          after: changesAfter(outcome.changes),
+          output: outcome.output,
+        });
+      })();
+    });
   }
 
   /** A read proved the resource converged after a side effect of unknown outcome: settle the old journal entries. */
   resolveUnknown(id: string): void {
-    if (!this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND state IN ('intent', 'unknown') LIMIT 1").get(id)) return;
-    this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown')").run(this.#now(), id);
+    this.#relaxed(() => {
+      if (!this.#stmt("SELECT 1 FROM ops WHERE resource_id = ? AND state IN ('intent', 'unknown') LIMIT 1").get(id)) return;
+      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND state IN ('intent', 'unknown')").run(this.#now(), id);
+    });
   }
 
   /** At start-up: intents left by a crash have an unknown outcome (returns how many); their resources are re-read before anything else happens. */
@@ -587,8 +683,10 @@ export class Store {
 
   /** The leftovers of these entries are gone (cleaned up): their progress no longer describes anything on the target. */
   clearProgress(opIds: number[]): void {
-    const clear = this.#stmt('UPDATE ops SET progress = NULL WHERE id = ?');
-    this.db.transaction(() => opIds.forEach((id) => clear.run(id)))();
+    this.#relaxed(() => {
+      const clear = this.#stmt('UPDATE ops SET progress = NULL WHERE id = ?');
+      this.db.transaction(() => opIds.forEach((id) => clear.run(id)))();
+    });
   }
 
   // ---- tombstones ---------------------------------------------------------
@@ -614,27 +712,31 @@ export class Store {
 
   /** The provider confirmed removal (or found it already absent): the tombstone is settled. */
   tombstoneDone(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; opId?: number; commit: string | null; before: Json; message: string }): void {
-    const now = this.#now();
-    this.db.transaction(() => {
-      this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'").run(now, input.tombstoneId);
-      if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, input.opId);
-      this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'unknown') AND action = 'delete'").run(now, input.resourceId, input.target);
-      // Only the row of the very thing removed: a resource moved to another target keeps its row.
-      this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting' AND target IS ?").run(input.resourceId, input.target);
-      this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
-    })();
+    this.#relaxed(() => {
+      const now = this.#now();
+      this.db.transaction(() => {
+        this.#stmt("UPDATE tombstones SET state = 'done', updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'").run(now, input.tombstoneId);
+        if (input.opId !== undefined) this.#stmt("UPDATE ops SET state = 'done', finished_at = ? WHERE id = ?").run(now, input.opId);
+        this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'unknown') AND action = 'delete'").run(now, input.resourceId, input.target);
+        // Only the row of the very thing removed: a resource moved to another target keeps its row.
+        this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting' AND target IS ?").run(input.resourceId, input.target);
+        this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
+      })();
+    });
   }
 
   tombstoneFailed(input: { tombstoneId: number; resourceId: string; kind: string; target: string | null; code: string; message: string; commit: string | null }): void {
-    const now = this.#now();
-    const message = redactText(input.message);
-    this.db.transaction(() => {
-      const previous = this.#stmt('SELECT last_error FROM tombstones WHERE id = ?').get(input.tombstoneId) as Row | undefined;
-      this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.tombstoneId);
-      if (previous?.last_error !== `${input.code}: ${message}`) {
-        this.#event({ type: 'fail', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, message: `${input.code}: ${message}` });
-      }
-    })();
+    this.#relaxed(() => {
+      const now = this.#now();
+      const message = redactText(input.message);
+      this.db.transaction(() => {
+        const previous = this.#stmt('SELECT last_error FROM tombstones WHERE id = ?').get(input.tombstoneId) as Row | undefined;
+        this.#stmt("UPDATE tombstones SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'").run(`${input.code}: ${message}`, now, input.tombstoneId);
+        if (previous?.last_error !== `${input.code}: ${message}`) {
+          this.#event({ type: 'fail', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, message: `${input.code}: ${message}` });
+        }
+      })();
+    });
   }
 
   /** The pending tombstone for a resource on a target (ops of a new deletion learn theirs after accept). */

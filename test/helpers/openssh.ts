@@ -64,7 +64,18 @@ export async function fingerprintOf(pubPath: string): Promise<string> {
 
 const WRITE_LINE = /^(open "[^"]*" flags \S*(WRITE|CREATE|TRUNCATE|APPEND)|set "|remove name|rename old|posix-rename old|mkdir name|rmdir name|symlink old|hardlink old)/;
 
-export async function startOpenSsh(options: { sftp?: 'logged' | 'internal' } = {}): Promise<OpenSshServer> {
+export interface OpenSshOptions {
+  sftp?: 'logged' | 'internal';
+  /**
+   * Give sessions an empty HOME under the temp dir (sshd SetEnv), so the login
+   * shell that starts every exec and the sftp-server subsystem reads no rc files
+   * of the user running the tests (a pyenv init there costs seconds per command
+   * under load). Off by default.
+   */
+  cleanHome?: boolean;
+}
+
+export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSshServer> {
   const dir = await mkdtemp(join(tmpdir(), 'plumb-sshd-'));
   const remoteRoot = join(dir, 'remote');
   await mkdir(remoteRoot, { recursive: true });
@@ -77,6 +88,8 @@ export async function startOpenSsh(options: { sftp?: 'logged' | 'internal' } = {
   const sftpServer = SFTP_SERVER_CANDIDATES.find((p) => existsSync(p));
   const mode = options.sftp ?? (sftpServer ? 'logged' : 'internal');
   const subsystem = mode === 'logged' && sftpServer ? `${sftpServer} -l INFO -e 2>>${sftpLogPath}` : 'internal-sftp';
+  const home = join(dir, 'home');
+  if (options.cleanHome) await mkdir(home);
   if (process.getuid?.() === 0 && !existsSync('/run/sshd')) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 
   const port = await freePort();
@@ -95,6 +108,7 @@ export async function startOpenSsh(options: { sftp?: 'logged' | 'internal' } = {
     'MaxStartups 100',
     'MaxSessions 50',
     `Subsystem sftp ${subsystem}`,
+    ...(options.cleanHome ? [`SetEnv HOME=${home}`] : []),
   ].join('\n');
   const configPath = join(dir, 'sshd_config');
   await writeFile(configPath, `${config}\n`);

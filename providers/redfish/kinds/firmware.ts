@@ -171,7 +171,7 @@ export const firmwareKind: KindHandler<FirmwareSpec, FirmwareActual, RedfishSess
       const location = res.headers.location ?? (res.status === 202 ? odataId(res.json) : undefined);
       if (location) {
         monitor = s.path(location);
-        remember(s, r, ctx, { updateRequestedAt: requestedAt, image: spec.image, taskMonitor: monitor });
+        await remember(s, r, ctx, { updateRequestedAt: requestedAt, image: spec.image, taskMonitor: monitor });
       } else if (taskState(res.json) !== undefined && taskState(res.json) !== 'Completed') {
         throw new ProviderError(`redfish ${s.targetName}: SimpleUpdate started a task but named no monitor to follow`);
       }

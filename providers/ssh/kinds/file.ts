@@ -141,7 +141,7 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     }
     if (st && st.type !== 'file') throw refuseType(r, st.type);
     const d = desiredContent(r);
-    const journal = ctx.checkpoint ? (tmp: string | null): void => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
+    const journal = ctx.checkpoint ? (tmp: string | null): void | Promise<void> => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
     if (!st) {
       const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
       await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal, journal);

@@ -14,7 +14,7 @@ const s = { targetName: 'bmc-x' } as RedfishSession;
 /** A context whose checkpoints land in `journal`, newest last (what Store.checkpoint would hold: the last one). */
 function journaling(): { ctx: ReturnType<typeof opContext> & { checkpoint: (p: Json) => void }; journal: Json[] } {
   const journal: Json[] = [];
-  return { ctx: { ...opContext(), checkpoint: (p: Json) => journal.push(p) }, journal };
+  return { ctx: { ...opContext(), checkpoint: (p: Json) => void journal.push(p) }, journal };
 }
 
 const refusals: Array<[string, () => Error]> = [
