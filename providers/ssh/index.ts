@@ -15,5 +15,8 @@ export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
   kinds: [fileKind, directoryKind, commandKind],
+  // One connection multiplexes: SFTP requests pipeline on one channel, and the session
+  // holds exec channels to EXEC_CHANNELS, under OpenSSH's default MaxSessions of 10.
+  perTarget: 8,
   open: (target, ctx) => SshSession.open(target, ctx),
 };

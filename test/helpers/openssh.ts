@@ -73,6 +73,8 @@ export interface OpenSshOptions {
    * under load). Off by default.
    */
   cleanHome?: boolean;
+  /** Channels per connection (sshd MaxSessions); OpenSSH's default, 10, unless a test needs another. */
+  maxSessions?: number;
 }
 
 export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSshServer> {
@@ -106,7 +108,7 @@ export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSs
     'KbdInteractiveAuthentication no',
     'LogLevel VERBOSE',
     'MaxStartups 100',
-    'MaxSessions 50',
+    `MaxSessions ${options.maxSessions ?? 10}`,
     `Subsystem sftp ${subsystem}`,
     ...(options.cleanHome ? [`SetEnv HOME=${home}`] : []),
   ].join('\n');
