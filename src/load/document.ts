@@ -41,7 +41,8 @@ export function resourceMeta(name: string, metadata: Record<string, unknown>): R
   };
 }
 
-function names(list: unknown): string[] {
+/** A list of names, or the shared empty one. */
+export function names(list: unknown): string[] {
   return Array.isArray(list) && list.length > 0 ? (list as string[]) : NO_NAMES;
 }
 

@@ -1,6 +1,6 @@
 import type { JsonObject, ResourceMeta } from '../provider.js';
 import { getPointer } from '../util/json-pointer.js';
-import { parseResource, resourceMeta, type ParsedResource } from './document.js';
+import { names, parseResource, type ParsedResource } from './document.js';
 import type { SchemaRegistry } from './schemas.js';
 import type { Diagnostic } from './types.js';
 import { filePositions, parseYaml, type ParseYamlOptions, type YamlLimits } from './yaml.js';
@@ -77,7 +77,7 @@ export function fromWire(path: string, bytes: Buffer, wire: WireFile, registry: 
       id: w.id,
       kind: registry.kinds.get(w.kind)?.kind ?? w.kind, // the registry's string, not one copy per document
       name: w.name,
-      meta: resourceMeta(w.meta.name, w.meta as unknown as Record<string, unknown>),
+      meta: sharedLists(w.meta),
       spec: w.spec,
       file: path,
       line: w.line,
@@ -87,4 +87,12 @@ export function fromWire(path: string, bytes: Buffer, wire: WireFile, registry: 
     }),
   );
   return { resources, diagnostics: wire.diagnostics };
+}
+
+/** The metadata as posted (the worker made it, so its fields come in resourceMeta's order), its empty lists the shared one. */
+function sharedLists(meta: ResourceMeta): ResourceMeta {
+  meta.dependsOn = names(meta.dependsOn);
+  meta.previousNames = names(meta.previousNames);
+  meta.ignore = names(meta.ignore);
+  return meta;
 }

@@ -181,32 +181,46 @@ function yamlDocument(source: PositionSource, index: number, value: unknown, roo
 export function filePositions(input: string | Buffer, file: string, maxDepth: number): (index: number, position: Position) => DocumentPositions {
   let source: PositionSource | undefined;
   const documentStarts: number[] = [];
-  return (index, position) => {
-    let doc: DocumentPositions | undefined;
-    const positionOf = (pointer: string, options?: { key?: boolean }): Position => {
-      if (!doc) {
-        if (!source) {
-          const text = typeof input === 'string' ? input : input.toString('utf8');
-          source = { text, file, bom: text.startsWith('\uFEFF') ? 1 : 0, maxDepth };
-          source.parsed = { events: parseEvents(text, { filename: file, maxDepth }), lines: lineIndex(text) };
-          const events = source.parsed.events;
-          for (let i = 0; i < events.length; i++) {
-            if (events[i]!.type === EVENT_ID.DOCUMENT) {
-              documentStarts.push(i);
-              i = skipNode(events, i);
-            }
-          }
+  const documentOf = (index: number, position: Position): DocumentPositions => {
+    if (!source) {
+      const text = typeof input === 'string' ? input : input.toString('utf8');
+      source = { text, file, bom: text.startsWith('\uFEFF') ? 1 : 0, maxDepth };
+      source.parsed = { events: parseEvents(text, { filename: file, maxDepth }), lines: lineIndex(text) };
+      const events = source.parsed.events;
+      for (let i = 0; i < events.length; i++) {
+        if (events[i]!.type === EVENT_ID.DOCUMENT) {
+          documentStarts.push(i);
+          i = skipNode(events, i);
         }
-        const events = source.parsed!.events;
-        const start = documentStarts[index]!;
-        const rootEvent = events[start + 1];
-        const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
-        doc = yamlDocument(source, index, undefined, start + 1, rootOffset, position);
       }
-      return doc.positionOf(pointer, options);
-    };
-    return { position, positionOf };
+    }
+    const events = source.parsed!.events;
+    const start = documentStarts[index]!;
+    const rootEvent = events[start + 1];
+    const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
+    return yamlDocument(source, index, undefined, start + 1, rootOffset, position);
   };
+  return (index, position) => new LazyPositions(documentOf, index, position);
+}
+
+/** One object per document (a load keeps 100k of these until its cross-file checks are done), no closures. */
+class LazyPositions implements DocumentPositions {
+  readonly position: Position;
+  readonly #index: number;
+  #of: ((index: number, position: Position) => DocumentPositions) | undefined;
+  #doc: DocumentPositions | undefined;
+
+  constructor(of: (index: number, position: Position) => DocumentPositions, index: number, position: Position) {
+    this.#of = of;
+    this.#index = index;
+    this.position = position;
+  }
+
+  positionOf(pointer: string, options?: { key?: boolean }): Position {
+    this.#doc ??= this.#of!(this.#index, this.position);
+    this.#of = undefined;
+    return this.#doc.positionOf(pointer, options);
+  }
 }
 
 function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {

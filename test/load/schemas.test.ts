@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { builtinProviders } from '../../src/daemon/providers.js';
 import { parseResource } from '../../src/load/document.js';
 import { SchemaRegistry } from '../../src/load/schemas.js';
 import { parseYaml } from '../../src/load/yaml.js';
@@ -76,5 +77,9 @@ describe('the registry refuses programming errors', () => {
     ['a kind registered twice', [{ ...base, kinds: [...base.kinds, ...base.kinds] }], /kind "fake.Item" is registered twice/],
   ] as Array<[string, Provider[], RegExp]>)('%s', (_, providers, message) => {
     expect(() => new SchemaRegistry(providers)).toThrow(message);
+  });
+
+  test('every built-in schema compiles (they are compiled on first use, so a load would find out late)', () => {
+    expect(() => new SchemaRegistry(builtinProviders()).compileAll()).not.toThrow();
   });
 });
