@@ -33,7 +33,7 @@ export interface ParallelLoad {
   providers: ProvidersModule;
   /** Schema folder, if not the package's. */
   schemasDir?: string;
-  /** Worker threads; default os.availableParallelism(). */
+  /** Worker threads; default os.availableParallelism() - 1, at least 1 (the main thread parses a share too). */
   workers?: number;
   /** Config bytes below which a load stays in-thread (starting workers costs more than they save); default 4 MiB. */
   minBytes?: number;
@@ -102,11 +102,21 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   try {
     let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
     if (pool) {
-      const parses = new ReadAhead(files, PARALLEL_READ_AHEAD, async (e) => {
-        const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
-        return Buffer.isBuffer(bytes) ? fromWire(e.path, bytes, await pool.parse(e.path, bytes, limits), options.registry, limits) : { resources: [], diagnostics: [bytes] };
-      });
-      next = (i) => parses.get(i);
+      // The main thread parses a share of the files itself (every `pool.size + 2`th), between taking results.
+      const here = (i: number): boolean => i % (pool.size + 2) === 0;
+      const parses = new ReadAhead(
+        files.map((e, i) => ({ e, i })),
+        PARALLEL_READ_AHEAD,
+        async ({ e, i }) => {
+          const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
+          if (!Buffer.isBuffer(bytes) || here(i)) return bytes;
+          return fromWire(e.path, bytes, await pool.parse(e.path, bytes, limits), options.registry, limits);
+        },
+      );
+      next = async (i) => {
+        const got = await parses.get(i);
+        return Buffer.isBuffer(got) || !('resources' in got) ? parseConfigFile(files[i]!.path, got, options.registry, limits) : got;
+      };
     } else {
       const reads = new ReadAhead(files, READ_AHEAD, (e) => readConfigFile(e.path, e.oid, e.size, options, limits));
       next = async (i) => parseConfigFile(files[i]!.path, await reads.get(i), options.registry, limits);
@@ -293,7 +303,8 @@ const DEFAULT_PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 /** A pool when the load is asked to and is large enough to gain from one. */
 function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number): ParsePool | undefined {
   if (!parallel) return undefined;
-  const workers = Math.min(parallel.workers ?? availableParallelism(), files);
+  // The main thread parses too (and takes every result): one core for it, the rest for workers.
+  const workers = Math.min(parallel.workers ?? Math.max(1, availableParallelism() - 1), files);
   if (workers < 1 || bytes < (parallel.minBytes ?? DEFAULT_PARALLEL_MIN_BYTES)) return undefined;
   return new ParsePool(workers, { providers: parallel.providers, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
 }

@@ -39,6 +39,10 @@ export class ParsePool {
   #failed: Error | undefined;
   #closing = false;
 
+  get size(): number {
+    return this.#workers.length;
+  }
+
   constructor(size: number, data: ParseWorkerData) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerFile(), { workerData: data });
