@@ -143,9 +143,15 @@ async function daemonRss(resources: number, v8Flags: string[]): Promise<number> 
     for (;;) {
       await new Promise((r) => setTimeout(r, 500));
       if (existsSync(join(stateDir, 'plumb.db'))) {
+        let counts: Record<string, number> = {};
         const store = new Store(openReadOnly(stateDir));
-        const counts = store.statusCounts();
-        store.close();
+        try {
+          counts = store.statusCounts();
+        } catch {
+          // The database exists before the daemon's migrations made its indexes ("no query solution"): ask again.
+        } finally {
+          store.close();
+        }
         if ((counts.failed ?? 0) + (counts.converged ?? 0) + (counts.blocked ?? 0) >= resources) break;
       }
       if (Date.now() > deadline) throw new Error('daemon did not finish its first pass');
