@@ -9,10 +9,19 @@
  * lookups, plan, accept), each against its goal as a ratio. Goals from issue 2:
  * full load of 10k <= 2 s; one-file delta <= 50 ms, not growing with repo size;
  * daemon peak RSS with the 10k repo <= 250 MB.
+ *
+ * Then the CLI at 100k (issue 10): `plumb validate` and `plumb plan` (empty
+ * state: all creates) on 101,000 resources (1,000 files of 1 Target + 100
+ * ssh.File), each run as a child process of the built CLI (median of
+ * PLUMB_BENCH_CLI_RUNS, default 3): wall time, and peak RSS from the child's own
+ * process.resourceUsage().maxRSS at exit (worker threads included). Goals:
+ * validate <= 3 s and <= 400 MB, plan <= 5 s. PLUMB_BENCH_CLI=0 skips it;
+ * PLUMB_BENCH_SHIPPED=0 skips the one extra run with the bin's own node flags.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { builtinProviders } from '../src/daemon/providers.js';
 import { loadDelta, loadFull } from '../src/load/loader.js';
@@ -134,9 +143,15 @@ async function daemonRss(resources: number, v8Flags: string[]): Promise<number> 
     for (;;) {
       await new Promise((r) => setTimeout(r, 500));
       if (existsSync(join(stateDir, 'plumb.db'))) {
+        let counts: Record<string, number> = {};
         const store = new Store(openReadOnly(stateDir));
-        const counts = store.statusCounts();
-        store.close();
+        try {
+          counts = store.statusCounts();
+        } catch {
+          // The database exists before the daemon's migrations made its indexes ("no query solution"): ask again.
+        } finally {
+          store.close();
+        }
         if ((counts.failed ?? 0) + (counts.converged ?? 0) + (counts.blocked ?? 0) >= resources) break;
       }
       if (Date.now() > deadline) throw new Error('daemon did not finish its first pass');
@@ -146,6 +161,76 @@ async function daemonRss(resources: number, v8Flags: string[]): Promise<number> 
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+  }
+}
+
+
+/** Reports the process's peak RSS and CPU time (all its threads) at exit to $PLUMB_BENCH_RSS_OUT (loaded with --import into the CLI). */
+const RSS_PROBE = `import { writeFileSync } from 'node:fs';
+process.on('exit', () => { const u = process.resourceUsage(); if (process.env.PLUMB_BENCH_RSS_OUT) writeFileSync(process.env.PLUMB_BENCH_RSS_OUT, JSON.stringify({ maxRss: u.maxRSS, cpu: u.userCPUTime + u.systemCPUTime })); });
+`;
+
+interface CliRun {
+  wallMs: number;
+  peakMb: number;
+  /** CPU time of the plumb process, all threads (not git's): what a busy shared machine inflates least. */
+  cpuMs: number;
+}
+
+/** One `plumb <verb>` on `dir` as a child process: wall time and peak RSS. Exit codes other than `okCodes` fail the bench. */
+function runCli(verb: string, dir: string, nodeFlags: string[], okCodes: number[]): CliRun {
+  const probe = join(root, 'rss-probe.mjs');
+  writeFileSync(probe, RSS_PROBE);
+  const rssOut = join(root, 'rss-out');
+  rmSync(rssOut, { force: true });
+  const state = join(root, 'cli-state');
+  rmSync(state, { recursive: true, force: true });
+  const cli = join(packageRoot(), 'dist/src/cli/main.js');
+  const t = performance.now();
+  const child = spawnSync(process.execPath, [...nodeFlags, '--import', pathToFileURL(probe).href, cli, verb, '--repo', dir, '--state', state], {
+    env: { ...process.env, PLUMB_CONFIG: '', PLUMB_BENCH_RSS_OUT: rssOut },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+  const wallMs = performance.now() - t;
+  if (child.status === null || !okCodes.includes(child.status)) throw new Error(`plumb ${verb} exited ${child.status ?? child.signal}: ${child.stderr.toString().slice(0, 500)}`);
+  const usage = JSON.parse(readFileSync(rssOut, 'utf8')) as { maxRss: number; cpu: number };
+  return { wallMs, peakMb: usage.maxRss / 1024, cpuMs: usage.cpu / 1000 };
+}
+
+/** The node flags the `plumb` bin runs with (its shebang), so "as shipped" stays what users get. */
+function shippedFlags(): string[] {
+  const first = readFileSync(join(packageRoot(), 'dist/src/cli/main.js'), 'utf8').split('\n', 1)[0]!;
+  return first.split(/\s+/).filter((w) => w.startsWith('--'));
+}
+
+const CLI_RESOURCES = 100_000;
+const CLI_GOALS = { validate: { ms: 3000, mb: 400 }, plan: { ms: 5000, mb: undefined } } as const;
+
+async function benchCli(): Promise<void> {
+  const dir = makeRepo(CLI_RESOURCES);
+  const runs = Number(process.env.PLUMB_BENCH_CLI_RUNS ?? 3);
+  const total = CLI_RESOURCES + FILES;
+  console.log('');
+  console.log(`load average before the CLI runs: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (figures are only comparable on an idle machine)`);
+  for (const verb of ['validate', 'plan'] as const) {
+    const okCodes = verb === 'plan' ? [2] : [0]; // plan: 2 = there are changes (all creates)
+    const results: CliRun[] = [];
+    for (let i = 0; i < runs; i++) results.push(runCli(verb, dir, [], okCodes));
+    const wall = median(results.map((r) => r.wallMs));
+    const peak = median(results.map((r) => r.peakMb));
+    const cpu = median(results.map((r) => r.cpuMs));
+    const goal = CLI_GOALS[verb];
+    const rssPart = goal.mb ? ` vs goal ${goal.mb} MB -> ratio ${(peak / goal.mb).toFixed(2)}` : '';
+    console.log(
+      `plumb ${verb} of ${total} resources (node dist/src/cli/main.js, median of ${runs}): ${(wall / 1000).toFixed(2)} s vs goal ${goal.ms / 1000} s -> ratio ${(wall / goal.ms).toFixed(2)}; peak RSS ${peak.toFixed(0)} MB${rssPart}; CPU ${(cpu / 1000).toFixed(2)} s` +
+        `  [runs: ${results.map((r) => `${(r.wallMs / 1000).toFixed(2)} s/${r.peakMb.toFixed(0)} MB`).join(', ')}]`,
+    );
+    if (process.env.PLUMB_BENCH_SHIPPED !== '0') {
+      const flags = shippedFlags();
+      const shipped = runCli(verb, dir, flags, okCodes);
+      console.log(`  as the plumb bin runs it (node ${flags.join(' ')}), one run: ${(shipped.wallMs / 1000).toFixed(2)} s, peak RSS ${shipped.peakMb.toFixed(0)} MB, CPU ${(shipped.cpuMs / 1000).toFixed(2)} s`);
+    }
   }
 }
 
@@ -170,6 +255,7 @@ async function main(): Promise<void> {
     const plain = await daemonRss(big, []);
     console.log(`  for comparison, with V8's default heap sizing: ${plain.toFixed(0)} MB -> ratio ${(plain / 250).toFixed(2)}`);
   }
+  if (process.env.PLUMB_BENCH_CLI !== '0') await benchCli();
 }
 
 main().catch((err: unknown) => {

@@ -19,7 +19,7 @@ import { Store } from '../state/store.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { batched, printJson, short, type Out } from './output.js';
-import { openObjects, openWorktree, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
+import { openObjects, openWorktree, PARALLEL_LOAD, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
 
 export interface PlanFlags extends CommonFlags {
   from?: string;
@@ -46,7 +46,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
   try {
     const providers = builtinProviders();
     const schemas = new SchemaRegistry(providers);
-    const options = { objects, registry: schemas, scope: ctx.config.repo.path, limits: ctx.config.limits };
+    const options = { objects, registry: schemas, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD };
     const to = await objects.resolveCommit(flags.to ?? defaultRev);
     // The working tree is planned against the commit it was checked out from, as if that were applied.
     const fromRev = flags.from ?? (flags.worktree ? 'HEAD' : (store?.source().acceptedCommit ?? undefined));

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { ObjectReader } from '../load/loader.js';
+import type { ObjectReader, ParallelLoad } from '../load/loader.js';
 import { GitObjects } from '../source/git.js';
 import { WORKTREE, WorktreeObjects } from '../source/worktree.js';
 import type { CliContext } from './context.js';
@@ -44,3 +44,6 @@ export async function openWorktree(ctx: CliContext, env: NodeJS.ProcessEnv): Pro
 export function refuseRevisionWithWorktree(flags: { worktree?: boolean }, revisionFlag: string, given: string | undefined): void {
   if (flags.worktree && given !== undefined) throw new UsageError(`--worktree checks the working tree, not a commit; drop ${revisionFlag} ${given}, or drop --worktree`);
 }
+
+/** Full loads in validate and plan parse in worker threads, which build their registry from the built-in providers too. */
+export const PARALLEL_LOAD: ParallelLoad = { providers: { url: new URL('../daemon/providers.js', import.meta.url).href, name: 'builtinProviders' } };

@@ -5,7 +5,7 @@ import { builtinProviders } from '../daemon/providers.js';
 import { WORKTREE } from '../source/worktree.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { printJson, type Out } from './output.js';
-import { openObjects, openWorktree, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
+import { openObjects, openWorktree, PARALLEL_LOAD, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
 
 export interface ValidateFlags extends CommonFlags {
   rev?: string;
@@ -21,7 +21,7 @@ export async function validateCommand(flags: ValidateFlags, out: Out, env: NodeJ
   try {
     const commit = await objects.resolveCommit(flags.rev ?? defaultRev);
     const registry = new SchemaRegistry(builtinProviders());
-    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits });
+    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD });
     const valid = result.diagnostics.length === 0;
     if (flags.json) {
       printJson(out, { valid, commit, files: result.filesRead, resources: result.set.resources.size, diagnostics: result.diagnostics.map(diagnosticToJson) });

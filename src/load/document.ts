@@ -24,6 +24,28 @@ export interface ParsedResource {
   doc: DocumentPositions;
 }
 
+/**
+ * The one shape of a resource's metadata, from validated metadata or from a copy of
+ * a ResourceMeta (posted from a worker). Absent or empty lists share one frozen
+ * empty list: a desired set holds 100k of these.
+ */
+export function resourceMeta(name: string, metadata: Record<string, unknown>): ResourceMeta {
+  return {
+    name,
+    ...(typeof metadata.target === 'string' ? { target: metadata.target } : {}),
+    dependsOn: names(metadata.dependsOn),
+    deletionPolicy: (metadata.deletionPolicy as ResourceMeta['deletionPolicy'] | undefined) ?? 'Delete',
+    previousNames: names(metadata.previousNames),
+    ignore: names(metadata.ignore),
+    drift: (metadata.drift as ResourceMeta['drift'] | undefined) ?? 'remediate',
+  };
+}
+
+/** A list of names, or the shared empty one. */
+export function names(list: unknown): string[] {
+  return Array.isArray(list) && list.length > 0 ? (list as string[]) : NO_NAMES;
+}
+
 /** Checks one YAML document against the resource envelope, its metadata and its kind's schema. */
 export function parseResource(doc: YamlDocument, file: string, registry: SchemaRegistry): { resource?: ParsedResource; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
@@ -73,16 +95,7 @@ export function parseResource(doc: YamlDocument, file: string, registry: SchemaR
 
   if (diagnostics.length > 0 || !name || !isObject(metadata) || !isObject(spec)) return { diagnostics };
 
-  // Absent lists share one frozen empty list: a desired set holds 100k of these.
-  const meta: ResourceMeta = {
-    name,
-    ...(typeof metadata.target === 'string' ? { target: metadata.target } : {}),
-    dependsOn: (metadata.dependsOn as string[] | undefined) ?? NO_NAMES,
-    deletionPolicy: (metadata.deletionPolicy as ResourceMeta['deletionPolicy'] | undefined) ?? 'Delete',
-    previousNames: (metadata.previousNames as string[] | undefined) ?? NO_NAMES,
-    ignore: (metadata.ignore as string[] | undefined) ?? NO_NAMES,
-    drift: (metadata.drift as ResourceMeta['drift'] | undefined) ?? 'remediate',
-  };
+  const meta = resourceMeta(name, metadata);
   let canonical = spec as JsonObject;
   if (info.normalize) {
     try {

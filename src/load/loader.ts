@@ -7,10 +7,13 @@ import { getPointer } from '../util/json-pointer.js';
 import { SpecError } from '../errors.js';
 import type { Claim } from '../provider.js';
 import { ClaimIndex } from './claims.js';
-import { parseResource, type ParsedResource } from './document.js';
+import { availableParallelism } from 'node:os';
+import type { ParsedResource } from './document.js';
+import { fromWire, parseConfigFile, type ReceivedResource } from './parse-file.js';
+import { ParsePool, type ProvidersModule } from './parse-pool.js';
 import type { SchemaRegistry } from './schemas.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
-import { DEFAULT_YAML_LIMITS, parseYaml, type YamlLimits } from './yaml.js';
+import { DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml.js';
 
 /** What the loader needs from git: the mirror's objects (or a local repo's). */
 export type ObjectReader = Pick<GitObjects, 'listTree' | 'readBlob' | 'pathInfo' | 'diff'>;
@@ -21,6 +24,19 @@ export interface LoadOptions {
   /** The subfolder Plumb reads, '' for the whole repo. */
   scope: string;
   limits?: Partial<LoadLimits>;
+  /** Parse and schema-check a full load's files in worker threads (the CLI's validate and plan); in-thread without. */
+  parallel?: ParallelLoad;
+}
+
+export interface ParallelLoad {
+  /** The module the workers build their schema registry from (the same providers as `registry`'s). */
+  providers: ProvidersModule;
+  /** Schema folder, if not the package's. */
+  schemasDir?: string;
+  /** Worker threads; default os.availableParallelism() - 1, at least 1 (the main thread parses a share too). */
+  workers?: number;
+  /** Config bytes below which a load stays in-thread (starting workers costs more than they save); default 4 MiB. */
+  minBytes?: number;
 }
 
 export interface LoadLimits extends YamlLimits {
@@ -77,28 +93,55 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
 
   // File by file, in tree order: each file's documents become resources before the next file is parsed,
   // so its YAML values are garbage at once (a 100k-resource load never holds them all). Blobs are read a
-  // few files ahead, so git works on the next ones while this one is parsed.
+  // few files ahead, so git works on the next ones while this one is parsed. With workers, the files
+  // ahead are parsed there; resources and diagnostics are still taken in tree order, so the result is
+  // the same whatever the number of workers.
   const set = emptyDesiredSet(commit);
   const docs = new Map<string, ParsedResource>();
-  const reads = new ReadAhead(files, READ_AHEAD, (e) => readConfigFile(e.path, e.oid, e.size, options, limits));
-  for (let i = 0; i < files.length; i++) {
-    const file = parseConfigFile(files[i]!.path, await reads.get(i), options, limits);
-    diagnostics.push(...file.diagnostics);
-    for (const r of file.resources) {
-      const first = docs.get(r.id);
-      if (first) {
-        diagnostics.push(duplicate(r, first));
-        continue;
-      }
-      docs.set(r.id, r);
-      let loaded = attach(r, options, limits, resolver, diagnostics);
-      if (loaded instanceof Promise) loaded = await loaded;
-      if (!loaded) continue;
-      const overlaps = claimOverlaps(loaded, set.claims, (id) => set.resources.get(id), r);
-      diagnostics.push(...overlaps);
-      // The first document keeps the claim: later ones are each reported once, against it.
-      addToSet(set, overlaps.length === 0 ? loaded : withClaims(loaded, []));
+  const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0));
+  try {
+    let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
+    if (pool) {
+      // The main thread parses a share of the files itself (every `pool.size + 2`th), between taking results.
+      const here = (i: number): boolean => i % (pool.size + 2) === 0;
+      const parses = new ReadAhead(
+        files.map((e, i) => ({ e, i })),
+        PARALLEL_READ_AHEAD,
+        async ({ e, i }) => {
+          const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
+          if (!Buffer.isBuffer(bytes) || here(i)) return bytes;
+          return fromWire(e.path, bytes, await pool.parse(e.path, bytes, limits), options.registry, limits);
+        },
+      );
+      next = async (i) => {
+        const got = await parses.get(i);
+        return Buffer.isBuffer(got) || !('resources' in got) ? parseConfigFile(files[i]!.path, got, options.registry, limits) : got;
+      };
+    } else {
+      const reads = new ReadAhead(files, READ_AHEAD, (e) => readConfigFile(e.path, e.oid, e.size, options, limits));
+      next = async (i) => parseConfigFile(files[i]!.path, await reads.get(i), options.registry, limits);
     }
+    for (let i = 0; i < files.length; i++) {
+      const file = await next(i);
+      diagnostics.push(...file.diagnostics);
+      for (const r of file.resources) {
+        const first = docs.get(r.id);
+        if (first) {
+          diagnostics.push(duplicate(r, first));
+          continue;
+        }
+        docs.set(r.id, r);
+        let loaded = attach(r, options, limits, resolver, diagnostics);
+        if (loaded instanceof Promise) loaded = await loaded;
+        if (!loaded) continue;
+        const overlaps = claimOverlaps(loaded, set.claims, (id) => set.resources.get(id), r);
+        diagnostics.push(...overlaps);
+        // The first document keeps the claim: later ones are each reported once, against it.
+        addToSet(set, overlaps.length === 0 ? loaded : withClaims(loaded, []));
+      }
+    }
+  } finally {
+    await pool?.close();
   }
   if (diagnostics.length === 0) {
     const view = setView(set);
@@ -226,11 +269,6 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
 
 // ---- files and attachments --------------------------------------------------
 
-interface ParsedFile {
-  resources: ParsedResource[];
-  diagnostics: Diagnostic[];
-}
-
 /** Blobs read ahead: at most `window` reads in flight beyond the one awaited. */
 class ReadAhead<E, T> {
   readonly #started: Array<Promise<T>> = [];
@@ -258,9 +296,21 @@ class ReadAhead<E, T> {
 
 /** Files read ahead of the one being parsed during a full load. */
 const READ_AHEAD = 16;
+/** With workers: files read and sent ahead, enough to keep every worker busy. */
+const PARALLEL_READ_AHEAD = 32;
+const DEFAULT_PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 
-async function parseFile(path: string, oid: string, size: number, options: LoadOptions, limits: LoadLimits): Promise<ParsedFile> {
-  return parseConfigFile(path, await readConfigFile(path, oid, size, options, limits), options, limits);
+/** A pool when the load is asked to and is large enough to gain from one. */
+function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number): ParsePool | undefined {
+  if (!parallel) return undefined;
+  // The main thread parses too (and takes every result): one core for it, the rest for workers.
+  const workers = Math.min(parallel.workers ?? Math.max(1, availableParallelism() - 1), files);
+  if (workers < 1 || bytes < (parallel.minBytes ?? DEFAULT_PARALLEL_MIN_BYTES)) return undefined;
+  return new ParsePool(workers, { providers: parallel.providers, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
+}
+
+async function parseFile(path: string, oid: string, size: number, options: LoadOptions, limits: LoadLimits): Promise<{ resources: ParsedResource[]; diagnostics: Diagnostic[] }> {
+  return parseConfigFile(path, await readConfigFile(path, oid, size, options, limits), options.registry, limits);
 }
 
 /** A config file's bytes, or the diagnostic that it is too large to read. */
@@ -269,20 +319,6 @@ async function readConfigFile(path: string, oid: string, size: number, options: 
   if (size > limits.maxFileBytes) return tooLarge(size);
   const bytes = await options.objects.readBlob(oid);
   return bytes.length > limits.maxFileBytes ? tooLarge(bytes.length) : bytes;
-}
-
-function parseConfigFile(path: string, bytes: Buffer | Diagnostic, options: LoadOptions, limits: LoadLimits): ParsedFile {
-  if (!Buffer.isBuffer(bytes)) return { resources: [], diagnostics: [bytes] };
-  const yaml = parseYaml(bytes, path, limits);
-  const resources: ParsedResource[] = [];
-  const diagnostics = [...yaml.diagnostics];
-  for (const doc of yaml.documents) {
-    if (doc.value === null || doc.value === '') continue; // empty document (a stray `---`, a comment-only file)
-    const result = parseResource(doc, path, options.registry);
-    diagnostics.push(...result.diagnostics);
-    if (result.resource) resources.push(result.resource);
-  }
-  return { resources, diagnostics };
 }
 
 type PathResolver = (repoPath: string) => Promise<{ oid: string; size: number; mode: string } | undefined>;
@@ -298,7 +334,7 @@ const NO_FILE_REFS: readonly string[] = [];
 function attach(r: ParsedResource, options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): LoadedResource | undefined | Promise<LoadedResource | undefined> {
   const fileRefs = options.registry.kinds.get(r.kind)?.fileRefs ?? NO_FILE_REFS;
   for (const pointer of fileRefs) if (typeof getPointer(r.spec, pointer) === 'string') return attachFiles(r, fileRefs, options, limits, resolve, diagnostics);
-  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics);
+  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics, (r as Partial<ReceivedResource>).specHash);
 }
 
 async function attachFiles(r: ParsedResource, fileRefs: readonly string[], options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
@@ -325,16 +361,17 @@ async function attachFiles(r: ParsedResource, fileRefs: readonly string[], optio
   return ok ? finishAttach(r, attachments, options.registry, diagnostics) : undefined;
 }
 
-function finishAttach(r: ParsedResource, attachments: Record<string, Attachment>, registry: SchemaRegistry, diagnostics: Diagnostic[]): LoadedResource | undefined {
+/** `hash`: specHash as a worker computed it (only for a resource without attachments). */
+function finishAttach(r: ParsedResource, attachments: Record<string, Attachment>, registry: SchemaRegistry, diagnostics: Diagnostic[], hash?: string): LoadedResource | undefined {
   const claims = claimsOf(r, registry, diagnostics);
-  return claims ? loadedResource(r, attachments, claims) : undefined;
+  return claims ? loadedResource(r, attachments, claims, hash) : undefined;
 }
 
 /**
  * Every LoadedResource is built by this one literal: with spreads each of 100k
  * resources got a hidden class (and descriptor array) of its own, ~0.4 KB apiece.
  */
-function loadedResource(r: Omit<LoadedResource, 'attachments' | 'specHash' | 'claims'>, attachments: Record<string, Attachment>, claims: Claim[]): LoadedResource {
+function loadedResource(r: Omit<LoadedResource, 'attachments' | 'specHash' | 'claims'>, attachments: Record<string, Attachment>, claims: Claim[], hash?: string): LoadedResource {
   return {
     id: r.id,
     kind: r.kind,
@@ -345,7 +382,7 @@ function loadedResource(r: Omit<LoadedResource, 'attachments' | 'specHash' | 'cl
     line: r.line,
     col: r.col,
     attachments,
-    specHash: specHash(r.spec, r.meta.target, attachments),
+    specHash: hash ?? specHash(r.spec, r.meta.target, attachments),
     claims,
   };
 }

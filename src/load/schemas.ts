@@ -39,6 +39,7 @@ export interface SchemaProblem {
 export class SchemaRegistry {
   readonly kinds = new Map<string, KindInfo>();
   readonly providers = new Map<string, { targetSchema: Record<string, unknown> }>();
+  /** Compiled on first use: a load that sees only ssh kinds (and each parse worker) compiles only theirs. */
   readonly #validators = new Map<string, ValidateFunction>();
   readonly #schemas = new Map<string, Record<string, unknown>>();
   readonly #ajv: Ajv;

@@ -49,13 +49,18 @@ export interface YamlFile {
   diagnostics: Diagnostic[];
 }
 
+export interface ParseYamlOptions {
+  /** Copy long strings out of the file's text (default true); false when the values are copied anyway (posted from a worker). */
+  ownStrings?: boolean;
+}
+
 /**
  * Parses a multi-document YAML file with the JSON schema (no merge keys, no
  * `yes`/`no` booleans, `0644` stays a string), refusing duplicate keys, prototype
  * keys and alias bombs. Problems come back as diagnostics with file:line:col.
  * Give the raw bytes when there are any: only they tell invalid UTF-8 from a real U+FFFD.
  */
-export function parseYaml(input: string | Buffer, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlFile {
+export function parseYaml(input: string | Buffer, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS, options: ParseYamlOptions = {}): YamlFile {
   const text = typeof input === 'string' ? input : input.toString('utf8');
   const lines = lineIndex(text);
   const bom = text.startsWith('\uFEFF') ? 1 : 0; // invisible in editors: columns on line 1 don't count it
@@ -89,7 +94,7 @@ export function parseYaml(input: string | Buffer, file: string, limits: YamlLimi
     return { documents: [], diagnostics: [yamlErrorDiagnostic(err, file, text, at)] };
   }
 
-  for (const value of values) ownStrings(value);
+  if (options.ownStrings !== false) for (const value of values) ownStrings(value);
   const documents: YamlDocument[] = [];
   const source: PositionSource = { text, file, bom, maxDepth: limits.maxDepth };
   values.forEach((value, index) => {
@@ -166,6 +171,56 @@ function yamlDocument(source: PositionSource, index: number, value: unknown, roo
     }
   };
   return { index, value, position, positionOf, positions: { position, positionOf } };
+}
+
+/**
+ * Position lookups for the documents of a file parsed elsewhere (in a worker): nothing
+ * is parsed until a diagnostic asks for a position, then the file's events once for all
+ * its documents. `position` is where document `index`'s root starts, as parseYaml gave it.
+ */
+export function filePositions(input: string | Buffer, file: string, maxDepth: number): (index: number, position: Position) => DocumentPositions {
+  let source: PositionSource | undefined;
+  const documentStarts: number[] = [];
+  const documentOf = (index: number, position: Position): DocumentPositions => {
+    if (!source) {
+      const text = typeof input === 'string' ? input : input.toString('utf8');
+      source = { text, file, bom: text.startsWith('\uFEFF') ? 1 : 0, maxDepth };
+      source.parsed = { events: parseEvents(text, { filename: file, maxDepth }), lines: lineIndex(text) };
+      const events = source.parsed.events;
+      for (let i = 0; i < events.length; i++) {
+        if (events[i]!.type === EVENT_ID.DOCUMENT) {
+          documentStarts.push(i);
+          i = skipNode(events, i);
+        }
+      }
+    }
+    const events = source.parsed!.events;
+    const start = documentStarts[index]!;
+    const rootEvent = events[start + 1];
+    const rootOffset = rootEvent && rootEvent.type !== EVENT_ID.POP ? Math.max(0, nodeStart(rootEvent)) : 0;
+    return yamlDocument(source, index, undefined, start + 1, rootOffset, position);
+  };
+  return (index, position) => new LazyPositions(documentOf, index, position);
+}
+
+/** One object per document (a load keeps 100k of these until its cross-file checks are done), no closures. */
+class LazyPositions implements DocumentPositions {
+  readonly position: Position;
+  readonly #index: number;
+  #of: ((index: number, position: Position) => DocumentPositions) | undefined;
+  #doc: DocumentPositions | undefined;
+
+  constructor(of: (index: number, position: Position) => DocumentPositions, index: number, position: Position) {
+    this.#of = of;
+    this.#index = index;
+    this.position = position;
+  }
+
+  positionOf(pointer: string, options?: { key?: boolean }): Position {
+    this.#doc ??= this.#of!(this.#index, this.position);
+    this.#of = undefined;
+    return this.#doc.positionOf(pointer, options);
+  }
 }
 
 function yamlErrorDiagnostic(err: unknown, file: string, text: string, at: (offset: number) => Position): Diagnostic {

@@ -227,8 +227,8 @@ function order(ops: Op[]): Op[] {
   const indegree = new Map(ops.map((op) => [op.key, op.waitFor.filter((k) => byKey.has(k)).length]));
   const dependents = new Map<string, string[]>();
   for (const op of ops) for (const k of op.waitFor) (dependents.get(k) ?? dependents.set(k, []).get(k)!).push(op.key);
-  const rank = new Map(ops.map((op) => [op, `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`]));
-  const ready = new ReadyHeap((a, b) => collator.compare(rank.get(a)!, rank.get(b)!));
+  const rank = collationRanks(ops, (op) => `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`);
+  const ready = new ReadyHeap((a, b) => rank.get(a)! - rank.get(b)!);
   // The first ready ops enter sorted, as the sort of the whole list did; their arrival order is the ops' order.
   for (const op of ops) if (indegree.get(op.key) === 0) ready.push(op);
   const out: Op[] = [];
@@ -246,6 +246,19 @@ function order(ops: Op[]): Op[] {
     for (const op of ops) if (!placed.has(op)) out.push(op);
   }
   return out;
+}
+
+/**
+ * Each op's place in the collation order of its key, as a number (equal keys, equal
+ * numbers): one sort, then the heap compares numbers. Collating in the heap cost
+ * ~1 s at 100k ops; the order is the same.
+ */
+function collationRanks(ops: Op[], key: (op: Op) => string): Map<Op, number> {
+  const keyed = ops.map((op) => ({ op, key: key(op) }));
+  keyed.sort((a, b) => collator.compare(a.key, b.key));
+  const rank = new Map<Op, number>();
+  keyed.forEach((k, i) => rank.set(k.op, i > 0 && collator.compare(keyed[i - 1]!.key, k.key) === 0 ? rank.get(keyed[i - 1]!.op)! : i));
+  return rank;
 }
 
 /** A min-heap of ops by `compare`, equal ones in the order they were pushed. */
