@@ -17,13 +17,14 @@ export function commitAll(repo: string): void {
 
 /**
  * Runs the built CLI as a child process (its own core), as an operator would,
- * with the flags the systemd unit uses. Wall time always; user+system CPU when
+ * as the `plumb` bin runs it (plain node; the flag the systemd unit adds is the
+ * daemon's, ADR 5). Wall time always; user+system CPU when
  * /usr/bin/time is there to measure it.
  */
 export function runCli(args: string[]): Promise<{ code: number; ms: number; out: string; cpuS: number | undefined }> {
   const started = performance.now();
   const timed = existsSync('/usr/bin/time');
-  const argv = ['--optimize-for-size', cli, ...args];
+  const argv = [cli, ...args];
   return new Promise((resolve) => {
     const child = timed
       ? spawn('/usr/bin/time', ['-f', 'PLUMB_BENCH_CPU %U %S', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -226,8 +226,9 @@ async function benchCli(): Promise<void> {
       `plumb ${verb} of ${total} resources (node dist/src/cli/main.js, median of ${runs}): ${(wall / 1000).toFixed(2)} s vs goal ${goal.ms / 1000} s -> ratio ${(wall / goal.ms).toFixed(2)}; peak RSS ${peak.toFixed(0)} MB${rssPart}; CPU ${(cpu / 1000).toFixed(2)} s` +
         `  [runs: ${results.map((r) => `${(r.wallMs / 1000).toFixed(2)} s/${r.peakMb.toFixed(0)} MB`).join(', ')}]`,
     );
-    if (process.env.PLUMB_BENCH_SHIPPED !== '0') {
-      const flags = shippedFlags();
+    const flags = shippedFlags();
+    // Only when the bin adds node flags of its own (it did before issue 10: ADR 5).
+    if (process.env.PLUMB_BENCH_SHIPPED !== '0' && flags.length > 0) {
       const shipped = runCli(verb, dir, flags, okCodes);
       console.log(`  as the plumb bin runs it (node ${flags.join(' ')}), one run: ${(shipped.wallMs / 1000).toFixed(2)} s, peak RSS ${shipped.peakMb.toFixed(0)} MB, CPU ${(shipped.cpuMs / 1000).toFixed(2)} s`);
     }
