@@ -16,6 +16,8 @@ export interface KindInfo {
   schemaFile: string;
   schema: Record<string, unknown>;
   fileRefs: string[];
+  /** Template fields the loader renders (KindHandler.template). */
+  template?: { inline: string; file: string; into: string };
   /** The kind's canonical form of a valid spec (KindHandler.normalize). */
   normalize?: (spec: unknown) => unknown;
   /** What a resource of this kind owns on its target (KindHandler.claims). */
@@ -68,6 +70,7 @@ export class SchemaRegistry {
           schemaFile: handler.schema,
           schema,
           fileRefs: handler.fileRefs ?? [],
+          ...(handler.template ? { template: handler.template } : {}),
           ...(handler.normalize ? { normalize: handler.normalize.bind(handler) } : {}),
           ...(handler.claims ? { claims: handler.claims.bind(handler) } : {}),
         });
