@@ -222,7 +222,9 @@ function parseProblem(source: TemplateSource, message: string): TemplateProblem 
       : /^Unclosed section "(.*)"/.test(what)
         ? `section "${/^Unclosed section "(.*)"/.exec(what)![1]}" is not closed before this point (add {{/${/^Unclosed section "(.*)"/.exec(what)![1]}}})`
         : what;
-  return { ...source.at(offset, 2), message: `template: ${explained}` };
+  // An unclosed tag is reported where the text ends: point at its opening instead.
+  const open = /^Unclosed tag/.test(what) ? source.text.lastIndexOf(TAGS[0], offset) : -1;
+  return { ...source.at(open >= 0 ? open : offset, 2), message: `template: ${explained}` };
 }
 
 // ---- where template text is ---------------------------------------------------
