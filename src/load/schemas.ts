@@ -118,7 +118,7 @@ export class SchemaRegistry {
 function explain(errors: ErrorObject[], root: string): SchemaProblem[] {
   // Branch errors of a failed oneOf/anyOf are noise once the combinator itself is reported.
   const combinators = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => e.schemaPath);
-  const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if');
+  const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if' && e.keyword !== 'propertyNames'); // (a bad property name: its own error says why)
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
   for (const e of relevant) {
