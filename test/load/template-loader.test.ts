@@ -88,11 +88,12 @@ describe('loader: ssh.File templates', () => {
     ]);
   });
 
-  test('vars are plain values: a secret reference or a dotted name is refused at its position', async () => {
-    repo.write('t.yaml', target('web1', '{ token: "env:API_TOKEN", nested: { "a.b": 1 }, ok: [1, true, x] }'));
+  test('vars are plain values: a secret reference, a dotted name or a null is refused at its position', async () => {
+    repo.write('t.yaml', target('web1', '{ token: "env:API_TOKEN", nested: { "a.b": 1 }, ok: [1, true, x], gone: null }'));
     expect(brief((await loadFull(repo.commit(), options())).diagnostics)).toEqual([
       't.yaml:10:11: a var is a plain value, never a secret reference: templates are rendered into plans, files and the state database, and Plumb does not resolve secrets into them',
       't.yaml:10:43: "nested" "a.b" is not valid: a key is a letter or _, then letters, digits, _ or - (no dots: a dot reaches into a mapping, {{a.b}})',
+      't.yaml:10:75: a var needs a value ("" for empty text): an empty or null one would render as nothing',
     ]);
   });
 
