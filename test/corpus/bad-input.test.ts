@@ -173,7 +173,7 @@ function fingerprint(r: Resource): string {
 }
 
 /**
- * The real ssh provider's kinds (schemas, fileRefs) and Target schema, converged
+ * The real ssh provider's kinds (schemas, fileRefs, templates) and Target schema, converged
  * on FakeWorld devices (one per target name) instead of SSH hosts.
  */
 function sshKindsOnFakeDevices(world: FakeWorld): Provider<DeviceSession> {
@@ -182,6 +182,7 @@ function sshKindsOnFakeDevices(world: FakeWorld): Provider<DeviceSession> {
       kind: k.kind,
       schema: k.schema,
       ...(k.fileRefs ? { fileRefs: k.fileRefs } : {}),
+      ...(k.template ? { template: k.template } : {}),
       ...(k.normalize ? { normalize: k.normalize.bind(k) } : {}),
       claims: k.claims!.bind(k),
       async read(s, r) {
