@@ -3,6 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { applyCommand } from '../../../src/cli/apply.js';
 import type { Out } from '../../../src/cli/output.js';
+import { compileConfig } from '../../../src/daemon/config.js';
+import { Engine } from '../../../src/daemon/engine.js';
+import { silentLog } from '../../../src/daemon/log.js';
+import { builtinProviders } from '../../../src/daemon/providers.js';
 import { tempDir, TempRepo } from '../../helpers/git-repo.js';
 import { startSshLab, type SshLab } from '../../helpers/ssh-lab.js';
 
@@ -78,5 +82,30 @@ describe('ssh.File templates, applied', () => {
     expect(rejected.stdout).toContain("templates/app.conf.mustache:2:10: unknown variable \"port\" in {{port}}");
     expect(lab.writes()).toBe(before);
     expect(onHost('etc/app.conf')).toBe('# tpl1\nlisten = 9090\n# no peers\n');
+  });
+
+  test('the daemon path: one engine, warm delta loads; a vars change re-renders the file in the unchanged YAML file', async () => {
+    const warm = new TempRepo();
+    try {
+      warm.write('targets.yaml', withVars(lab.target('tpl1'), '{ hostname: tpl1, env: stage, port: 1 }'));
+      warm.write('files.yaml', templated.replace('templateFile: templates/app.conf.mustache', 'template: "port={{port}}\\n"').replace('/etc/app.conf', '/etc/warm.conf').replace('name: app.conf', 'name: warm.conf').replace('/etc/motd', '/etc/warm-motd'));
+      warm.commit('A');
+      const engine = await Engine.open({ config: compileConfig({ repo: { url: warm.dir, branch: 'main' }, stateDir: tempDir('plumb-tpl-warm-'), run: { maxAttempts: 1 } }), providers: builtinProviders(), log: silentLog, env: {} });
+      try {
+        expect((await engine.pass()).rejected).toBeUndefined();
+        expect(onHost('etc/warm.conf')).toBe('port=1\n');
+        warm.write('targets.yaml', withVars(lab.target('tpl1'), '{ hostname: tpl1, env: stage, port: 2 }'));
+        warm.commit('B');
+        const second = await engine.pass();
+        expect(second.rejected).toBeUndefined();
+        expect(second.plan?.mode).toBe('delta');
+        expect(second.plan?.ops.filter((op) => op.action === 'update').map((op) => op.id)).toEqual(['ssh.File/warm.conf']);
+        expect(onHost('etc/warm.conf')).toBe('port=2\n');
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      warm.cleanup();
+    }
   });
 });
