@@ -215,15 +215,17 @@ function parseProblem(source: TemplateSource, message: string): TemplateProblem 
   const m = /^(.*) at (\d+)$/.exec(message);
   const offset = m ? Number(m[2]) : 0;
   const what = m?.[1] ?? message;
-  const explained = /^Unclosed tag/.test(what)
+  const section = /^Un(opened|closed) section "(.*)"/.exec(what);
+  const unclosedTag = /^Unclosed tag/.test(what);
+  const explained = unclosedTag
     ? 'this tag is never closed (add "}}")'
-    : /^Unopened section "(.*)"/.test(what)
-      ? `this closes section "${/^Unopened section "(.*)"/.exec(what)![1]}", which is not open`
-      : /^Unclosed section "(.*)"/.test(what)
-        ? `section "${/^Unclosed section "(.*)"/.exec(what)![1]}" is not closed before this point (add {{/${/^Unclosed section "(.*)"/.exec(what)![1]}}})`
+    : section?.[1] === 'opened'
+      ? `this closes section "${section[2]}", which is not open`
+      : section
+        ? `section "${section[2]}" is not closed before this point (add {{/${section[2]}}})`
         : what;
   // An unclosed tag is reported where the text ends: point at its opening instead.
-  const open = /^Unclosed tag/.test(what) ? source.text.lastIndexOf(TAGS[0], offset) : -1;
+  const open = unclosedTag ? source.text.lastIndexOf(TAGS[0], offset) : -1;
   return { ...source.at(open >= 0 ? open : offset, 2), message: `template: ${explained}` };
 }
 
