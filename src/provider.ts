@@ -198,6 +198,12 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
   /** Spec fields (JSON pointers) that name files of the config repo; the loader resolves them into attachments. */
   fileRefs?: string[];
   /**
+   * Top-level spec fields of a template (`inline` text or a repo `file`, also in
+   * fileRefs) that the loader renders from the Target's vars into `into`; the
+   * kind sees the rendered text there (src/load/template.ts).
+   */
+  template?: { inline: string; file: string; into: string };
+  /**
    * Pure: the canonical form of a spec that passed its schema (e.g. a lexically
    * normal path). Plan, apply and claims see only this form. May throw a
    * SpecError (with `pointer`) for a spec the schema cannot express as invalid.

@@ -20,6 +20,7 @@ import { resolveContext, type CommonFlags } from './context.js';
 import { humanLog } from './human-log.js';
 import { batched, printJson, short, type Out } from './output.js';
 import { openObjects, openWorktree, PARALLEL_LOAD, refuseRevisionWithWorktree, type RepoReader } from './repo.js';
+import { lineDiff } from './text-diff.js';
 
 export interface PlanFlags extends CommonFlags {
   from?: string;
@@ -99,7 +100,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     if (flags.json) printJson(out, planJson(plan, shown, live));
     else {
       const lines = batched(out);
-      printPlan(lines, plan, shown, live, changedFiles);
+      printPlan(lines, plan, shown, live, changedFiles, (kind) => schemas.kinds.get(kind)?.template?.inline);
       lines.flush();
     }
     const failed = live && [...live.values()].some((r) => r.status === 'failed' || r.status === 'blocked');
@@ -152,7 +153,7 @@ async function readLive(plan: Plan, providers: ReturnType<typeof builtinProvider
   }
 }
 
-function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult> | undefined, changedFiles: number): void {
+function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult> | undefined, changedFiles: number, templateField: (kind: string) => string | undefined): void {
   const header = plan.base ? `Plan ${short(plan.base)}..${short(plan.commit)} (${changedFiles} file(s) changed)` : `Plan for ${short(plan.commit)}`;
   out.write(`${header}${live ? ', read live from the targets' : ''}:\n\n`);
   if (shown.length === 0) {
@@ -170,9 +171,27 @@ function printPlan(out: Out, plan: Plan, shown: Op[], live: Map<string, OpResult
     const reasons = result?.error ? `${result.error.code}: ${result.error.message}` : [...op.reasons, ...(result?.note ? [result.note] : [])].join('; ');
     out.write(`  ${result?.status === 'failed' || result?.unsettled ? '!' : (SYMBOL[action] ?? '?')} ${label.padEnd(6)} ${op.id.padEnd(idWidth)}  ${(op.target ?? '-').padEnd(12)} ${reasons}\n`);
     for (const change of result?.changes ?? []) out.write(`      ${formatChange(change)}\n`);
+    if (op.action === 'update') for (const row of textChanges(op, templateField(op.kind))) out.write(`      ${row}\n`);
   }
   const summary = ['create', 'update', 'delete', 'drift'].map((k) => `${counts[k] ?? 0} to ${k === 'drift' ? 'remediate (drift)' : k}`).join(', ') + (counts.unsettled ? `, ${counts.unsettled} unsettled (settled first by apply)` : '');
   out.write(`\nPlan: ${summary}.\n`);
+}
+
+/**
+ * The line diff of each text field of the spec that changed, as recorded then and
+ * desired now: a template's rendered content, not the template (`skip`), which the reasons name.
+ */
+function textChanges(op: Op, skip: string | undefined): string[] {
+  const before = (op.before ?? {}) as Record<string, unknown>;
+  const after = op.after ?? {};
+  const rows: string[] = [];
+  for (const key of Object.keys(after).sort()) {
+    const was = before[key];
+    const now = after[key];
+    if (key === skip || typeof now !== 'string' || typeof was !== 'string' || was === now) continue;
+    rows.push(`${key}:`, ...lineDiff(was, now).map((row) => `  ${row}`));
+  }
+  return rows;
 }
 
 export function formatChange(c: Change): string {

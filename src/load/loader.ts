@@ -12,6 +12,7 @@ import type { ParsedResource } from './document.js';
 import { fromWire, parseConfigFile, type ReceivedResource } from './parse-file.js';
 import { ParsePool, type ProvidersModule } from './parse-pool.js';
 import type { SchemaRegistry } from './schemas.js';
+import { filesToRerender, renderResourceTemplate, usesTemplate } from './template.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
 import { DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml.js';
 
@@ -99,6 +100,7 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   const set = emptyDesiredSet(commit);
   const docs = new Map<string, ParsedResource>();
   const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0));
+  const templated: Array<[LoadedResource, ParsedResource]> = []; // rendered once every Target (and its vars) is known
   try {
     let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
     if (pool) {
@@ -134,6 +136,10 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
         let loaded = attach(r, options, limits, resolver, diagnostics);
         if (loaded instanceof Promise) loaded = await loaded;
         if (!loaded) continue;
+        if (usesTemplate(options.registry.kinds.get(r.kind)?.template, r.spec)) {
+          templated.push([loaded, r]);
+          continue;
+        }
         const overlaps = claimOverlaps(loaded, set.claims, (id) => set.resources.get(id), r);
         diagnostics.push(...overlaps);
         // The first document keeps the claim: later ones are each reported once, against it.
@@ -142,6 +148,13 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
     }
   } finally {
     await pool?.close();
+  }
+  for (const [unrendered, r] of templated) {
+    const loaded = await rendered(unrendered, r, options, limits, (id) => set.resources.get(id), diagnostics);
+    if (!loaded) continue;
+    const overlaps = claimOverlaps(loaded, set.claims, (id) => set.resources.get(id), r);
+    diagnostics.push(...overlaps);
+    addToSet(set, overlaps.length === 0 ? loaded : withClaims(loaded, []));
   }
   if (diagnostics.length === 0) {
     const view = setView(set);
@@ -178,6 +191,11 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
 
   const sizes = await Promise.all(newFiles.map((f) => options.objects.pathInfo(commit, f.path)));
   const parsed = await Promise.all(newFiles.map((f, i) => parseFile(f.path, f.oid, sizes[i]?.size ?? 0, options, limits)));
+  // Unchanged files with a template that renders differently now (its Target's vars or its template file changed): parsed again.
+  const again = filesToRerender(prev, parsed.flatMap((f) => f.resources), changedPaths, (kind) => options.registry.kinds.get(kind)?.template);
+  for (const path of again) for (const id of prev.byFile.get(path) ?? []) removed.add(id);
+  const againInfo = await Promise.all(again.map((path) => options.objects.pathInfo(commit, path)));
+  parsed.push(...(await Promise.all(again.map((path, i) => parseFile(path, againInfo[i]?.oid ?? '', againInfo[i]?.size ?? 0, options, limits)))));
   const docs = new Map<string, ParsedResource>();
   const added = new Map<string, LoadedResource>();
   const lookup = (id: string): LoadedResource | undefined => added.get(id) ?? (removed.has(id) ? undefined : prev.resources.get(id));
@@ -208,9 +226,11 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
       docs.set(r.id, r);
     }
   }
+  const targetAt = (id: string): { spec: unknown } | undefined => docs.get(id) ?? lookup(id);
   for (const r of docs.values()) {
     const loaded = await attach(r, options, limits, resolver, diagnostics);
-    if (loaded) added.set(r.id, loaded);
+    const done = loaded && usesTemplate(options.registry.kinds.get(r.kind)?.template, r.spec) ? await rendered(loaded, r, options, limits, targetAt, diagnostics) : loaded;
+    if (done) added.set(r.id, done);
   }
 
   // Unchanged documents whose attachment file changed: same spec, new blob id, so a new spec hash.
@@ -253,7 +273,7 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
     diagnostics: sortDiagnostics(diagnostics),
     added,
     removed,
-    filesRead: newFiles.length,
+    filesRead: newFiles.length + again.length,
     get: lookup,
     apply() {
       if (applied) return prev;
@@ -359,6 +379,13 @@ async function attachFiles(r: ParsedResource, fileRefs: readonly string[], optio
     else attachments[pointer] = { path: repoPath, oid: entry.oid, size: entry.size, read: () => options.objects.readBlob(entry.oid) };
   }
   return ok ? finishAttach(r, attachments, options.registry, diagnostics) : undefined;
+}
+
+/** A templated resource with its template rendered from its Target's vars (src/load/template.ts). */
+async function rendered(r: LoadedResource, parsed: ParsedResource, options: LoadOptions, limits: LoadLimits, targetAt: (id: string) => { spec: unknown } | undefined, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
+  const target = r.meta.target ? targetAt(targetId(r.meta.target)) : undefined;
+  const spec = await renderResourceTemplate(r, parsed.doc, options.registry.kinds.get(r.kind)!.template!, target, limits.maxAttachmentBytes, diagnostics);
+  return spec && loadedResource({ ...r, spec }, r.attachments, r.claims);
 }
 
 /** `hash`: specHash as a worker computed it (only for a resource without attachments). */

@@ -16,6 +16,8 @@ export interface KindInfo {
   schemaFile: string;
   schema: Record<string, unknown>;
   fileRefs: string[];
+  /** Template fields the loader renders (KindHandler.template). */
+  template?: { inline: string; file: string; into: string };
   /** The kind's canonical form of a valid spec (KindHandler.normalize). */
   normalize?: (spec: unknown) => unknown;
   /** What a resource of this kind owns on its target (KindHandler.claims). */
@@ -72,6 +74,7 @@ export class SchemaRegistry {
           schemaFile: handler.schema,
           schema,
           fileRefs: handler.fileRefs ?? [],
+          ...(handler.template ? { template: handler.template } : {}),
           ...(handler.normalize ? { normalize: handler.normalize.bind(handler) } : {}),
           ...(handler.claims ? { claims: handler.claims.bind(handler) } : {}),
         });
@@ -134,7 +137,7 @@ export class SchemaRegistry {
 function explain(errors: ErrorObject[], root: string): SchemaProblem[] {
   // Branch errors of a failed oneOf/anyOf are noise once the combinator itself is reported.
   const combinators = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf').map((e) => e.schemaPath);
-  const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if');
+  const relevant = errors.filter((e) => !combinators.some((path) => e.schemaPath.startsWith(path + '/')) && e.keyword !== 'if' && e.keyword !== 'propertyNames'); // (a bad property name: its own error says why)
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
   for (const e of relevant) {

@@ -34,6 +34,8 @@ export interface DocumentPositions {
   position: Position;
   /** Where the node at a JSON pointer starts (the key, with `key: true`, for mapping entries). Falls back to the nearest ancestor. */
   positionOf(pointer: string, options?: { key?: boolean }): Position;
+  /** The source text of the scalar at exactly `pointer` (quotes and escapes as written), and where an offset in it is; undefined for other nodes. */
+  scalarSource?(pointer: string): { raw: string; at(offset: number): Position } | undefined;
 }
 
 export interface YamlDocument extends DocumentPositions {
@@ -170,7 +172,15 @@ function yamlDocument(source: PositionSource, index: number, value: unknown, roo
       p = p.slice(0, p.lastIndexOf('/'));
     }
   };
-  return { index, value, position, positionOf, positions: { position, positionOf } };
+  const scalarSource = (pointer: string): { raw: string; at(offset: number): Position } | undefined => {
+    positionOf(pointer); // (fills source.parsed and positions)
+    const found = positions!.get(pointer);
+    const ev = found && source.parsed!.events.find((e) => e.type === EVENT_ID.SCALAR && nodeStart(e) === found.start);
+    if (!ev || ev.type !== EVENT_ID.SCALAR || ev.valueStart < 0) return undefined;
+    const { lines } = source.parsed!;
+    return { raw: source.text.slice(ev.valueStart, ev.valueEnd), at: (offset) => positionAt(source.file, lines, ev.valueStart + offset, source.bom) };
+  };
+  return { index, value, position, positionOf, scalarSource, positions: { position, positionOf, scalarSource } };
 }
 
 /**

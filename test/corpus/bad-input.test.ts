@@ -144,7 +144,8 @@ function assertFreshBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${relative(ROOT, CLI)} is missing: run \`npm run build\` first (npm test does)`);
   const stale: string[] = [];
   for (const folder of ['src/load', 'src/source', 'src/cli']) {
-    for (const file of readdirSync(join(ROOT, folder)).filter((f) => f.endsWith('.ts'))) {
+    // (a declaration file, such as src/load/mustache.d.ts, builds to nothing)
+    for (const file of readdirSync(join(ROOT, folder)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
       const built = join(ROOT, 'dist', folder, file.replace(/\.ts$/, '.js'));
       if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, folder, file)).mtimeMs) stale.push(`${folder}/${file}`);
     }
@@ -172,7 +173,7 @@ function fingerprint(r: Resource): string {
 }
 
 /**
- * The real ssh provider's kinds (schemas, fileRefs) and Target schema, converged
+ * The real ssh provider's kinds (schemas, fileRefs, templates) and Target schema, converged
  * on FakeWorld devices (one per target name) instead of SSH hosts.
  */
 function sshKindsOnFakeDevices(world: FakeWorld): Provider<DeviceSession> {
@@ -181,6 +182,7 @@ function sshKindsOnFakeDevices(world: FakeWorld): Provider<DeviceSession> {
       kind: k.kind,
       schema: k.schema,
       ...(k.fileRefs ? { fileRefs: k.fileRefs } : {}),
+      ...(k.template ? { template: k.template } : {}),
       ...(k.normalize ? { normalize: k.normalize.bind(k) } : {}),
       claims: k.claims!.bind(k),
       async read(s, r) {

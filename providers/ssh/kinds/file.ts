@@ -20,6 +20,10 @@ export interface FileSpec extends OwnedSpec {
   content?: string;
   /** Path of a file in the config repo; resolved by the loader into attachments['/source']. */
   source?: string;
+  /** A template, rendered by the loader from the Target's vars into `content`. */
+  template?: string;
+  /** Path of a template file in the config repo; rendered by the loader into `content` (attachments['/templateFile'] is the template). */
+  templateFile?: string;
 }
 
 export interface FileActual extends NodeActual {
@@ -40,6 +44,8 @@ interface DesiredContent {
 /** Pure: the desired content's size and blob id, from the inline string or the attachment's metadata. */
 export function desiredContent(r: Resource<FileSpec>): DesiredContent | undefined {
   const { content, source } = r.spec;
+  // A template's rendered text is `content` (src/load/template.ts); without it, it was never rendered.
+  if (content === undefined && (r.spec.template !== undefined || r.spec.templateFile !== undefined)) throw new SpecError(`${r.id}: its template was not rendered (templates are rendered when the config is loaded)`);
   if (content !== undefined) {
     const bytes = Buffer.from(content, 'utf8');
     return { pointer: '/content', size: bytes.length, oid: gitBlobId(bytes, 'sha1'), algo: 'sha1', bytes };
@@ -74,7 +80,8 @@ function refuseType(r: Resource<FileSpec>, type: FileType): SpecError {
 export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
   kind: 'ssh.File',
   schema: 'ssh.file.schema.json',
-  fileRefs: ['/source'],
+  fileRefs: ['/source', '/templateFile'],
+  template: { inline: 'template', file: 'templateFile', into: 'content' },
 
   normalize(spec) {
     return { ...spec, path: normalPath(spec.path) };

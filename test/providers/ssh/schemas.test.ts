@@ -90,6 +90,7 @@ describe('ssh schemas in the loader', () => {
     const { SchemaRegistry } = await import('../../../src/load/schemas.js');
     const registry = new SchemaRegistry([sshProvider], dir);
     expect([...registry.kinds.keys()]).toEqual(expect.arrayContaining(['ssh.File', 'ssh.Directory', 'ssh.Command']));
-    expect(registry.kinds.get('ssh.File')?.fileRefs).toEqual(['/source']);
+    expect(registry.kinds.get('ssh.File')?.fileRefs).toEqual(['/source', '/templateFile']);
+    expect(registry.kinds.get('ssh.File')?.template).toEqual({ inline: 'template', file: 'templateFile', into: 'content' });
   });
 });
