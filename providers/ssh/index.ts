@@ -3,6 +3,7 @@ import type { Provider } from '../../src/provider.js';
 import { commandKind } from './kinds/command.js';
 import { directoryKind } from './kinds/directory.js';
 import { fileKind } from './kinds/file.js';
+import { lineKind } from './kinds/line.js';
 import { SshSession } from './session.js';
 
 export { SshSession } from './session.js';
@@ -10,10 +11,11 @@ export type { SshTargetSpec } from './session.js';
 export type { FileSpec, FileActual } from './kinds/file.js';
 export type { DirectorySpec, DirectoryActual } from './kinds/directory.js';
 export type { CommandSpec, CommandActual } from './kinds/command.js';
+export type { LineSpec, LineActual } from './kinds/line.js';
 
 export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind],
+  kinds: [fileKind, directoryKind, commandKind, lineKind],
   open: (target, ctx) => SshSession.open(target, ctx),
 };

@@ -170,6 +170,23 @@ export async function remoteBlobId(s: SshSession, path: string, size: number, al
   return hash.digest('hex');
 }
 
+/**
+ * A whole remote file (a config file another program owns, edited line by line).
+ * Larger than `max` bytes is refused rather than read: such a file is not one to edit in memory.
+ */
+export async function readRemoteFile(s: SshSession, path: string, size: number, max: number, signal: AbortSignal): Promise<Buffer> {
+  if (size > max) throw new ProviderError(`ssh ${s.targetName}: ${path} is ${size} bytes, more than the ${max} bytes Plumb edits in place`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  await readChunks(s, path, signal, (chunk, read) => {
+    chunks.push(Buffer.from(chunk));
+    total = read;
+    return read <= max;
+  });
+  if (total > max) throw new ProviderError(`ssh ${s.targetName}: ${path} grew past ${max} bytes while it was read`);
+  return Buffer.concat(chunks);
+}
+
 /** Bytes to write: a buffer in memory, or a producer (attachments are read only when a write is due). */
 export type Content = Buffer | (() => Promise<Buffer>);
 

@@ -92,4 +92,16 @@ describe('ssh schemas in the loader', () => {
     expect([...registry.kinds.keys()]).toEqual(expect.arrayContaining(['ssh.File', 'ssh.Directory', 'ssh.Command']));
     expect(registry.kinds.get('ssh.File')?.fileRefs).toEqual(['/source']);
   });
+
+  it('line: one line of text; NUL, newline and other control characters refused (a tab is fine)', () => {
+    const l = 'ssh.line.schema.json';
+    expect(valid(l, { path: '/etc/sysctl.conf', line: 'vm.swappiness = 10' })).toBe(true);
+    expect(valid(l, { path: '/etc/fstab', line: 'UUID=x\t/\text4\tdefaults\t0 1', match: '^UUID=x\\s', state: 'absent' })).toBe(true);
+    expect(valid(l, { path: '/etc/f', line: `it's $(rm -rf /) \`x\` "q"` })).toBe(true); // quotes and $() are text here: no shell sees them
+    for (const line of ['a\nb', 'a\u0000b', 'a\rb', 'a\u001bb', 'a\u007fb', '']) expect(valid(l, { path: '/etc/f', line }), JSON.stringify(line)).toBe(false);
+    for (const match of ['a\nb', 'a\tb', '']) expect(valid(l, { path: '/etc/f', line: 'a', match }), JSON.stringify(match)).toBe(false);
+    expect(valid(l, { path: 'etc/f', line: 'a' })).toBe(false);
+    expect(valid(l, { path: '/etc/f' })).toBe(false);
+    expect(valid(l, { path: '/etc/f', line: 'a', state: 'latest' })).toBe(false);
+  });
 });

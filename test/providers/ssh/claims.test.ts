@@ -1,0 +1,59 @@
+/** Host kinds' claims through the real loader: overlaps are validation errors naming both documents. */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { builtinProviders } from '../../../src/daemon/providers.js';
+import { loadFull, type LoadOptions } from '../../../src/load/loader.js';
+import { SchemaRegistry } from '../../../src/load/schemas.js';
+import type { Diagnostic } from '../../../src/load/types.js';
+import { GitObjects } from '../../../src/source/git.js';
+import { TempRepo } from '../../helpers/git-repo.js';
+
+const registry = new SchemaRegistry(builtinProviders());
+const sshTarget = (name: string): string =>
+  `apiVersion: plumb/v1\nkind: Target\nmetadata: { name: ${name} }\nspec: { provider: ssh, address: 127.0.0.1, user: root, privateKey: "file:/k", hostKey: "SHA256:${'A'.repeat(43)}" }\n`;
+const doc = (kind: string, name: string, on: string, spec: Record<string, unknown>): string =>
+  `apiVersion: plumb/v1\nkind: ${kind}\nmetadata: { name: ${name}, target: ${on} }\nspec: ${JSON.stringify(spec)}\n`;
+const docs = (...parts: string[]): string => parts.join('---\n');
+const brief = (diagnostics: Diagnostic[]): string[] => diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`);
+
+describe('ssh host kinds: claims', () => {
+  let repo: TempRepo;
+  let objects: GitObjects;
+  const options = (): LoadOptions => ({ objects, registry, scope: '' });
+  const load = async (): Promise<string[]> => brief((await loadFull(repo.commit('c'), options())).diagnostics);
+
+  beforeEach(() => {
+    repo = new TempRepo();
+    objects = new GitObjects(repo.dir, { env: process.env });
+    repo.write('targets.yaml', docs(sshTarget('web1'), sshTarget('web2')));
+  });
+  afterEach(() => {
+    objects.close();
+    repo.cleanup();
+  });
+
+  test('ssh.Line and ssh.File on one path overlap, whichever comes first, naming both documents', async () => {
+    const line = doc('ssh.Line', 'root-login', 'web1', { path: '/etc/ssh/sshd_config', line: 'PermitRootLogin no', match: '^#?PermitRootLogin\\s' });
+    const file = doc('ssh.File', 'sshd', 'web1', { path: '/etc/ssh//sshd_config', content: 'x\n' });
+    repo.write('a.yaml', docs(line, file));
+    expect(await load()).toEqual([expect.stringMatching(/^a\.yaml:\d+:\d+: ssh\.File\/sshd .*ssh\.Line\/root-login at a\.yaml:1:1/)]);
+    repo.write('a.yaml', docs(file, line));
+    expect(await load()).toEqual([expect.stringMatching(/^a\.yaml:\d+:\d+: ssh\.Line\/root-login .*ssh\.File\/sshd at a\.yaml:1:1/)]);
+  });
+
+  test('two Lines of one file do not overlap; the same line, or the same match, twice does', async () => {
+    const a = doc('ssh.Line', 'a', 'web1', { path: '/etc/sysctl.conf', line: 'vm.swappiness = 10' });
+    const b = doc('ssh.Line', 'b', 'web1', { path: '/etc/sysctl.conf', line: 'net.ipv4.ip_forward = 1' });
+    repo.write('a.yaml', docs(a, b));
+    expect(await load()).toEqual([]);
+    repo.write('b.yaml', docs(doc('ssh.Line', 'c', 'web1', { path: '/etc/sysctl.conf', line: 'vm.swappiness = 10' }), doc('ssh.Line', 'd', 'web2', { path: '/etc/sysctl.conf', line: 'vm.swappiness = 10' })));
+    expect(await load()).toEqual([expect.stringContaining('ssh.Line/c and ssh.Line/a at a.yaml:1:1 both claim line "vm.swappiness = 10" in /etc/sysctl.conf on target web1')]);
+  });
+
+  test('a Line with a control character, or an invalid regular expression, is refused at validation', async () => {
+    repo.write('a.yaml', docs(doc('ssh.Line', 'nl', 'web1', { path: '/etc/f', line: 'a\nb' }), doc('ssh.Line', 're', 'web1', { path: '/etc/f', line: 'a', match: '(' })));
+    const errors = await load();
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toContain('"line"');
+    expect(errors[1]).toContain('not a valid regular expression');
+  });
+});
