@@ -4,6 +4,7 @@ import { commandKind } from './kinds/command.js';
 import { directoryKind } from './kinds/directory.js';
 import { fileKind } from './kinds/file.js';
 import { lineKind } from './kinds/line.js';
+import { packageKind } from './kinds/package.js';
 import { SshSession } from './session.js';
 
 export { SshSession } from './session.js';
@@ -12,10 +13,11 @@ export type { FileSpec, FileActual } from './kinds/file.js';
 export type { DirectorySpec, DirectoryActual } from './kinds/directory.js';
 export type { CommandSpec, CommandActual } from './kinds/command.js';
 export type { LineSpec, LineActual } from './kinds/line.js';
+export type { PackageSpec, PackageActual } from './kinds/package.js';
 
 export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind, lineKind],
+  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind],
   open: (target, ctx) => SshSession.open(target, ctx),
 };

@@ -85,6 +85,8 @@ export class SshSession implements Session {
   readonly #pending = new Set<(err: Error) => void>();
   /** getent answers, per session: uid/gid names rarely change and cost an exec each. */
   readonly idCache = new Map<string, { name: string; id: number } | null>();
+  /** What kinds learn about the host once per session (its package manager), keyed by the kind that asked. */
+  readonly facts = new Map<string, Promise<unknown>>();
 
   private constructor(targetName: string, user: string, client: SshClient, log: Log) {
     this.targetName = targetName;

@@ -3,12 +3,18 @@
  * loopback. sshd runs on 127.0.0.1 of this machine, so the test checks the host
  * directly (node:fs, getent, dpkg-query).
  */
-import { chmodSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sshProvider } from '../../providers/ssh/index.js';
 import type { SshSession } from '../../providers/ssh/index.js';
 import { lineKind, type LineSpec } from '../../providers/ssh/kinds/line.js';
-import { SpecError } from '../../src/errors.js';
+import { packageKind, type PackageSpec } from '../../providers/ssh/kinds/package.js';
+import { CommandFailedError, SpecError } from '../../src/errors.js';
 import type { KindHandler, Resource, Target } from '../../src/provider.js';
 import { SecretResolver } from '../../src/secrets/resolve.js';
 import { sshdAvailable, SSHD_MISSING, startOpenSsh, type OpenSshServer } from '../helpers/openssh.js';
@@ -16,6 +22,15 @@ import { opContext, testLog } from '../helpers/provider-contract.js';
 import { makeResource } from '../helpers/resources.js';
 
 const secrets = new SecretResolver({ env: {} });
+const run = promisify(execFile);
+const count = (text: string, re: RegExp): number => (text.match(new RegExp(re.source, 'g')) ?? []).length;
+
+/** sshd logs a session line per exec as it starts it: wait for the count to settle at `n` (or pass it). */
+async function waitForCount(value: () => number, n: number, ms = 3_000): Promise<number> {
+  const end = Date.now() + ms;
+  while (value() < n && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return value();
+}
 
 function sshTarget(sshd: OpenSshServer): Target {
   return {
@@ -118,4 +133,136 @@ describe.skipIf(!enabled)('host kinds against OpenSSH', () => {
       expect(lstatSync(`${root}/link.conf`).isSymbolicLink()).toBe(true);
     });
   });
+
+describe.skipIf(!enabled || process.getuid?.() !== 0 || !existsSync('/usr/bin/dpkg-deb'))('ssh.Package against OpenSSH and this machine\'s dpkg', () => {
+  let sshd: OpenSshServer;
+  let s: SshSession;
+  let work: string;
+  const tag = `plumbtest-${randomBytes(4).toString('hex')}`;
+  const pkgA = `${tag}-a`;
+  const pkgB = `${tag}-b`;
+  const pkgC = `${tag}-c`;
+  let log: string;
+
+  /** A tiny local .deb (dpkg-deb), so installs never touch the network. */
+  async function buildDeb(dir: string, name: string, depends?: string): Promise<void> {
+    const root = join(dir, `build-${name}`);
+    mkdirSync(join(root, 'DEBIAN'), { recursive: true });
+    writeFileSync(join(root, 'DEBIAN/control'), `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: plumb tests <t@example.invalid>\n${depends ? `Depends: ${depends}\n` : ''}Description: plumb test package\n`);
+    await run('dpkg-deb', ['--build', '--root-owner-group', root, join(dir, 'debs', `${name}.deb`)]);
+  }
+
+  const installed = async (name: string): Promise<boolean> => {
+    try {
+      const { stdout } = await run('dpkg-query', ['-W', '-f=${db:Status-Abbrev}', name]);
+      return stdout.startsWith('ii');
+    } catch {
+      return false;
+    }
+  };
+  const calls = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'plumb-pkg-'));
+    mkdirSync(join(work, 'bin'));
+    mkdirSync(join(work, 'debs'));
+    log = join(work, 'apt-get.log');
+    await buildDeb(work, pkgA);
+    await buildDeb(work, pkgB);
+    await buildDeb(work, pkgC, pkgA); // depends on a: removing a would take c along
+    // A fake apt-get first on PATH: logs every call, simulates (-s) and installs the local .debs with the real dpkg.
+    writeFileSync(
+      join(work, 'bin/apt-get'),
+      `#!/bin/sh
+printf '%s DEBIAN_FRONTEND=%s\\n' "$*" "$DEBIAN_FRONTEND" >> ${log}
+sim=; for a in "$@"; do [ "$a" = -s ] && sim=1; done
+seen=; for a in "$@"; do [ "$seen" ] || { [ "$a" = install ] && seen=1; continue; }
+  case "$a" in
+    *-) n=\${a%-}; if [ "$sim" ]; then echo "Remv $n [1.0]"; dpkg-query -W -f='\${Package} \${Depends}\\n' '${tag}-*' 2>/dev/null | while read p d; do [ "$d" = "$n" ] && echo "Remv $p [1.0]"; done; else dpkg -r "$n" || exit 100; fi ;;
+    *) n=\${a%%=*}; [ -f ${work}/debs/$n.deb ] || { echo "E: Unable to locate package $n"; exit 100; }; if [ "$sim" ]; then echo "Inst $n (1.0 local)"; else dpkg -i ${work}/debs/$n.deb || exit 100; fi ;;
+  esac
+done
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    sshd = await startOpenSsh({ cleanHome: true, env: { PATH: `${work}/bin:/usr/sbin:/usr/bin:/sbin:/bin` } });
+    s = await sshProvider.open(sshTarget(sshd), { secrets, signal: AbortSignal.timeout(15_000), log: testLog(), connectTimeoutMs: 10_000 });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await sshd?.stop();
+    for (const name of [pkgC, pkgB, pkgA]) if (await installed(name)) await run('dpkg', ['-P', name]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installed packages (dpkg, openssh-server) are converged: one shared query, no package-manager call, dpkg untouched', async () => {
+    const status = statSync('/var/lib/dpkg/status').mtimeMs;
+    const rs = [makeResource<PackageSpec>('ssh.Package', 'dpkg', { name: 'dpkg' }), makeResource<PackageSpec>('ssh.Package', 'sshd', { names: ['openssh-server', 'libc6:amd64'] })];
+    const execs = (): number => count(sshd.log(), /Starting session: command/);
+    await packageKind.readMany!(s, [rs[0]!], opContext()); // the manager is detected once per session, here
+    const before = execs();
+    const actuals = await packageKind.readMany!(s, rs, opContext());
+    expect(await waitForCount(execs, before + 1)).toBe(before + 1);
+    expect(rs.map((r, i) => packageKind.diff(r, actuals[i]))).toEqual([[], []]);
+    expect(actuals[0]?.packages.dpkg).toMatchObject({ installed: true, version: expect.stringMatching(/^\d/) });
+    expect(calls()).toEqual([]);
+    expect(statSync('/var/lib/dpkg/status').mtimeMs).toBe(status);
+  });
+
+  it('an absent package is planned as an install; latest plans an upgrade when the local metadata knows a newer one', async () => {
+    const r = makeResource<PackageSpec>('ssh.Package', 'a', { name: pkgA });
+    expect(packageKind.diff(r, await packageKind.read(s, r, opContext()))).toEqual([{ path: '/name', before: null, after: 'installed', note: `install ${pkgA}` }]);
+    const latest = makeResource<PackageSpec>('ssh.Package', 'dpkg', { name: 'dpkg', state: 'latest' });
+    const actual = await packageKind.read(s, latest, opContext());
+    const { stdout } = await run('apt-cache', ['policy', 'dpkg']);
+    const candidate = /Candidate:\s*(\S+)/.exec(stdout)?.[1];
+    const changes = packageKind.diff(latest, actual);
+    if (candidate && candidate !== '(none)' && candidate !== actual?.packages.dpkg?.version) expect(changes).toEqual([expect.objectContaining({ path: '/name', after: candidate })]);
+    else expect(changes).toEqual([]);
+    expect(calls()).toEqual([]);
+  });
+
+  it('two resources are installed by one apt-get run (after a dry run), noninteractive; then converged', async () => {
+    const a = makeResource<PackageSpec>('ssh.Package', 'a', { name: pkgA });
+    const bc = makeResource<PackageSpec>('ssh.Package', 'bc', { names: [pkgB, pkgC] });
+    const actuals = await packageKind.readMany!(s, [a, bc], opContext());
+    const items = [a, bc].map((r, i) => ({ r: r as Resource, changes: packageKind.diff(r, actuals[i]), remove: false, actual: actuals[i] }));
+    await packageKind.applyBatch!(s, items, opContext());
+    expect(calls()).toEqual([expect.stringMatching(new RegExp(`-s .* install '?${pkgA}'? '?${pkgB}'? '?${pkgC}'? DEBIAN_FRONTEND=noninteractive$`)), expect.stringMatching(new RegExp(`DPkg::Lock::Timeout=120 .*install ${pkgA} ${pkgB} ${pkgC} DEBIAN_FRONTEND=noninteractive$`))]);
+    expect([await installed(pkgA), await installed(pkgB), await installed(pkgC)]).toEqual([true, true, true]);
+    const after = await packageKind.readMany!(s, [a, bc], opContext());
+    expect([packageKind.diff(a, after[0]), packageKind.diff(bc, after[1])]).toEqual([[], []]);
+  });
+
+  it('a removal apt would widen (a dependent package along) is refused before anything changes', async () => {
+    const gone = makeResource<PackageSpec>('ssh.Package', 'a', { name: pkgA, state: 'absent' });
+    const changes = packageKind.diff(gone, await packageKind.read(s, gone, opContext()));
+    const before = calls().length;
+    const err = await packageKind.apply(s, gone, changes, opContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).message).toBe(`ssh web1: remove ${pkgA} would also remove ${pkgC}, which no spec sets to state: absent; Plumb removes only packages a spec names. Nothing was changed`);
+    expect((err as SpecError).notSent).toBe(true);
+    expect(calls().slice(before)).toHaveLength(1); // the dry run only
+    expect(await installed(pkgA)).toBe(true);
+  });
+
+  it('state absent removes exactly the named packages', async () => {
+    const gone = makeResource<PackageSpec>('ssh.Package', 'bc', { names: [pkgC, pkgB], state: 'absent' });
+    const changes = packageKind.diff(gone, await packageKind.read(s, gone, opContext()));
+    expect(changes.map((c) => c.note)).toEqual([`remove ${pkgC}`, `remove ${pkgB}`]);
+    await packageKind.apply(s, gone, changes, opContext());
+    expect([await installed(pkgA), await installed(pkgB), await installed(pkgC)]).toEqual([true, false, false]);
+    expect(packageKind.diff(gone, await packageKind.read(s, gone, opContext()))).toEqual([]);
+  });
+
+  it('a failing run is PLUMB_COMMAND_FAILED with the manager\'s output in the message', async () => {
+    const missing = makeResource<PackageSpec>('ssh.Package', 'nope', { name: `${tag}-missing` });
+    const changes = packageKind.diff(missing, await packageKind.read(s, missing, opContext()));
+    const err = await packageKind.apply(s, missing, changes, opContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect((err as Error).message).toContain(`E: Unable to locate package ${tag}-missing`);
+    expect((err as Error).message).toMatch(/^ssh web1: apt-get -s \(install .*\) exited 100; nothing was changed/);
+  });
+});
 });

@@ -56,4 +56,9 @@ describe('ssh host kinds: claims', () => {
     expect(errors[0]).toContain('"line"');
     expect(errors[1]).toContain('not a valid regular expression');
   });
+
+  test('one package, two resources on one host: an overlap at the name; on two hosts: none', async () => {
+    repo.write('a.yaml', docs(doc('ssh.Package', 'base', 'web1', { names: ['curl', 'nginx'] }), doc('ssh.Package', 'web', 'web1', { name: 'nginx', state: 'latest' }), doc('ssh.Package', 'web2', 'web2', { name: 'nginx' })));
+    expect(await load()).toEqual([expect.stringMatching(/^a\.yaml:\d+:\d+: ssh\.Package\/web and ssh\.Package\/base at a\.yaml:1:1 both claim package nginx on target web1/)]);
+  });
 });

@@ -104,4 +104,23 @@ describe('ssh schemas in the loader', () => {
     expect(valid(l, { path: '/etc/f' })).toBe(false);
     expect(valid(l, { path: '/etc/f', line: 'a', state: 'latest' })).toBe(false);
   });
+
+  it('package: name xor names; version with one name and state present; hostile names refused', () => {
+    const p = 'ssh.package.schema.json';
+    for (const spec of [{ name: 'openssh-server' }, { name: 'libc6:amd64', state: 'latest' }, { names: ['nginx', 'g++', 'python3.11'], state: 'absent' }, { name: 'bash', version: '1:5.2.15-2+b2' }, { name: 'bash', version: '5.1.8-9.el9', state: 'present' }]) {
+      expect(valid(p, spec), JSON.stringify(spec)).toBe(true);
+    }
+    const bad: unknown[] = [
+      {},
+      { name: 'a', names: ['b'] },
+      { names: [] },
+      { names: ['a', 'a'] },
+      { name: 'a', version: '1', state: 'latest' },
+      { names: ['a'], version: '1' },
+      { name: 'a', state: 'installed' },
+      ...["-rf", "a b", "a'b", 'a;b', '$(id)', '`id`', 'a\nb', 'a\u0000b', '', 'a/b'].map((name) => ({ name })),
+      ...['-1', '1 2', "1'", '1;x', '$(id)', '1\n2'].map((version) => ({ name: 'a', version })),
+    ];
+    for (const spec of bad) expect(valid(p, spec), JSON.stringify(spec)).toBe(false);
+  });
 });
