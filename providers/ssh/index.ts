@@ -5,6 +5,8 @@ import { directoryKind } from './kinds/directory.js';
 import { fileKind } from './kinds/file.js';
 import { lineKind } from './kinds/line.js';
 import { packageKind } from './kinds/package.js';
+import { groupKind } from './kinds/group.js';
+import { userKind } from './kinds/user.js';
 import { SshSession } from './session.js';
 
 export { SshSession } from './session.js';
@@ -14,10 +16,12 @@ export type { DirectorySpec, DirectoryActual } from './kinds/directory.js';
 export type { CommandSpec, CommandActual } from './kinds/command.js';
 export type { LineSpec, LineActual } from './kinds/line.js';
 export type { PackageSpec, PackageActual } from './kinds/package.js';
+export type { UserSpec, UserActual } from './kinds/user.js';
+export type { GroupSpec, GroupActual } from './kinds/group.js';
 
 export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind],
+  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind],
   open: (target, ctx) => SshSession.open(target, ctx),
 };

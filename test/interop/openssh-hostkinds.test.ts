@@ -14,6 +14,8 @@ import { sshProvider } from '../../providers/ssh/index.js';
 import type { SshSession } from '../../providers/ssh/index.js';
 import { lineKind, type LineSpec } from '../../providers/ssh/kinds/line.js';
 import { packageKind, type PackageSpec } from '../../providers/ssh/kinds/package.js';
+import { groupKind, type GroupSpec } from '../../providers/ssh/kinds/group.js';
+import { userKind, type UserSpec } from '../../providers/ssh/kinds/user.js';
 import { CommandFailedError, SpecError } from '../../src/errors.js';
 import type { KindHandler, Resource, Target } from '../../src/provider.js';
 import { SecretResolver } from '../../src/secrets/resolve.js';
@@ -41,8 +43,9 @@ function sshTarget(sshd: OpenSshServer): Target {
 
 /** read → diff → apply → read: the changes planned, and the diff after (must be empty). */
 async function converge<S>(s: SshSession, h: KindHandler<S, unknown, SshSession>, r: Resource<S>): Promise<{ planned: number; after: number }> {
-  const changes = h.diff(r, await h.read(s, r, opContext()));
-  if (changes.length > 0) await h.apply(s, r, changes, opContext());
+  const actual = await h.read(s, r, opContext());
+  const changes = h.diff(r, actual);
+  if (changes.length > 0) await h.apply(s, r, changes, opContext(), actual);
   const after = h.diff({ ...r, lastApplied: r.spec }, await h.read(s, { ...r, lastApplied: r.spec }, opContext()));
   return { planned: changes.length, after: after.length };
 }
@@ -265,4 +268,120 @@ exit 0
     expect((err as Error).message).toMatch(/^ssh web1: apt-get -s \(install .*\) exited 100; nothing was changed/);
   });
 });
+});
+
+describe.skipIf(!enabled || process.getuid?.() !== 0 || !existsSync('/usr/sbin/useradd'))('ssh.User and ssh.Group against OpenSSH (as root, throwaway names)', () => {
+  let sshd: OpenSshServer;
+  let s: SshSession;
+  let work: string;
+  const tag = `plumbtest-${randomBytes(3).toString('hex')}`;
+  const user = tag;
+  const team = `${tag}-g`;
+  const other = `${tag}-o`;
+  const keys: string[] = [];
+  const getent = async (db: string, key: string): Promise<string | undefined> => {
+    try {
+      return (await run('getent', [db, key])).stdout.trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const groupsOf = async (name: string): Promise<string[]> => (await run('id', ['-Gn', name])).stdout.trim().split(/\s+/).filter((g) => g !== name).sort();
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'plumb-users-'));
+    for (const n of ['k1', 'k2', 'k3']) {
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${n}@plumb-test`, '-f', join(work, n)]);
+      keys.push(readFileSync(join(work, `${n}.pub`), 'utf8').trim());
+    }
+    sshd = await startOpenSsh({ cleanHome: true });
+    s = await sshProvider.open(sshTarget(sshd), { secrets, signal: AbortSignal.timeout(15_000), log: testLog(), connectTimeoutMs: 10_000 });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await sshd?.stop();
+    if (await getent('passwd', user)) await run('userdel', ['-r', user]).catch(() => undefined);
+    for (const g of [team, other]) if (await getent('group', g)) await run('groupdel', [g]).catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('ssh.Group: created with its gid, converged, gid changed, removed', async () => {
+    const free = 40000 + (randomBytes(2).readUInt16BE(0) % 20000);
+    const g = makeResource<GroupSpec>('ssh.Group', 'team', { name: team, gid: free });
+    expect(await converge(s, groupKind, g)).toEqual({ planned: 1, after: 0 });
+    expect(await getent('group', team)).toBe(`${team}:x:${free}:`);
+    expect(await converge(s, groupKind, g)).toEqual({ planned: 0, after: 0 });
+    const moved = makeResource<GroupSpec>('ssh.Group', 'team', { name: team, gid: free + 1 });
+    expect(groupKind.diff(moved, await groupKind.read(s, moved, opContext()))).toEqual([{ path: '/gid', before: free, after: free + 1 }]);
+    expect(await converge(s, groupKind, moved)).toEqual({ planned: 1, after: 0 });
+    const gone = makeResource<GroupSpec>('ssh.Group', 'other', { name: other });
+    await converge(s, groupKind, gone);
+    await groupKind.remove!(s, gone, opContext());
+    expect(await getent('group', other)).toBeUndefined();
+    expect(await groupKind.read(s, gone, opContext())).toBeUndefined();
+    await converge(s, groupKind, makeResource<GroupSpec>('ssh.Group', 'other', { name: other }));
+  });
+
+  it('ssh.User: created with groups, shell and keys; ~/.ssh 0700 and authorized_keys 0600 owned by the user; converged', async () => {
+    const u = makeResource<UserSpec>('ssh.User', 'u', { name: user, shell: '/bin/sh', groups: [team], authorizedKeys: [keys[0]!, keys[1]!] });
+    expect(userKind.diff(u, await userKind.read(s, u, opContext()))).toEqual([{ path: '/state', before: 'absent', after: 'present', note: `create user ${user}` }]);
+    expect(await converge(s, userKind, u)).toEqual({ planned: 1, after: 0 });
+    const entry = (await getent('passwd', user))!.split(':');
+    expect(entry[6]).toBe('/bin/sh');
+    const home = entry[5]!;
+    expect(await groupsOf(user)).toEqual([team]);
+    const path = `${home}/.ssh/authorized_keys`;
+    expect(readFileSync(path, 'utf8')).toBe(`${keys[0]}\n${keys[1]}\n`);
+    expect(statSync(path).mode & 0o7777).toBe(0o600);
+    expect(statSync(`${home}/.ssh`).mode & 0o7777).toBe(0o700);
+    expect([statSync(path).uid, statSync(`${home}/.ssh`).uid]).toEqual([Number(entry[2]), Number(entry[2])]);
+    expect(await converge(s, userKind, u)).toEqual({ planned: 0, after: 0 });
+  });
+
+  it('three-way: a group and a key Plumb added and the spec dropped go; the ones someone else added stay; a wrong mode is fixed', async () => {
+    const v1: UserSpec = { name: user, shell: '/bin/sh', groups: [team], authorizedKeys: [keys[0]!, keys[1]!] };
+    const home = (await getent('passwd', user))!.split(':')[5]!;
+    const path = `${home}/.ssh/authorized_keys`;
+    // Someone else: another group, a key of their own, and a loose mode.
+    await run('usermod', ['-a', '-G', other, user]);
+    writeFileSync(path, `${readFileSync(path, 'utf8')}# ops key\n${keys[2]}\n`);
+    chmodSync(path, 0o644);
+    const v2: Resource<UserSpec> = { ...makeResource<UserSpec>('ssh.User', 'u', { name: user, shell: '/bin/sh', groups: [], authorizedKeys: [keys[0]!] }), lastApplied: v1 };
+    const changes = userKind.diff(v2, await userKind.read(s, v2, opContext()));
+    expect(changes).toEqual([
+      { path: '/groups', before: [other, team].sort(), after: [other], note: `remove ${team} (Plumb added)` },
+      { path: '/authorizedKeys', before: 3, after: 2, note: 'remove 1 key Plumb added; authorized_keys is 0644 ' + `${statSync(path).uid}:${statSync(path).gid}, want 0600 ${statSync(path).uid}:${statSync(path).gid}` },
+    ]);
+    await userKind.apply(s, v2, changes, opContext(), await userKind.read(s, v2, opContext()));
+    expect(await groupsOf(user)).toEqual([other]);
+    expect(readFileSync(path, 'utf8')).toBe(`${keys[0]}\n# ops key\n${keys[2]}\n`);
+    expect(statSync(path).mode & 0o7777).toBe(0o600);
+    expect(userKind.diff({ ...v2, lastApplied: v2.spec }, await userKind.read(s, { ...v2, lastApplied: v2.spec }, opContext()))).toEqual([]);
+  });
+
+  it('state absent deletes the account and keeps its home unless removeHome; the resource\'s removal likewise', async () => {
+    const home = (await getent('passwd', user))!.split(':')[5]!;
+    const gone = makeResource<UserSpec>('ssh.User', 'u', { name: user, state: 'absent' });
+    expect(userKind.diff(gone, await userKind.read(s, gone, opContext()))).toEqual([{ path: '/state', before: 'present', after: 'absent', note: `delete user ${user} (its home stays)` }]);
+    expect(await converge(s, userKind, gone)).toEqual({ planned: 1, after: 0 });
+    expect(await getent('passwd', user)).toBeUndefined();
+    expect(existsSync(`${home}/.ssh/authorized_keys`)).toBe(true);
+    rmSync(home, { recursive: true, force: true });
+    // Created again, then deleted as a resource with removeHome: the home goes too.
+    const again = makeResource<UserSpec>('ssh.User', 'u', { name: user, removeHome: true, authorizedKeys: [keys[0]!] });
+    await converge(s, userKind, again);
+    expect(existsSync(`${home}/.ssh/authorized_keys`)).toBe(true);
+    await userKind.remove!(s, again, opContext());
+    expect(await getent('passwd', user)).toBeUndefined();
+    expect(existsSync(home)).toBe(false);
+  });
+
+  it('a hostile name never reaches a shell as syntax: the read is quoted, the user is simply absent', async () => {
+    for (const name of [`x'$(touch ${work}/pwned)'`, '`touch /tmp/plumb-pwned`', 'a;b']) {
+      const r = makeResource<UserSpec>('ssh.User', 'h', { name });
+      expect(await userKind.read(s, r, opContext())).toBeUndefined();
+    }
+    expect(existsSync(join(work, 'pwned'))).toBe(false);
+    expect(existsSync('/tmp/plumb-pwned')).toBe(false);
+  });
 });

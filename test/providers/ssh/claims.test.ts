@@ -61,4 +61,23 @@ describe('ssh host kinds: claims', () => {
     repo.write('a.yaml', docs(doc('ssh.Package', 'base', 'web1', { names: ['curl', 'nginx'] }), doc('ssh.Package', 'web', 'web1', { name: 'nginx', state: 'latest' }), doc('ssh.Package', 'web2', 'web2', { name: 'nginx' })));
     expect(await load()).toEqual([expect.stringMatching(/^a\.yaml:\d+:\d+: ssh\.Package\/web and ssh\.Package\/base at a\.yaml:1:1 both claim package nginx on target web1/)]);
   });
+
+  test('one user name, one uid, one group name, one gid; an ssh.File on a managed authorized_keys overlaps the User', async () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host';
+    repo.write('a.yaml', docs(
+      doc('ssh.User', 'deploy', 'web1', { name: 'deploy', uid: 2001, home: '/home/deploy', authorizedKeys: [key] }),
+      doc('ssh.User', 'deploy2', 'web1', { name: 'deploy' }),
+      doc('ssh.User', 'ops', 'web1', { name: 'ops', uid: 2001 }),
+      doc('ssh.Group', 'g1', 'web1', { name: 'deploy', gid: 2001 }),
+      doc('ssh.Group', 'g2', 'web1', { name: 'other', gid: 2001 }),
+      doc('ssh.File', 'keys', 'web1', { path: '/home/deploy/.ssh/authorized_keys', content: 'x\n' }),
+    ));
+    const errors = await load();
+    expect(errors).toEqual([
+      expect.stringContaining('ssh.User/deploy2 and ssh.User/deploy at a.yaml:1:1 both claim user deploy on target web1'),
+      expect.stringContaining('ssh.User/ops and ssh.User/deploy at a.yaml:1:1 both claim uid 2001 on target web1'),
+      expect.stringContaining('ssh.Group/g2 and ssh.Group/g1 at a.yaml:16:1 both claim gid 2001 on target web1'),
+      expect.stringMatching(/ssh\.File\/keys and ssh\.User\/deploy at a\.yaml:1:1 both claim path \/home\/deploy\/\.ssh\/authorized_keys/),
+    ]);
+  });
 });

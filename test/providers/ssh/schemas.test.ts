@@ -123,4 +123,26 @@ describe('ssh schemas in the loader', () => {
     ];
     for (const spec of bad) expect(valid(p, spec), JSON.stringify(spec)).toBe(false);
   });
+
+  it('user and group: names, ids, paths and keys; hostile values and control characters refused', () => {
+    const u = 'ssh.user.schema.json';
+    const g = 'ssh.group.schema.json';
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host';
+    expect(valid(u, { name: 'deploy', uid: 2001, group: 'deploy', groups: ['adm', 'docker'], shell: '/bin/bash', home: '/home/deploy', authorizedKeys: [key], removeHome: true, state: 'absent' })).toBe(true);
+    expect(valid(u, { name: 'deploy', group: 2001 })).toBe(true);
+    expect(valid(g, { name: 'deploy', gid: 2001 })).toBe(true);
+    const hostileNames = ["a'b", '$(id)', '`id`', 'a b', 'a\nb', 'a\u0000b', '-r', '', 'a:b', 'a/b', 'x'.repeat(33)];
+    for (const name of hostileNames) {
+      expect(valid(u, { name }), JSON.stringify(name)).toBe(false);
+      expect(valid(g, { name }), JSON.stringify(name)).toBe(false);
+      expect(valid(u, { name: 'ok', groups: [name] }), JSON.stringify(name)).toBe(false);
+      expect(valid(u, { name: 'ok', group: name }), JSON.stringify(name)).toBe(false);
+    }
+    for (const shell of ['bash', '/bin/ba\nsh', '/bin/sh:x', '/bin/\u0000']) expect(valid(u, { name: 'ok', shell }), shell).toBe(false);
+    for (const k of ['-----BEGIN OPENSSH PRIVATE KEY-----', 'AAAAC3NzaC1lZDI1NTE5', `${key}\nssh-rsa AAAA`, `${key}\u0000`, 'ssh-foo AAAAB3', `command="rm -rf /" ${key}`]) {
+      expect(valid(u, { name: 'ok', authorizedKeys: [k] }), k).toBe(false);
+    }
+    for (const id of [-1, 1.5, '1000', 4294967295]) expect(valid(u, { name: 'ok', uid: id }), String(id)).toBe(false);
+    expect(valid(u, { name: 'ok', authorizedKeys: [key, key] })).toBe(false);
+  });
 });
