@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { SecretResolver } from '../../src/secrets/resolve.js';
 import { sshdAvailable, SSHD_MISSING, startOpenSsh, type OpenSshServer } from '../helpers/openssh.js';
 import { opContext, testLog } from '../helpers/provider-contract.js';
 import { makeResource } from '../helpers/resources.js';
+import { canFakeApt, fakeApt, type FakeApt } from '../helpers/fake-apt.js';
 
 const secrets = new SecretResolver({ env: {} });
 const run = promisify(execFile);
@@ -137,66 +138,29 @@ describe.skipIf(!enabled)('host kinds against OpenSSH', () => {
     });
   });
 
-describe.skipIf(!enabled || process.getuid?.() !== 0 || !existsSync('/usr/bin/dpkg-deb'))('ssh.Package against OpenSSH and this machine\'s dpkg', () => {
+describe.skipIf(!enabled || !canFakeApt())('ssh.Package against OpenSSH and this machine\'s dpkg', () => {
   let sshd: OpenSshServer;
   let s: SshSession;
-  let work: string;
+  let apt: FakeApt;
   const tag = `plumbtest-${randomBytes(4).toString('hex')}`;
   const pkgA = `${tag}-a`;
   const pkgB = `${tag}-b`;
   const pkgC = `${tag}-c`;
-  let log: string;
-
-  /** A tiny local .deb (dpkg-deb), so installs never touch the network. */
-  async function buildDeb(dir: string, name: string, depends?: string): Promise<void> {
-    const root = join(dir, `build-${name}`);
-    mkdirSync(join(root, 'DEBIAN'), { recursive: true });
-    writeFileSync(join(root, 'DEBIAN/control'), `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: plumb tests <t@example.invalid>\n${depends ? `Depends: ${depends}\n` : ''}Description: plumb test package\n`);
-    await run('dpkg-deb', ['--build', '--root-owner-group', root, join(dir, 'debs', `${name}.deb`)]);
-  }
-
-  const installed = async (name: string): Promise<boolean> => {
-    try {
-      const { stdout } = await run('dpkg-query', ['-W', '-f=${db:Status-Abbrev}', name]);
-      return stdout.startsWith('ii');
-    } catch {
-      return false;
-    }
-  };
-  const calls = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  const installed = (name: string): Promise<boolean> => apt.installed(name);
+  const calls = (): string[] => apt.calls();
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'plumb-pkg-'));
-    mkdirSync(join(work, 'bin'));
-    mkdirSync(join(work, 'debs'));
-    log = join(work, 'apt-get.log');
-    await buildDeb(work, pkgA);
-    await buildDeb(work, pkgB);
-    await buildDeb(work, pkgC, pkgA); // depends on a: removing a would take c along
-    // A fake apt-get first on PATH: logs every call, simulates (-s) and installs the local .debs with the real dpkg.
-    writeFileSync(
-      join(work, 'bin/apt-get'),
-      `#!/bin/sh
-printf '%s DEBIAN_FRONTEND=%s\\n' "$*" "$DEBIAN_FRONTEND" >> ${log}
-sim=; for a in "$@"; do [ "$a" = -s ] && sim=1; done
-seen=; for a in "$@"; do [ "$seen" ] || { [ "$a" = install ] && seen=1; continue; }
-  case "$a" in
-    *-) n=\${a%-}; if [ "$sim" ]; then echo "Remv $n [1.0]"; dpkg-query -W -f='\${Package} \${Depends}\\n' '${tag}-*' 2>/dev/null | while read p d; do [ "$d" = "$n" ] && echo "Remv $p [1.0]"; done; else dpkg -r "$n" || exit 100; fi ;;
-    *) n=\${a%%=*}; [ -f ${work}/debs/$n.deb ] || { echo "E: Unable to locate package $n"; exit 100; }; if [ "$sim" ]; then echo "Inst $n (1.0 local)"; else dpkg -i ${work}/debs/$n.deb || exit 100; fi ;;
-  esac
-done
-exit 0
-`,
-      { mode: 0o755 },
-    );
-    sshd = await startOpenSsh({ cleanHome: true, env: { PATH: `${work}/bin:/usr/sbin:/usr/bin:/sbin:/bin` } });
+    apt = fakeApt(tag);
+    await apt.build(pkgA);
+    await apt.build(pkgB);
+    await apt.build(pkgC, pkgA); // depends on a: removing a would take c along
+    sshd = await startOpenSsh({ cleanHome: true, env: { PATH: apt.path } });
     s = await sshProvider.open(sshTarget(sshd), { secrets, signal: AbortSignal.timeout(15_000), log: testLog(), connectTimeoutMs: 10_000 });
   });
   afterAll(async () => {
     await s?.close();
     await sshd?.stop();
-    for (const name of [pkgC, pkgB, pkgA]) if (await installed(name)) await run('dpkg', ['-P', name]);
-    rmSync(work, { recursive: true, force: true });
+    await apt?.cleanup();
   });
 
   it('installed packages (dpkg, openssh-server) are converged: one shared query, no package-manager call, dpkg untouched', async () => {
