@@ -243,6 +243,19 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * KindHandler.cleanup for kinds that write through writeFileAtomic with a
+ * journal: removes the temporary file a write journaled and never finished
+ * (a kill -9 mid-write). True when it is gone.
+ */
+export async function removeJournaledTemp(s: SshSession, id: string, progress: unknown, signal: AbortSignal): Promise<boolean> {
+  const tmp = progress !== null && typeof progress === 'object' ? (progress as { tmp?: unknown }).tmp : undefined;
+  if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
+  await unlink(s, tmp, signal);
+  s.log.info({ resource: id, path: tmp }, 'removed a temporary file an interrupted write left behind');
+  return true;
+}
+
 /** Plumb's temporary files for `path` (`.<basename>.plumb-<12 hex>` beside it), as writeFileAtomic names them. */
 export function isTempOf(path: string, candidate: string): boolean {
   const base = posix.basename(path);

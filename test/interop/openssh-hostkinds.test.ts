@@ -121,6 +121,19 @@ describe.skipIf(!enabled)('host kinds against OpenSSH', () => {
       expect(readFileSync(path, 'utf8')).toBe('# limits\n');
     });
 
+    it('cleanup removes the temporary file a journaled write left behind, and nothing that is not one', async () => {
+      const r = makeResource<LineSpec>('ssh.Line', 'tmp', { path: `${root}/x.conf`, line: 'x' });
+      const tmp = `${root}/.x.conf.plumb-0123456789ab`;
+      const other = `${root}/x.conf.bak`;
+      writeFileSync(tmp, 'half');
+      writeFileSync(other, 'keep');
+      expect(await lineKind.cleanup!(s, r, { tmp }, opContext())).toBe(true);
+      expect(existsSync(tmp)).toBe(false);
+      expect(await lineKind.cleanup!(s, r, { tmp: other }, opContext())).toBe(false);
+      expect(await userKind.cleanup!(s, makeResource<UserSpec>('ssh.User', 'u', { name: 'u' }), { tmp: other }, opContext())).toBe(false);
+      expect(readFileSync(other, 'utf8')).toBe('keep');
+    });
+
     it('refuses a missing file and a symlink, writing nothing', async () => {
       const r = makeResource<LineSpec>('ssh.Line', 'missing', { path: `${root}/nope.conf`, line: 'x' });
       const changes = lineKind.diff(r, await lineKind.read(s, r, opContext()));

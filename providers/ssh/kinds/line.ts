@@ -4,11 +4,10 @@
  * and nothing else of the file: every other byte is written back as it was.
  */
 import { throwIfAborted } from '../../../src/provider.js';
-import { isObject } from '../../../src/util/object.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Claim, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { FileType } from '../remote.js';
-import { lstat, readRemoteFile, unlink, writeFileAtomic } from '../remote.js';
+import { lstat, readRemoteFile, removeJournaledTemp, writeFileAtomic } from '../remote.js';
 import { normalPath } from '../paths.js';
 import type { SshSession } from '../session.js';
 
@@ -194,12 +193,8 @@ export const lineKind: KindHandler<LineSpec, LineActual, SshSession> = {
   },
 
   /** A temporary file journaled before a rewrite that never finished. */
-  async cleanup(s, r, progress, ctx) {
-    const tmp = isObject(progress) ? progress.tmp : undefined;
-    if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
-    await unlink(s, tmp, ctx.signal);
-    ctx.log.info({ resource: r.id, path: tmp }, 'removed a temporary file an interrupted write left behind');
-    return true;
+  cleanup(s, r, progress, ctx) {
+    return removeJournaledTemp(s, r.id, progress, ctx.signal);
   },
 
   released(r) {

@@ -9,7 +9,7 @@ import { ProviderError, SpecError } from '../../../src/errors.js';
 import { throwIfAborted } from '../../../src/provider.js';
 import type { Change, Claim, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import { firstEntry, MARK, parsePasswdLine, refuseNumericName, runAdmin, sections } from '../accounts.js';
-import { lstat, mkdir, readRemoteFile, setAttributes, shellQuote, writeFileAtomic } from '../remote.js';
+import { lstat, mkdir, readRemoteFile, removeJournaledTemp, setAttributes, shellQuote, writeFileAtomic } from '../remote.js';
 import type { SshSession } from '../session.js';
 
 export interface UserSpec {
@@ -321,6 +321,11 @@ export const userKind: KindHandler<UserSpec, UserActual, SshSession> = {
     if ((r.spec.state ?? 'present') === 'absent') return;
     if (!(await readUser(s, r, ctx.signal))) return;
     await runAdmin(s, r.id, `userdel${r.spec.removeHome ? ' -r' : ''} -- ${shellQuote(r.spec.name)}`, ctx.signal);
+  },
+
+  /** A temporary authorized_keys journaled before a write that never finished. */
+  cleanup(s, r, progress, ctx) {
+    return removeJournaledTemp(s, r.id, progress, ctx.signal);
   },
 
   released(r) {
