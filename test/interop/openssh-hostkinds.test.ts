@@ -116,8 +116,11 @@ describe.skipIf(!enabled)('host kinds against OpenSSH', () => {
       expect(changes).toEqual([{ path: '/line', before: ['* soft nofile 1024'], after: '* soft nofile 65536', note: `replace line 2 of ${path}` }]);
       await lineKind.apply(s, v2, changes, opContext());
       expect(readFileSync(path, 'utf8')).toBe('# limits\n* soft nofile 65536\n');
-      const gone = makeResource<LineSpec>('ssh.Line', 'nofile', { path, line: '* soft nofile 65536', state: 'absent' });
-      expect(await converge(s, lineKind, gone)).toEqual({ planned: 1, after: 0 });
+      // Turned absent naming another line: the line Plumb set goes too, as planned.
+      const gone: Resource<LineSpec> = { ...makeResource<LineSpec>('ssh.Line', 'nofile', { path, line: '* soft nofile 1', state: 'absent' }), lastApplied: v2.spec };
+      const removal = lineKind.diff(gone, await lineKind.read(s, gone, opContext()));
+      expect(removal).toEqual([{ path: '/state', before: ['* soft nofile 65536'], after: 'absent', note: `remove line 2 from ${path}` }]);
+      await lineKind.apply(s, gone, removal, opContext());
       expect(readFileSync(path, 'utf8')).toBe('# limits\n');
     });
 

@@ -127,7 +127,7 @@ async function rewrite(s: SshSession, r: Resource<LineSpec>, state: 'present' | 
   }
   if (st.type !== 'file') throw refuseType(r, st.type);
   const text = decodeText(r, await readRemoteFile(s, spec.path, st.size, MAX_EDIT_BYTES, signal));
-  const next = editLines(text, spec, state === 'present' ? r.lastApplied : undefined, state);
+  const next = editLines(text, spec, r.lastApplied, state);
   if (next === text) return;
   const journal = ctx.checkpoint ? (tmp: string | null): void | Promise<void> => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
   await writeFileAtomic(s, spec.path, Buffer.from(next, 'utf8'), { mode: st.mode, uid: st.uid, gid: st.gid }, signal, journal);

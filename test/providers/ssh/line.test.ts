@@ -39,6 +39,8 @@ describe('ssh.Line edit', () => {
     expect(editLines('# mine\nvm.swappiness = 10\nnet.x = 1\n', now, before)).toBe('# mine\nvm.swappiness = 1\nnet.x = 1\n');
     // Without a last applied spec it is someone else's line: left alone, the new one appended.
     expect(editLines('# mine\nvm.swappiness = 10\n', now)).toBe('# mine\nvm.swappiness = 10\nvm.swappiness = 1\n');
+    // Turned absent with another line: the line Plumb set goes as well as the named one.
+    expect(editLines('a\nvm.swappiness = 10\nvm.swappiness = 1\n', { ...now, state: 'absent' }, before)).toBe('a\n');
     // A last applied spec of another file selects nothing here.
     expect(selectLines('vm.swappiness = 10\n', now, { ...before, path: '/etc/other' })).toEqual([]);
   });
