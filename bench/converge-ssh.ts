@@ -12,6 +12,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateEd25519Key, SshSimulator } from '../fixtures/simulators/ssh/index.js';
+import { sshProvider } from '../providers/ssh/index.js';
+import { DEFAULT_RUNNER_OPTIONS } from '../src/run/runner.js';
 import { packageRoot } from '../src/util/package-root.js';
 import { commitAll, runCli } from './harness.js';
 
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
     const requests = (): number => sim.hosts.reduce((n, h) => n + h.counters.sftpOps + h.counters.execs, 0);
     const writes = (): number => sim.hosts.reduce((n, h) => n + h.counters.writes, 0);
     const resources = HOSTS * FILES;
-    console.log(`${HOSTS} hosts x ${FILES} files = ${resources} ssh.File resources; simulated latency ${LATENCY} ms per request; run.concurrency 16 (default), 1 per target`);
+    console.log(`${HOSTS} hosts x ${FILES} files = ${resources} ssh.File resources; simulated latency ${LATENCY} ms per request; run defaults: ${DEFAULT_RUNNER_OPTIONS.concurrency} in flight, ${sshProvider.perTarget} per target (the ssh provider's)`);
 
     const first = await runCli(['apply', '--once', ...args]);
     if (first.code !== 0) throw new Error(`first pass failed:\n${first.out.slice(-2000)}`);

@@ -132,6 +132,13 @@ export interface OpContext {
    * step it describes begin.
    */
   checkpoint?(progress: Json): void | Promise<void>;
+  /**
+   * Set on the read that verifies this op's own write, a moment after it. A kind
+   * may then trust what its write just established and the target acknowledged
+   * (e.g. the bytes of a file it renamed into place) instead of reading it back,
+   * as long as it still reads what others could have changed meanwhile.
+   */
+  afterWrite?: boolean;
 }
 
 /** A live connection to one target. Pooled: one per target, reused across operations and passes. */
@@ -299,6 +306,12 @@ export interface Provider<S extends Session = Session> {
   targetSchema: string;
   kinds: KindHandler<unknown, unknown, S>[];
   open(target: Target, ctx: OpenContext): Promise<S>;
+  /**
+   * Operations one session takes at once (default 1). Claims keep them on different
+   * objects and dependsOn orders them; the session must then be safe to share.
+   * `run.perTarget` in the config overrides it for every provider.
+   */
+  perTarget?: number;
   /**
    * Optional, for transactional devices (NETCONF candidate + commit): applies
    * everything one pass changes on one target as a single transaction, items in

@@ -12,12 +12,16 @@
  * marked `requestSent: false`; the second is SessionLostError, TimeoutError or
  * CancelledError, whose outcome nobody knows.
  */
+import type * as Undici from 'undici';
 import { abortError, type Json } from '../../src/provider.js';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
+import { lazyRequire } from '../../src/util/lazy-require.js';
 import { CancelledError, HostKeyError, PlumbError, ProviderError, SessionLostError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import { redactText } from '../../src/secrets/redact.js';
 import type { TlsTrust } from './tls.js';
 import { isUntrustedCertificate, trustedConnector } from './tls.js';
+
+const undici = lazyRequire<typeof Undici>('undici');
 
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const CLOSE_GRACE_MS = 1_000;
@@ -142,7 +146,7 @@ export class RedfishHttp {
     this.origin = origin;
     this.#trust = trust;
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.#pool = new Pool(origin, {
+    this.#pool = new (undici().Pool)(origin, {
       connections: options.connections ?? 2,
       connect: trustedConnector(targetName, trust, options.connectTimeoutMs),
       headersTimeout: options.requestTimeoutMs,

@@ -5,11 +5,15 @@
  * credentials. There is no "verify nothing" mode (plain HTTP is a separate,
  * explicit lab-only option).
  */
+import type * as Undici from 'undici';
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
+import { lazyRequire } from '../../src/util/lazy-require.js';
 import { HostKeyError, SpecError } from '../../src/errors.js';
+
+const undici = lazyRequire<typeof Undici>('undici');
 
 const FINGERPRINT_PATTERN = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/;
 
@@ -77,9 +81,9 @@ export function isUntrustedCertificate(err: unknown): boolean {
  * each connection presents its certificate).
  */
 export function trustedConnector(targetName: string, trust: TlsTrust, timeoutMs: number): buildConnector.connector {
-  if (trust.kind === 'none') return buildConnector({ timeout: timeoutMs });
-  if (trust.kind === 'ca') return buildConnector({ timeout: timeoutMs, ca: trust.ca, rejectUnauthorized: true, maxCachedSessions: 0 });
-  const base = buildConnector({ timeout: timeoutMs, rejectUnauthorized: false, maxCachedSessions: 0 });
+  if (trust.kind === 'none') return undici().buildConnector({ timeout: timeoutMs });
+  if (trust.kind === 'ca') return undici().buildConnector({ timeout: timeoutMs, ca: trust.ca, rejectUnauthorized: true, maxCachedSessions: 0 });
+  const base = undici().buildConnector({ timeout: timeoutMs, rejectUnauthorized: false, maxCachedSessions: 0 });
   return (options, callback) => {
     base(options, (err, socket) => {
       if (err || !socket) return callback(err ?? new Error('no socket'), null);

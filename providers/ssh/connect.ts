@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
 import { AuthError, HostKeyError, ProviderError, SecretError, SpecError, UnreachableError, type PlumbError } from '../../src/errors.js';
@@ -123,7 +124,7 @@ export async function connectSsh(o: SshConnectOptions): Promise<ssh2.Client> {
     client.on('error', onError);
     client.on('close', onClose);
     try {
-      client.connect(config);
+      client.connect({ ...config, sock: coalescingSocket(o.host, o.port) });
       // Request/response traffic: without this each exec or RPC waits ~40 ms on a delayed ACK (Nagle).
       client.setNoDelay(true);
     } catch (err) {
@@ -149,4 +150,31 @@ function connectError(o: SshConnectOptions, err: Error & { level?: string; code?
     default:
       return new UnreachableError(`${where}: connection failed (${err.message})`, { cause: err });
   }
+}
+
+/**
+ * A TCP connection that sends what is written in one turn of the event loop as
+ * one segment: ssh2 writes every packet on its own, and a target's parallel
+ * SFTP requests (or a burst of replies' follow-ups) would each cost a syscall
+ * and a wake-up of the server. Corked on the first write, uncorked on the next tick.
+ */
+function coalescingSocket(host: string, port: number): Socket {
+  const sock = new Socket();
+  sock.setMaxListeners(0);
+  sock.connect({ host, port }); // (connect() puts back the prototype's write: wrap it after)
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    sock.uncork();
+  };
+  sock.write = ((...args: unknown[]): boolean => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(uncork);
+    }
+    return write(...args);
+  }) as Socket['write'];
+  return sock;
 }

@@ -23,5 +23,8 @@ export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
   kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind],
+  // One connection multiplexes: SFTP requests pipeline on one channel, and the session
+  // holds exec channels to EXEC_CHANNELS, under OpenSSH's default MaxSessions of 10.
+  perTarget: 8,
   open: (target, ctx) => SshSession.open(target, ctx),
 };

@@ -323,10 +323,24 @@ export function shellQuote(value: string): string {
 
 export type IdDb = 'passwd' | 'group';
 
-/** `getent passwd|group NAME_OR_ID` over exec, cached per session. Unknown → null. */
-async function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
+/**
+ * `getent passwd|group NAME_OR_ID` over exec, cached per session. Unknown → null.
+ * Lookups in flight are shared: a target's parallel ops ask for the same ids at once.
+ */
+function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
   const cacheKey = `${db}:${key}`;
-  if (s.idCache.has(cacheKey)) return s.idCache.get(cacheKey) ?? null;
+  const known = s.idCache.get(cacheKey);
+  if (known !== undefined) return Promise.resolve(known);
+  let pending = s.idLookups.get(cacheKey);
+  if (!pending) {
+    pending = fetchId(s, db, key, signal).finally(() => s.idLookups.delete(cacheKey));
+    s.idLookups.set(cacheKey, pending);
+  }
+  return pending;
+}
+
+async function fetchId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
+  const cacheKey = `${db}:${key}`;
   const res = await s.exec(`getent ${db} ${shellQuote(key)}`, signal, { maxOutput: 8192, killable: false });
   let value: { name: string; id: number } | null = null;
   if (res.code === 0) {

@@ -34,6 +34,11 @@ const DEFAULT_MAX_OUTPUT = 64 * 1024;
 const PID_MARK = 'plumb-pid:';
 const PID_HEAD_MAX = 4096; // shell start-up noise tolerated before the pid line
 const PID_WAIT_MS = 2_000;
+/**
+ * Exec channels open at once per connection. OpenSSH's MaxSessions (default 10)
+ * counts every channel: this leaves room for the SFTP channel and a kill channel.
+ */
+export const EXEC_CHANNELS = 8;
 
 export interface ExecResult {
   /** Exit status; null when the process was killed by a signal or the channel closed without one. */
@@ -83,10 +88,17 @@ export class SshSession implements Session {
   #sftp: Promise<SFTPWrapper> | undefined;
   /** Rejecters of in-flight requests, failed with SessionLostError when the connection drops. */
   readonly #pending = new Set<(err: Error) => void>();
+  /** Exec channels in use, and who waits for one (see EXEC_CHANNELS). */
+  #execsOpen = 0;
+  readonly #execWaiters: Array<() => void> = [];
   /** getent answers, per session: uid/gid names rarely change and cost an exec each. */
   readonly idCache = new Map<string, { name: string; id: number } | null>();
   /** What kinds learn about the host once per session (its package manager), keyed by the kind that asked. */
   readonly facts = new Map<string, Promise<unknown>>();
+  /** Blob ids of files an op has just renamed into place, by path, for its verify read (see takeWritten). */
+  readonly #written = new Map<string, string>();
+  /** getent lookups in flight, shared by the ops that ask at once. */
+  readonly idLookups = new Map<string, Promise<{ name: string; id: number } | null>>();
 
   private constructor(targetName: string, user: string, client: SshClient, log: Log) {
     this.targetName = targetName;
@@ -107,9 +119,22 @@ export class SshSession implements Session {
     });
   }
 
+  /** Notes that an op has just put a file with this blob id at `path` (atomic rename, acknowledged). */
+  noteWritten(path: string, oid: string): void {
+    this.#written.set(path, oid);
+  }
+
+  /** What noteWritten said of `path`, once: any read takes it, so it never outlives the op's verify. */
+  takeWritten(path: string): string | undefined {
+    const oid = this.#written.get(path);
+    if (oid !== undefined) this.#written.delete(path);
+    return oid;
+  }
+
   get alive(): boolean {
     return this.#alive;
   }
+
 
   /** Opens the connection: host key checked before authentication, secrets resolved here only. */
   static async open(target: Target, ctx: OpenContext): Promise<SshSession> {
@@ -240,7 +265,40 @@ export class SshSession implements Session {
    * plus `kill -KILL -- -<pgid>` over a second channel, because sshd ignores signal
    * requests on root logins (no privilege-separated child); then the channel is closed.
    */
-  exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean } = {}): Promise<ExecResult> {
+  async exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean } = {}): Promise<ExecResult> {
+    await this.#execChannel(signal);
+    try {
+      return await this.#exec(command, signal, options);
+    } finally {
+      this.#execsOpen--;
+      this.#execWaiters.shift()?.();
+    }
+  }
+
+  /** Waits for a free exec channel (see EXEC_CHANNELS); an abort while waiting means nothing was sent. */
+  async #execChannel(signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal, `ssh ${this.targetName}: exec`);
+    if (this.#execsOpen < EXEC_CHANNELS) {
+      this.#execsOpen++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const turn = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        this.#execsOpen++;
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.#execWaiters.indexOf(turn);
+        if (i >= 0) this.#execWaiters.splice(i, 1);
+        reject(abortError(signal, `ssh ${this.targetName}: exec`, { notSent: true }));
+      };
+      this.#execWaiters.push(turn);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean }): Promise<ExecResult> {
     const max = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
     // sshd starts each command in its own session (setsid), so the shell's pid is its process group.
     const wrapped = options.killable === false ? command : `printf '${PID_MARK}%s\\n' "$$"; ${command}`;

@@ -31,13 +31,16 @@ export interface SchemaProblem {
 }
 
 /**
- * Every kind's JSON Schema, compiled once at start. Kinds come from the
- * providers; a duplicate or empty kind is a programming error and throws.
+ * Every kind's JSON Schema, each compiled the first time a document needs it
+ * (a repo uses a few of the kinds; compiling all of them cost most of a CLI
+ * start). Kinds come from the providers; a duplicate or empty kind is a
+ * programming error and throws.
  */
 export class SchemaRegistry {
   readonly kinds = new Map<string, KindInfo>();
   readonly providers = new Map<string, { targetSchema: Record<string, unknown> }>();
   readonly #validators = new Map<string, ValidateFunction>();
+  readonly #schemas = new Map<string, Record<string, unknown>>();
   readonly #ajv: Ajv;
 
   constructor(providers: Provider[], dir: string = schemasDir()) {
@@ -76,11 +79,26 @@ export class SchemaRegistry {
   }
 
   #compile(key: string, schema: Record<string, unknown>): void {
-    try {
-      this.#validators.set(key, this.#ajv.compile(schema));
-    } catch (err) {
-      throw new Error(`schema for ${key} does not compile: ${(err as Error).message}`, { cause: err });
+    this.#schemas.set(key, schema);
+  }
+
+  #validator(key: string): ValidateFunction {
+    let validate = this.#validators.get(key);
+    if (!validate) {
+      try {
+        validate = this.#ajv.compile(this.#schemas.get(key)!);
+      } catch (err) {
+        throw new Error(`schema for ${key} does not compile: ${(err as Error).message}`, { cause: err });
+      }
+      this.#validators.set(key, validate);
     }
+    return validate;
+  }
+
+  /** Compiles every schema now (tests, and `plumb explain`): a broken schema throws here, not at its first document. */
+  compileAll(): this {
+    for (const key of this.#schemas.keys()) this.#validator(key);
+    return this;
   }
 
   unknownKindMessage(kind: string): string {
@@ -105,7 +123,7 @@ export class SchemaRegistry {
   }
 
   #run(key: string, value: unknown, root: string): SchemaProblem[] {
-    const validate = this.#validators.get(key)!;
+    const validate = this.#validator(key);
     if (validate(value)) return [];
     return explain(validate.errors ?? [], root);
   }

@@ -202,7 +202,7 @@ export class OperationSteps {
     }
     // Verify against what the provider now remembers (a guardless command's memo says it ran), and with this spec as the last applied.
     const verified = verifiedResource(w, applied);
-    const after = reread ? reread.actual : await handler.read(session, verified, ctx);
+    const after = reread ? reread.actual : await handler.read(session, verified, { ...ctx, afterWrite: true });
     const remaining = effectiveChanges(handler, verified, after);
     if (remaining.length > 0) {
       throw new VerifyError(`${op.id}: applied, but a re-read still differs at ${remaining.map((c) => c.path || '/').join(', ')}; the provider did something other than it planned`);

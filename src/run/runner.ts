@@ -13,10 +13,13 @@ import type { ProviderRegistry } from './registry.js';
 import type { SessionPool } from './sessions.js';
 
 export interface RunnerOptions {
-  /** Operations in flight across all targets; default 16. */
+  /** Operations in flight across all targets; default 64. */
   concurrency: number;
-  /** Operations in flight per target; default 1 (one session, one thing at a time on a device). */
-  perTarget: number;
+  /**
+   * Operations in flight per target, for every provider; by default (undefined) what the
+   * target's provider takes at once on its one session (Provider.perTarget: 1 unless it says).
+   */
+  perTarget: number | undefined;
   /** Deadline for one operation (connect, read, apply, verify); default 120s. */
   opTimeoutMs: number;
   /** Tries per operation within a pass for retryable errors; default 3. */
@@ -28,8 +31,8 @@ export interface RunnerOptions {
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
-  concurrency: 16,
-  perTarget: 1,
+  concurrency: 64,
+  perTarget: undefined,
   opTimeoutMs: 120_000,
   maxAttempts: 3,
   backoff: { baseMs: 1_000, maxMs: 30_000 },
@@ -147,10 +150,10 @@ export class Runner {
     setMaxListeners(0, ctx.abort, ctx.stop);
     const global = new PQueue({ concurrency: this.#options.concurrency });
     const lanes = new Map<string, PQueue>();
-    const lane = (target: string | null): PQueue => {
-      const key = target ?? '';
+    const lane = (unit: Unit): PQueue => {
+      const key = unit.target ?? '';
       let q = lanes.get(key);
-      if (!q) lanes.set(key, (q = new PQueue({ concurrency: this.#options.perTarget })));
+      if (!q) lanes.set(key, (q = new PQueue({ concurrency: this.#perTarget(unit, ctx) })));
       return q;
     };
     const inPlan = new Set(plan.ops.map((op) => op.id));
@@ -219,7 +222,7 @@ export class Runner {
     return units;
   }
 
-  async #runUnit(unit: Unit, commit: string, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, deferred: Map<string, Deferred>, inPlan: Set<string>): Promise<void> {
+  async #runUnit(unit: Unit, commit: string, ctx: RunContext, lane: (unit: Unit) => PQueue, global: PQueue, deferred: Map<string, Deferred>, inPlan: Set<string>): Promise<void> {
     const started = this.#now();
     const finish = (op: Op, partial: Partial<OpResult> & Pick<OpResult, 'action' | 'status'>): void => {
       deferred.get(op.key)!.resolve({ key: op.key, id: op.id, target: op.target, cause: op.cause, changes: [], attempts: 0, ...partial, durationMs: this.#now() - started });
@@ -282,12 +285,12 @@ export class Runner {
   }
 
   /** Runs a unit in its lane within the global limit, retrying retryable errors with backoff; the queue alone decides. */
-  async #retrying(unit: Unit, ctx: RunContext, lane: (t: string | null) => PQueue, global: PQueue, work: () => Promise<Settled>): Promise<UnitResult> {
+  async #retrying(unit: Unit, ctx: RunContext, lane: (unit: Unit) => PQueue, global: PQueue, work: () => Promise<Settled>): Promise<UnitResult> {
     for (let attempt = 1; ; attempt++) {
       if (ctx.stop.aborted) return { cancelled: true, attempts: attempt - 1 };
       try {
         // Queued work checks the stop signal when its turn comes (no listener per queued op on one signal).
-        const results = await lane(unit.target).add(async () => {
+        const results = await lane(unit).add(async () => {
           if (ctx.stop.aborted) throw new CancelledError('the pass was superseded or is stopping');
           // Waits in its lane, not in the global limit: only this target's work waits with it.
           await this.#leaveAlone(unit, ctx);
@@ -329,6 +332,16 @@ export class Runner {
         if (err instanceof TimeoutError || err instanceof SessionLostError) this.#pool.markBroken(unit.target ?? '', err);
         return { error: err, attempts: attempt, ...settled };
       }
+    }
+  }
+
+  /** How many of a target's units run at once: the configured number, else what its provider takes. */
+  #perTarget(unit: Unit, ctx: RunContext): number {
+    if (this.#options.perTarget !== undefined) return this.#options.perTarget;
+    try {
+      return this.#steps.place(unit.ops[0]!, ctx.targets).provider.perTarget ?? 1;
+    } catch {
+      return 1; // unknown kind or target: its unit fails alone
     }
   }
 
@@ -490,7 +503,7 @@ export class Runner {
       let reread: Array<{ actual: unknown }> | undefined;
       if (readMany) {
         try {
-          const actuals = await limit.guard(() => readMany.readMany!(session, writes.map((w, i) => verifiedResource(w, applied[i])), unitCtx));
+          const actuals = await limit.guard(() => readMany.readMany!(session, writes.map((w, i) => verifiedResource(w, applied[i])), { ...unitCtx, afterWrite: true }));
           reread = actuals.map((actual) => ({ actual }));
         } catch (err) {
           // Written, but nothing verified: every entry stays open with the outcome the error implies.

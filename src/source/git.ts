@@ -231,7 +231,11 @@ export class GitMirror {
   }
 
   async #fetch(signal?: AbortSignal): Promise<string> {
-    if (!existsSync(join(this.mirrorDir, 'HEAD'))) await this.#clone(signal);
+    if (!existsSync(join(this.mirrorDir, 'HEAD'))) {
+      // A fresh mirror has every branch as it is now: fetching again at once only costs a process.
+      await this.#clone(signal);
+      return this.head();
+    }
     try {
       await git(this.mirrorDir, this.#env, this.#timeoutMs, signal).raw([
         'fetch',

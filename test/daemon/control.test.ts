@@ -182,7 +182,7 @@ describe('control socket', () => {
   test('a reload without "by" is refused before anything is re-read', async () => {
     writeFileSync(configFile, `repo:\n  url: ${repo.dir}\n  pollInterval: 1h\nstateDir: ${config.stateDir}\nsweep:\n  interval: 1h\nrun:\n  concurrency: 4\n`);
     expect(await callDaemon(socket(), '/v1/reload', {})).toMatchObject({ status: 400, body: { error: '"by" is required' } });
-    expect(engine.config.run.concurrency).toBe(16);
+    expect(engine.config.run.concurrency).toBe(64);
   });
 
   test('reload applies run-time settings and refuses those that need a restart', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { compileConfig } from '../../src/daemon/config.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { silentLog } from '../../src/daemon/log.js';
@@ -306,3 +306,42 @@ spec: { value: "${value}"${extra} }
   });
 });
 
+
+describe('operations in flight per target', () => {
+  const cases: Array<{ title: string; provider: number | undefined; config: number | undefined; expected: number }> = [
+    { title: "the provider's number (Provider.perTarget)", provider: 3, config: undefined, expected: 3 },
+    { title: 'one, for a provider that says nothing', provider: undefined, config: undefined, expected: 1 },
+    { title: 'run.perTarget in the config, over the provider', provider: 3, config: 1, expected: 1 },
+  ];
+  for (const c of cases) {
+    test(c.title, async () => {
+      const repo = new TempRepo();
+      const world = new FakeWorld();
+      repo.write('targets.yaml', `${target('t1')}---\n${target('t2')}`);
+      repo.write('items.yaml', ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((n) => [item(n, 't1', n), item(`${n}2`, 't2', n)]).join('---\n'));
+      repo.commit('six on each');
+      const engine = await Engine.open({
+        config: compileConfig({ repo: { url: repo.dir, branch: 'main' }, stateDir: tempDir('plumb-state-'), run: { ...(c.config !== undefined ? { perTarget: c.config } : {}) } }),
+        providers: [fakeProvider(world, c.provider !== undefined ? { perTarget: c.provider } : {})],
+        log: silentLog,
+        env: {},
+      });
+      try {
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => (open = resolve));
+        world.device('t1').gate = gate;
+        world.device('t2').gate = gate;
+        const pass = engine.pass();
+        // Held at the gate: each target has as many ops in flight as its lane lets in, the rest queue.
+        await vi.waitFor(() => expect(world.inFlight).toBe(2 * c.expected), { timeout: 10_000 });
+        open();
+        const report = await pass;
+        expect(report.converged).toBe(true);
+        expect(world.maxInFlight).toBe(2 * c.expected);
+      } finally {
+        await engine.close();
+        repo.cleanup();
+      }
+    });
+  }
+});

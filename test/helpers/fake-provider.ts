@@ -34,6 +34,8 @@ export interface FakeDevice {
   transactions: number[];
   /** The next N transactions fail before changing anything (retryable). */
   failTransactions: number;
+  /** While set, every read and write waits for it (to hold ops in flight and count them). */
+  gate?: Promise<void>;
 }
 
 /** In-memory targets for engine tests: the boundary fake of a provider. */
@@ -75,6 +77,7 @@ async function wait(device: FakeDevice, world: FakeWorld, signal: AbortSignal): 
       });
     }
     if (device.latencyMs > 0) await new Promise((r) => setTimeout(r, device.latencyMs));
+    if (device.gate) await device.gate;
   } finally {
     world.inFlight--;
   }
@@ -84,7 +87,7 @@ async function wait(device: FakeDevice, world: FakeWorld, signal: AbortSignal): 
  * `transactional`: the provider applies all of a target's writes in one all-or-nothing transaction (like NETCONF).
  * `kindBatch`: fake.Item writes (and reads) all of a target's items in one call (KindHandler.applyBatch/readMany, like ssh.Package).
  */
-export function fakeProvider(world: FakeWorld, options: { transactional?: boolean; kindBatch?: boolean } = {}): Provider<FakeSession> {
+export function fakeProvider(world: FakeWorld, options: { transactional?: boolean; kindBatch?: boolean; perTarget?: number } = {}): Provider<FakeSession> {
   const item: KindHandler<Item, Item, FakeSession> = {
     kind: 'fake.Item',
     schema: join(here, 'schemas/fake.item.schema.json'),
@@ -244,6 +247,7 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
     name: 'fake',
     targetSchema: join(here, 'schemas/fake.target.schema.json'),
     ...(options.transactional ? { applyBatch } : {}),
+    ...(options.perTarget !== undefined ? { perTarget: options.perTarget } : {}),
     kinds: [item as unknown as KindHandler<unknown, unknown, FakeSession>, setting as unknown as KindHandler<unknown, unknown, FakeSession>],
     async open(target: Target) {
       const device = world.device(target.spec.address);

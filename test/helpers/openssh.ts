@@ -75,6 +75,8 @@ export interface OpenSshOptions {
   cleanHome?: boolean;
   /** Extra environment for every session (sshd SetEnv), e.g. a PATH with fake tools first. */
   env?: Record<string, string>;
+  /** Channels per connection (sshd MaxSessions); OpenSSH's default, 10, unless a test needs another. */
+  maxSessions?: number;
 }
 
 export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSshServer> {
@@ -108,7 +110,7 @@ export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSs
     'KbdInteractiveAuthentication no',
     'LogLevel VERBOSE',
     'MaxStartups 100',
-    'MaxSessions 50',
+    `MaxSessions ${options.maxSessions ?? 10}`,
     `Subsystem sftp ${subsystem}`,
     ...(options.cleanHome || options.env ? [`SetEnv ${[...(options.cleanHome ? [`HOME=${home}`] : []), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ')}`] : []),
   ].join('\n');

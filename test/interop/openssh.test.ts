@@ -231,6 +231,26 @@ if (!sshdAvailable()) {
         expect(count(sshd.sftpLog().slice(mark), /open "[^"]*sized.txt" flags READ/)).toBe(1);
       });
 
+      it('the verify after its own write trusts the renamed bytes (lstat only); every other read reads them', async () => {
+        const path = `${root}/verified.txt`;
+        const reads = (): number => count(sshd.sftpLog(), new RegExp(`open "${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" flags READ`));
+        const r = makeResource<FileSpec>('ssh.File', 'verified', { path, content: 'verified\n', mode: '0644' });
+        await converge(s, fileKind, r);
+        const before = reads();
+        expect(fileKind.diff(r, await fileKind.read(s, r, { ...opContext(), afterWrite: true }))).toEqual([]);
+        expect(reads()).toBe(before); // verified by lstat: type, size, mode, owner
+        await expectConverged(s, fileKind, r);
+        await waitFor(() => reads() === before + 1);
+        expect(reads()).toBe(before + 1); // a drift read hashes the bytes
+        // The note is taken by the first read after the write, whichever it is: a later verify reads too.
+        const r2 = { ...r, spec: { ...r.spec, content: 'verified again\n' } };
+        await converge(s, fileKind, r2);
+        await expectConverged(s, fileKind, r2);
+        expect(fileKind.diff(r2, await fileKind.read(s, r2, { ...opContext(), afterWrite: true }))).toEqual([]);
+        await waitFor(() => reads() === before + 3);
+        expect(reads()).toBe(before + 3);
+      });
+
       it('changes only the mode with setstat, without rewriting', async () => {
         const path = `${root}/mode-only.txt`;
         const r = await converge(s, fileKind, makeResource<FileSpec>('ssh.File', 'm', { path, content: 'x\n', mode: '0644' }));
@@ -507,6 +527,53 @@ if (!sshdAvailable()) {
         expect(count(log, /Connection from 127\.0\.0\.1/)).toBe(1);
         expect(count(log, /Accepted publickey/)).toBe(1);
         expect(count(log, /subsystem 'sftp'/)).toBe(1);
+      });
+
+      it('parallel ops share one session: 12 commands at once stay within MaxSessions, and ids are looked up once', async () => {
+        const session = await openSession(sshTarget(sshd));
+        try {
+          // OpenSSH refuses an 11th channel (MaxSessions 10); the session keeps execs to EXEC_CHANNELS.
+          const results = await Promise.all(Array.from({ length: 12 }, (_, i) => session.exec(`sleep 0.2; echo ${i}`, AbortSignal.timeout(30_000))));
+          expect(results.map((r) => r.output.trim())).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+          const mark = sshd.log().length;
+          writeFileSync(join(root, 'par'), 'x');
+          const files = Array.from({ length: 10 }, (_, i) => makeResource<FileSpec>('ssh.File', `par-${i}`, { path: `${root}/par`, content: '' }));
+          const actual = await Promise.all(files.map((r) => fileKind.read(session, r, opContext())));
+          expect(new Set(actual.map((a) => `${a?.owner}:${a?.group}`)).size).toBe(1);
+          expect(actual[0]?.owner).not.toBe(String(actual[0]?.uid)); // a name: getent answered
+          // One getent for uid 0 and one for gid 0, shared by the ten reads.
+          await waitFor(() => count(sshd.log().slice(mark), /Starting session: command/) >= 2);
+          expect(count(sshd.log().slice(mark), /Starting session: command/)).toBe(2);
+        } finally {
+          await session.close();
+        }
+      });
+
+      it('requests issued together leave in one TCP write', async () => {
+        const session = await openSession(sshTarget(sshd));
+        const { Socket } = await import('node:net');
+        const proto = Socket.prototype as unknown as { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown };
+        const [write, writev] = [proto._write, proto._writev];
+        let calls = 0;
+        try {
+          await fileKind.read(session, makeResource<FileSpec>('ssh.File', 'warm', { path: `${root}/motd`, content: '' }), opContext()); // SFTP channel open
+          proto._write = function (this: unknown, ...a: unknown[]) {
+            calls++;
+            return write.apply(this, a);
+          };
+          proto._writev = function (this: unknown, ...a: unknown[]) {
+            calls++;
+            return writev.apply(this, a);
+          };
+          const files = Array.from({ length: 10 }, (_, i) => makeResource<FileSpec>('ssh.File', `burst-${i}`, { path: `${root}/absent-${i}`, content: 'x' }));
+          expect(await Promise.all(files.map((r) => fileKind.read(session, r, opContext())))).toEqual(Array(10).fill(undefined));
+          // Ten lstats (each its own SSH packet) reach the kernel as one write, not ten.
+          expect(calls).toBe(1);
+        } finally {
+          proto._write = write;
+          proto._writev = writev;
+          await session.close();
+        }
       });
 
       it('close() is quick, idempotent and ends alive', async () => {

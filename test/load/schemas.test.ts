@@ -78,3 +78,19 @@ describe('the registry refuses programming errors', () => {
     expect(() => new SchemaRegistry(providers)).toThrow(message);
   });
 });
+
+describe('schemas compile when first needed', () => {
+  test('every built-in schema compiles (compileAll); a broken one throws naming its kind at its first document, not at start', async () => {
+    const { builtinProviders } = await import('../../src/daemon/providers.js');
+    expect(() => new SchemaRegistry(builtinProviders()).compileAll()).not.toThrow();
+
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const brokenSchema = `${mkdtempSync('/tmp/plumb-schema-')}/broken.schema.json`;
+    writeFileSync(brokenSchema, JSON.stringify({ type: 'object', properties: { x: { type: 'no-such-type' } } }));
+    const blob = blobProvider();
+    const broken: Provider = { ...blob, kinds: [{ ...blob.kinds[1]!, schema: brokenSchema }] };
+    const lazy = new SchemaRegistry([broken]); // compiles nothing yet
+    expect(() => lazy.validateSpec('blob.Pair', {})).toThrow('schema for blob.Pair does not compile');
+    expect(() => lazy.compileAll()).toThrow('schema for blob.Pair does not compile');
+  });
+});

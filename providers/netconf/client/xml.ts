@@ -4,7 +4,11 @@
  * names never become object keys of ordinary objects: attributes live in
  * null-prototype maps, children in arrays, so no payload can reach a prototype.
  */
-import { SaxesParser, type SaxesTagNS } from 'saxes';
+import type * as Saxes from 'saxes';
+import type { SaxesTagNS } from 'saxes';
+import { lazyRequire } from '../../../src/util/lazy-require.js';
+
+const saxes = lazyRequire<typeof Saxes>('saxes');
 
 export const NC_NS = 'urn:ietf:params:xml:ns:netconf:base:1.0';
 
@@ -76,7 +80,7 @@ export const QNAME_VALUE = /^([A-Za-z_][A-Za-z0-9_.-]*):([A-Za-z_][A-Za-z0-9_.-]
  */
 export function parseXml(text: string, options: ParseOptions = {}): XmlElement {
   const maxDepth = options.maxDepth ?? 256;
-  const parser = new SaxesParser({ xmlns: true, position: false });
+  const parser = new (saxes().SaxesParser)({ xmlns: true, position: false });
   const stack: XmlElement[] = [];
   /** In-scope prefix bindings per open element (own declarations only; lookups walk down the stack). */
   const scopes: Array<Record<string, string>> = [];

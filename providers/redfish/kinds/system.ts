@@ -432,9 +432,17 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
     // 2. BIOS: stage what is not staged yet, in the settings object, never in Bios itself.
     const managed = Object.keys(spec.bios ?? {}).filter((n) => paths.has(biosPointer(n)));
     let staged = false;
+    let biosInForce = false;
     if (managed.length > 0) {
       const system = s.lastRead(uri)?.body ?? (await s.getJson(uri, ctx.signal));
       const res = await readBios(s, system, ctx.signal);
+      // Bios, then its Settings, are two reads: a reboot that applies the staged values between
+      // them shows the old values with nothing staged. Before staging anything, read Bios again.
+      const wants = (n: string): AttrState => {
+        const view = biosView(managed, s.lastRead(res.biosUri)?.body ?? res.bios, s.lastRead(res.settingsUri)?.body ?? res.settings);
+        return attrState(view.current[n], view.pending[n], spec.bios![n]!);
+      };
+      if (managed.some((n) => wants(n) === 'write' || wants(n) === 'restage')) await s.getJson(res.biosUri, ctx.signal);
       staged = !!(await s.patch(
         res.settingsUri,
         (settings) => {
@@ -453,6 +461,8 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
         },
         ctx.signal,
       ));
+      // Nothing staged now and every value already in force (someone's reboot applied them): no reset is due.
+      biosInForce = !staged && managed.every((n) => wants(n) === 'converged');
     }
 
     // 3. Power, and the reset that applies staged BIOS settings (reboot: IfRequired).
@@ -471,7 +481,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
         await powerOn(s, r, uri, system, ctx);
         // Power-on passes through POST: staged BIOS settings apply now.
         if (biosNeedsReset) await waitForBios(s, r, uri, managed, ctx, undefined);
-      } else if (biosNeedsReset && power === 'On') {
+      } else if (biosNeedsReset && power === 'On' && !biosInForce) {
         await resetForBios(s, r, uri, system, managed, ctx, !staged);
       }
     }

@@ -10,7 +10,7 @@ import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, releasedMetadata, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
-import type { Content, FileType } from '../remote.js';
+import type { Content, FileType, RemoteStat } from '../remote.js';
 import { gitBlobId } from '../../../src/util/git-blob.js';
 import { isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
 import { normalPath, pathClaim } from '../paths.js';
@@ -60,6 +60,11 @@ export function desiredContent(r: Resource<FileSpec>): DesiredContent | undefine
   return undefined;
 }
 
+/** The lstat facts a read reported, as the remote stat they came from. */
+function statOf(actual: FileActual): RemoteStat {
+  return { type: actual.type, size: actual.size, mode: parseInt(actual.mode, 8), uid: actual.uid, gid: actual.gid };
+}
+
 function refuseType(r: Resource<FileSpec>, type: FileType): SpecError {
   return new SpecError(
     `${r.id}: ${r.spec.path} is a ${type}, not a regular file; ssh.File never replaces or follows it. Remove it yourself or choose another path`,
@@ -81,13 +86,16 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
 
   async read(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: read`);
+    // What this op just renamed into place, if it did: taken by every read, so only its verify can use it.
+    const written = s.takeWritten(r.spec.path);
     const node = await readNode(s, r.spec.path, ctx);
     if (!node) return undefined;
     const actual: FileActual = { ...node.actual };
     if ((r.spec.state ?? 'present') === 'present' && node.stat.type === 'file') {
       const d = desiredContent(r);
-      // Different size already proves different content: no need to read a byte.
-      if (d && d.size === node.stat.size) actual.contentOid = await remoteBlobId(s, r.spec.path, node.stat.size, d.algo, ctx.signal);
+      // Different size already proves different content: no need to read a byte. Right after
+      // Plumb's own atomic rename the bytes are the ones it wrote; type, size, mode and owner are still read.
+      if (d && d.size === node.stat.size) actual.contentOid = ctx.afterWrite && written === d.oid ? d.oid : await remoteBlobId(s, r.spec.path, node.stat.size, d.algo, ctx.signal);
     }
     return actual;
   },
@@ -127,12 +135,13 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     return changes.concat(metadataChanges(spec, actual));
   },
 
-  async apply(s, r, changes, ctx) {
+  async apply(s, r, changes, ctx, actual) {
     throwIfAborted(ctx.signal, `${r.id}: apply`);
     if (changes.length === 0) return;
     const { spec } = r;
     const signal = ctx.signal;
-    const st = await lstat(s, spec.path, signal);
+    // This op's read a moment ago (the temp file is created exclusively and renamed atomically either way).
+    const st = actual ? statOf(actual) : await lstat(s, spec.path, signal);
     if ((spec.state ?? 'present') === 'absent') {
       if (!st) return;
       // unlink never follows a symlink: it removes the link, not what it points to.
@@ -145,6 +154,7 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     if (!st) {
       const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
       await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal, journal);
+      if (d) s.noteWritten(spec.path, d.oid);
       return;
     }
     let paths = new Set(changes.map((c) => c.path));
@@ -154,6 +164,7 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     if (d && paths.has(d.pointer)) {
       // Fields not being changed keep their current values on the replacement file.
       await writeFileAtomic(s, spec.path, d.bytes, { mode: want.mode ?? st.mode, uid: want.uid ?? st.uid, gid: want.gid ?? st.gid }, signal, journal);
+      s.noteWritten(spec.path, d.oid);
       return;
     }
     // Only metadata differs: setstat, no rewrite.
