@@ -5,6 +5,9 @@ import type { SshSession } from './session.js';
 
 export const MARK = '--plumb-account--';
 
+/** SshSession.exclusive() key for changes to the account database (ssh.User, ssh.Group). */
+export const ACCOUNTS = 'accounts';
+
 export interface PasswdEntry {
   name: string;
   uid: number;

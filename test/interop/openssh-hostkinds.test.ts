@@ -124,6 +124,14 @@ describe.skipIf(!enabled)('host kinds against OpenSSH', () => {
       expect(readFileSync(path, 'utf8')).toBe('# limits\n');
     });
 
+    it('two Lines of one file edited at once on one session (ops run in parallel per target): both land', async () => {
+      const path = `${root}/parallel.conf`;
+      writeFileSync(path, '# shared\n');
+      const rs = ['a = 1', 'b = 2', 'c = 3', 'd = 4'].map((line, i) => makeResource<LineSpec>('ssh.Line', `p${i}`, { path, line }));
+      await Promise.all(rs.map((r) => converge(s, lineKind, r)));
+      expect(readFileSync(path, 'utf8').split('\n').sort()).toEqual(['', '# shared', 'a = 1', 'b = 2', 'c = 3', 'd = 4']);
+    });
+
     it('cleanup removes the temporary file a journaled write left behind, and nothing that is not one', async () => {
       const r = makeResource<LineSpec>('ssh.Line', 'tmp', { path: `${root}/x.conf`, line: 'x' });
       const tmp = `${root}/.x.conf.plumb-0123456789ab`;
@@ -300,6 +308,16 @@ describe.skipIf(!enabled || process.getuid?.() !== 0 || !existsSync('/usr/sbin/u
     expect(await getent('group', other)).toBeUndefined();
     expect(await groupKind.read(s, gone, opContext())).toBeUndefined();
     await converge(s, groupKind, makeResource<GroupSpec>('ssh.Group', 'other', { name: other }));
+  });
+
+  it('groups created at once on one session all land (account changes take turns on the session)', async () => {
+    const names = [0, 1, 2, 3].map((i) => `${tag}-p${i}`);
+    try {
+      const results = await Promise.all(names.map((name) => converge(s, groupKind, makeResource<GroupSpec>('ssh.Group', name, { name }))));
+      expect(results).toEqual(names.map(() => ({ planned: 1, after: 0 })));
+    } finally {
+      for (const g of names) if (await getent('group', g)) await run('groupdel', [g]).catch(() => undefined);
+    }
   });
 
   it('ssh.User: created with groups, shell and keys; ~/.ssh 0700 and authorized_keys 0600 owned by the user; converged', async () => {

@@ -6,7 +6,7 @@
 import { ProviderError } from '../../../src/errors.js';
 import { throwIfAborted } from '../../../src/provider.js';
 import type { Change, Claim, Json, KindHandler } from '../../../src/provider.js';
-import { firstEntry, parseGroupLine, refuseNumericName, runAdmin, type GroupEntry } from '../accounts.js';
+import { ACCOUNTS, firstEntry, parseGroupLine, refuseNumericName, runAdmin, type GroupEntry } from '../accounts.js';
 import { shellQuote } from '../remote.js';
 import type { SshSession } from '../session.js';
 
@@ -61,22 +61,27 @@ export const groupKind: KindHandler<GroupSpec, GroupActual, SshSession> = {
     if (changes.length === 0) return;
     const { spec } = r;
     const name = shellQuote(spec.name);
-    if ((spec.state ?? 'present') === 'absent') {
-      await runAdmin(s, r.id, `groupdel -- ${name}`, ctx.signal);
-      return;
-    }
-    const gid = spec.gid !== undefined ? ` -g ${spec.gid}` : '';
-    // Planned as a create (the read found no group): the changes say so even without `actual`.
-    if (!actual && changes.some((c) => c.path === '/state')) await runAdmin(s, r.id, `groupadd${gid} -- ${name}`, ctx.signal);
-    else if (changes.some((c) => c.path === '/gid')) await runAdmin(s, r.id, `groupmod${gid} -- ${name}`, ctx.signal);
+    // One account change at a time per host (shadow-utils refuse while another holds the lock), shared with ssh.User.
+    await s.exclusive(ACCOUNTS, async () => {
+      if ((spec.state ?? 'present') === 'absent') {
+        await runAdmin(s, r.id, `groupdel -- ${name}`, ctx.signal);
+        return;
+      }
+      const gid = spec.gid !== undefined ? ` -g ${spec.gid}` : '';
+      // Planned as a create (the read found no group): the changes say so even without `actual`.
+      if (!actual && changes.some((c) => c.path === '/state')) await runAdmin(s, r.id, `groupadd${gid} -- ${name}`, ctx.signal);
+      else if (changes.some((c) => c.path === '/gid')) await runAdmin(s, r.id, `groupmod${gid} -- ${name}`, ctx.signal);
+    });
   },
 
   /** Deleting the resource deletes the group (groupdel refuses while it is some user's primary group). */
   async remove(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: remove`);
     if ((r.spec.state ?? 'present') === 'absent') return;
-    if (!(await readGroup(s, r.spec.name, ctx.signal))) return;
-    await runAdmin(s, r.id, `groupdel -- ${shellQuote(r.spec.name)}`, ctx.signal);
+    await s.exclusive(ACCOUNTS, async () => {
+      if (!(await readGroup(s, r.spec.name, ctx.signal))) return;
+      await runAdmin(s, r.id, `groupdel -- ${shellQuote(r.spec.name)}`, ctx.signal);
+    });
   },
 
   released(r) {

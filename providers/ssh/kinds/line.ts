@@ -117,7 +117,12 @@ function missingFile(r: Resource<LineSpec>, target: string): SpecError {
 }
 
 /** Reads, edits and atomically replaces the file, keeping its mode and owner; nothing is written when the edit changes nothing. */
-async function rewrite(s: SshSession, r: Resource<LineSpec>, state: 'present' | 'absent', ctx: OpContext): Promise<void> {
+function rewrite(s: SshSession, r: Resource<LineSpec>, state: 'present' | 'absent', ctx: OpContext): Promise<void> {
+  // Lines of one file are different claims, so their ops may run at once on the session: one read-edit-write at a time per file.
+  return s.exclusive(`file ${r.spec.path}`, () => rewriteNow(s, r, state, ctx));
+}
+
+async function rewriteNow(s: SshSession, r: Resource<LineSpec>, state: 'present' | 'absent', ctx: OpContext): Promise<void> {
   const { spec } = r;
   const signal = ctx.signal;
   const st = await lstat(s, spec.path, signal);

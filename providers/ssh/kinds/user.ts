@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import { ProviderError, SpecError } from '../../../src/errors.js';
 import { throwIfAborted } from '../../../src/provider.js';
 import type { Change, Claim, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
-import { firstEntry, MARK, parsePasswdLine, refuseNumericName, runAdmin, sections } from '../accounts.js';
+import { ACCOUNTS, firstEntry, MARK, parsePasswdLine, refuseNumericName, runAdmin, sections } from '../accounts.js';
 import { lstat, mkdir, readRemoteFile, removeJournaledTemp, setAttributes, shellQuote, writeFileAtomic } from '../remote.js';
 import type { SshSession } from '../session.js';
 
@@ -287,40 +287,18 @@ export const userKind: KindHandler<UserSpec, UserActual, SshSession> = {
   async apply(s, r, changes, ctx, actual) {
     throwIfAborted(ctx.signal, `${r.id}: apply`);
     if (changes.length === 0) return;
-    const { spec } = r;
-    const name = shellQuote(spec.name);
-    if ((spec.state ?? 'present') === 'absent') {
-      await runAdmin(s, r.id, `userdel${spec.removeHome ? ' -r' : ''} -- ${name}`, ctx.signal);
-      return;
-    }
-    const paths = new Set(changes.map((c) => c.path));
-    const creating = paths.has('/state');
-    if (creating) {
-      const groups = spec.groups && spec.groups.length > 0 ? ['-G', shellQuote(spec.groups.join(','))] : [];
-      await runAdmin(s, r.id, ['useradd', '-m', ...accountOptions(spec, undefined), ...groups, '--', name].join(' '), ctx.signal);
-    } else {
-      const options = accountOptions(spec, paths);
-      if (options.length > 0) await runAdmin(s, r.id, ['usermod', ...options, '--', name].join(' '), ctx.signal);
-      if (paths.has('/groups')) {
-        const g = groupChanges(spec, r.lastApplied, (actual ?? (await readUser(s, r, ctx.signal)))?.groups ?? []);
-        if (g.add.length > 0) await runAdmin(s, r.id, `usermod -a -G ${shellQuote(g.add.join(','))} -- ${name}`, ctx.signal);
-        for (const group of g.remove) await runAdmin(s, r.id, `gpasswd -d ${name} ${shellQuote(group)}`, ctx.signal);
-      }
-    }
-    if (spec.authorizedKeys !== undefined || r.lastApplied?.authorizedKeys !== undefined) {
-      // Home, uid and gid as they are now (a new user's come from useradd).
-      const now = await readUser(s, r, ctx.signal);
-      if (!now) throw new ProviderError(`ssh ${s.targetName}: ${r.id}: user ${spec.name} is missing right after it was created`);
-      if (creating || paths.has('/authorizedKeys') || paths.has('/uid') || paths.has('/group') || paths.has('/home')) await writeKeys(s, r, now, ctx);
-    }
+    // shadow-utils refuse (not wait) while another of them holds /etc/passwd's lock: one account change at a time per host.
+    await s.exclusive(ACCOUNTS, () => applyUser(s, r, changes, ctx, actual));
   },
 
   /** Deleting the resource deletes the account; its home only with removeHome: true. */
   async remove(s, r, ctx) {
     throwIfAborted(ctx.signal, `${r.id}: remove`);
     if ((r.spec.state ?? 'present') === 'absent') return;
-    if (!(await readUser(s, r, ctx.signal))) return;
-    await runAdmin(s, r.id, `userdel${r.spec.removeHome ? ' -r' : ''} -- ${shellQuote(r.spec.name)}`, ctx.signal);
+    await s.exclusive(ACCOUNTS, async () => {
+      if (!(await readUser(s, r, ctx.signal))) return;
+      await runAdmin(s, r.id, `userdel${r.spec.removeHome ? ' -r' : ''} -- ${shellQuote(r.spec.name)}`, ctx.signal);
+    });
   },
 
   /** A temporary authorized_keys journaled before a write that never finished. */
@@ -341,3 +319,32 @@ export const userKind: KindHandler<UserSpec, UserActual, SshSession> = {
     return { uid: actual.uid, group: actual.group, groups: actual.groups, shell: actual.shell, home: actual.home, keys: (actual.keysFile?.lines ?? []).filter((l) => keyOf(l) !== undefined).length };
   },
 };
+
+async function applyUser(s: SshSession, r: Resource<UserSpec>, changes: Change[], ctx: OpContext, actual: UserActual | undefined): Promise<void> {
+  const { spec } = r;
+  const name = shellQuote(spec.name);
+  if ((spec.state ?? 'present') === 'absent') {
+    await runAdmin(s, r.id, `userdel${spec.removeHome ? ' -r' : ''} -- ${name}`, ctx.signal);
+    return;
+  }
+  const paths = new Set(changes.map((c) => c.path));
+  const creating = paths.has('/state');
+  if (creating) {
+    const groups = spec.groups && spec.groups.length > 0 ? ['-G', shellQuote(spec.groups.join(','))] : [];
+    await runAdmin(s, r.id, ['useradd', '-m', ...accountOptions(spec, undefined), ...groups, '--', name].join(' '), ctx.signal);
+  } else {
+    const options = accountOptions(spec, paths);
+    if (options.length > 0) await runAdmin(s, r.id, ['usermod', ...options, '--', name].join(' '), ctx.signal);
+    if (paths.has('/groups')) {
+      const g = groupChanges(spec, r.lastApplied, (actual ?? (await readUser(s, r, ctx.signal)))?.groups ?? []);
+      if (g.add.length > 0) await runAdmin(s, r.id, `usermod -a -G ${shellQuote(g.add.join(','))} -- ${name}`, ctx.signal);
+      for (const group of g.remove) await runAdmin(s, r.id, `gpasswd -d ${name} ${shellQuote(group)}`, ctx.signal);
+    }
+  }
+  if (spec.authorizedKeys !== undefined || r.lastApplied?.authorizedKeys !== undefined) {
+    // Home, uid and gid as they are now (a new user's come from useradd).
+    const now = await readUser(s, r, ctx.signal);
+    if (!now) throw new ProviderError(`ssh ${s.targetName}: ${r.id}: user ${spec.name} is missing right after it was created`);
+    if (creating || paths.has('/authorizedKeys') || paths.has('/uid') || paths.has('/group') || paths.has('/home')) await writeKeys(s, r, now, ctx);
+  }
+}
