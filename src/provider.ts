@@ -271,6 +271,23 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
    */
   cleanup?(s: S, r: Resource<Spec>, progress: Json, ctx: OpContext): Promise<boolean>;
   /**
+   * Optional: this kind's writes on one target are made by one call per pass
+   * (every package a pass changes on a host, in one package-manager run). The
+   * runner groups the kind's ops of one target into one unit, as it does for
+   * Provider.applyBatch: each member is still read, diffed, journaled and
+   * verified on its own; this call makes the writes, items in dependency order.
+   * Unlike a device transaction it need not be all or nothing: when it throws,
+   * every member's write is settled by the error's outcome (refused, unknown)
+   * and the next read finds out what happened. Returns one Applied per item.
+   */
+  applyBatch?(s: S, items: BatchItem[], ctx: OpContext): Promise<Array<Applied | void>>;
+  /**
+   * Optional, with applyBatch: reads many resources in one round trip (one
+   * dpkg-query for every package of the unit): the answers read would give, in
+   * order. The runner uses it for a unit's reads before and after its writes.
+   */
+  readMany?(s: S, rs: Resource<Spec>[], ctx: OpContext): Promise<Array<Actual | undefined>>;
+  /**
    * Journaled progress of an unfinished write, in words, for `plumb plan`
    * (which never resumes anything): "a confirmed commit may still be pending".
    */

@@ -3,6 +3,10 @@ import type { Provider } from '../../src/provider.js';
 import { commandKind } from './kinds/command.js';
 import { directoryKind } from './kinds/directory.js';
 import { fileKind } from './kinds/file.js';
+import { lineKind } from './kinds/line.js';
+import { packageKind } from './kinds/package.js';
+import { groupKind } from './kinds/group.js';
+import { userKind } from './kinds/user.js';
 import { SshSession } from './session.js';
 
 export { SshSession } from './session.js';
@@ -10,11 +14,15 @@ export type { SshTargetSpec } from './session.js';
 export type { FileSpec, FileActual } from './kinds/file.js';
 export type { DirectorySpec, DirectoryActual } from './kinds/directory.js';
 export type { CommandSpec, CommandActual } from './kinds/command.js';
+export type { LineSpec, LineActual } from './kinds/line.js';
+export type { PackageSpec, PackageActual } from './kinds/package.js';
+export type { UserSpec, UserActual } from './kinds/user.js';
+export type { GroupSpec, GroupActual } from './kinds/group.js';
 
 export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind],
+  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind],
   // One connection multiplexes: SFTP requests pipeline on one channel, and the session
   // holds exec channels to EXEC_CHANNELS, under OpenSSH's default MaxSessions of 10.
   perTarget: 8,

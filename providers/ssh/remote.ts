@@ -170,6 +170,23 @@ export async function remoteBlobId(s: SshSession, path: string, size: number, al
   return hash.digest('hex');
 }
 
+/**
+ * A whole remote file (a config file another program owns, edited line by line).
+ * Larger than `max` bytes is refused rather than read: such a file is not one to edit in memory.
+ */
+export async function readRemoteFile(s: SshSession, path: string, size: number, max: number, signal: AbortSignal): Promise<Buffer> {
+  if (size > max) throw new ProviderError(`ssh ${s.targetName}: ${path} is ${size} bytes, more than the ${max} bytes Plumb edits in place`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  await readChunks(s, path, signal, (chunk, read) => {
+    chunks.push(Buffer.from(chunk));
+    total = read;
+    return read <= max;
+  });
+  if (total > max) throw new ProviderError(`ssh ${s.targetName}: ${path} grew past ${max} bytes while it was read`);
+  return Buffer.concat(chunks);
+}
+
 /** Bytes to write: a buffer in memory, or a producer (attachments are read only when a write is due). */
 export type Content = Buffer | (() => Promise<Buffer>);
 
@@ -224,6 +241,19 @@ export async function writeFileAtomic(
     if (await removeTemp(s, tmp, handle)) await journal?.(null);
     throw err;
   }
+}
+
+/**
+ * KindHandler.cleanup for kinds that write through writeFileAtomic with a
+ * journal: removes the temporary file a write journaled and never finished
+ * (a kill -9 mid-write). True when it is gone.
+ */
+export async function removeJournaledTemp(s: SshSession, id: string, progress: unknown, signal: AbortSignal): Promise<boolean> {
+  const tmp = progress !== null && typeof progress === 'object' ? (progress as { tmp?: unknown }).tmp : undefined;
+  if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
+  await unlink(s, tmp, signal);
+  s.log.info({ resource: id, path: tmp }, 'removed a temporary file an interrupted write left behind');
+  return true;
 }
 
 /** Plumb's temporary files for `path` (`.<basename>.plumb-<12 hex>` beside it), as writeFileAtomic names them. */

@@ -93,6 +93,10 @@ export class SshSession implements Session {
   readonly #execWaiters: Array<() => void> = [];
   /** getent answers, per session: uid/gid names rarely change and cost an exec each. */
   readonly idCache = new Map<string, { name: string; id: number } | null>();
+  /** What kinds learn about the host once per session (its package manager), keyed by the kind that asked. */
+  readonly facts = new Map<string, Promise<unknown>>();
+  /** The tail of each exclusive() queue, by key. */
+  readonly #exclusive = new Map<string, Promise<void>>();
   /** Blob ids of files an op has just renamed into place, by path, for its verify read (see takeWritten). */
   readonly #written = new Map<string, string>();
   /** getent lookups in flight, shared by the ops that ask at once. */
@@ -131,6 +135,28 @@ export class SshSession implements Session {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /**
+   * Runs `fn` when no other exclusive() call with the same key runs on this
+   * session: a target's ops share the session in parallel (perTarget), and
+   * some writes must not overlap though their claims do (two ssh.Line edits
+   * of one file; useradd and groupadd, which fail rather than wait on the
+   * shadow files' lock).
+   */
+  async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#exclusive.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before.then(() => mine);
+    this.#exclusive.set(key, tail);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#exclusive.get(key) === tail) this.#exclusive.delete(key);
+    }
   }
 
   /** Opens the connection: host key checked before authentication, secrets resolved here only. */

@@ -64,22 +64,46 @@ export class OperationSteps {
     return { handler: kind.handler, provider: this.#registry.provider(targetSpec.provider) ?? kind.provider, targetName, targetSpec };
   }
 
-  /** Reads the target and decides: nothing to do (recorded here), or a write to make. Plan mode never records. */
-  async prepare(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
-    return op.action === 'delete' ? this.#prepareRemoval(op, commit, mode, handler, session, ctx) : this.#prepareConverge(op, commit, mode, handler, session, ctx);
+  /**
+   * Reads the target and decides: nothing to do (recorded here), or a write to make. Plan mode never records.
+   * `preRead`: what readMany already found for this op (its cleanup done too), instead of a read of its own.
+   */
+  async prepare(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
+    return op.action === 'delete' ? this.#prepareRemoval(op, commit, mode, handler, session, ctx, preRead) : this.#prepareConverge(op, commit, mode, handler, session, ctx, preRead);
   }
 
-  async #prepareConverge(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
-    const journal = this.#journal;
+  /**
+   * The reads of many ops of one kind in one call (KindHandler.readMany), each
+   * op's cleanup first as prepare would do it; keyed by op key, for prepare.
+   */
+  async readMany(ops: Op[], mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Map<string, { actual: unknown }>> {
+    const rs: Resource[] = [];
+    for (const op of ops) {
+      if (mode === 'apply' && (op.action !== 'delete' || handler.remove)) await this.#cleanup(op.id, op.resource, handler, session, ctx);
+      rs.push(op.action === 'delete' ? op.resource : this.#converging(op, mode).r);
+    }
+    const actuals = await handler.readMany!(session, rs, ctx);
+    return new Map(ops.map((op, i) => [op.key, { actual: actuals[i] }]));
+  }
+
+  /** The resource as its kind sees it in this op: with the spec last applied and, in apply mode, the progress of a write to resume. */
+  #converging(op: Op, mode: 'apply' | 'plan'): { r: Resource; specHash: string | null; applied: ReturnType<JournalView['appliedRecord']> | undefined; progress: ReturnType<JournalView['resumeProgress']> | undefined } {
     const view = this.#view;
     const specHash = (op.resource as { specHash?: string }).specHash ?? null;
-    if (mode === 'apply') await this.#cleanup(op.id, op.resource, handler, session, ctx);
     const applied = view?.appliedRecord(op.id);
     // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress (apply only: plan never resumes).
     const progress = specHash !== null ? view?.resumeProgress(op.id, specHash) : undefined;
     const resume = mode === 'apply' ? progress : undefined;
     const r: Resource = { ...op.resource, ...(resume ? { resume } : {}), ...(applied?.spec != null ? { lastApplied: applied.spec } : {}) };
-    const actual = await handler.read(session, r, ctx);
+    return { r, specHash, applied, progress };
+  }
+
+  async #prepareConverge(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
+    const journal = this.#journal;
+    const view = this.#view;
+    if (mode === 'apply' && !preRead) await this.#cleanup(op.id, op.resource, handler, session, ctx);
+    const { r, specHash, applied, progress } = this.#converging(op, mode);
+    const actual = preRead ? preRead.actual : await handler.read(session, r, ctx);
     const changes = effectiveChanges(handler, r, actual);
     const observed = summarize(handler, actual);
     const released = (r.lastApplied !== undefined ? (handler.released?.(r) ?? []) : []).map((x) => `${x.path}: ${x.note}`);
@@ -116,7 +140,7 @@ export class OperationSteps {
     return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released, actual } };
   }
 
-  async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext): Promise<Prepared> {
+  async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
     const journal = this.#journal;
     if (!handler.remove) {
       // Nothing of it to undo on the target (e.g. ssh.Command): the deletion settles without a read.
@@ -124,8 +148,8 @@ export class OperationSteps {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: `${op.kind} leaves nothing on the target to remove` });
       return { done: { action: 'noop', cause: 'deletion', status: 'deleted', changes: [] } };
     }
-    if (mode === 'apply') await this.#cleanup(op.id, op.resource, handler, session, ctx);
-    const actual = await handler.read(session, op.resource, ctx);
+    if (mode === 'apply' && !preRead) await this.#cleanup(op.id, op.resource, handler, session, ctx);
+    const actual = preRead ? preRead.actual : await handler.read(session, op.resource, ctx);
     if (mode === 'plan') return { done: { action: actual === undefined ? 'noop' : 'delete', cause: 'deletion', status: 'planned', changes: [] } };
     if (actual === undefined) {
       journal!.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, commit, before: op.before, message: 'already absent on the target' });
@@ -164,18 +188,21 @@ export class OperationSteps {
     return w.handler.apply(session, w.r, w.changes, ctx, w.actual);
   }
 
-  /** Re-reads after the write: it must now match (or be gone). Records the outcome with its journal entry. */
-  async verifyAndRecord(w: PendingWrite, opId: number, applied: Applied | void, commit: string, session: Session, ctx: OpContext): Promise<Outcome> {
+  /**
+   * Re-reads after the write: it must now match (or be gone). Records the outcome with its journal entry.
+   * `reread`: what readMany found for `verifiedResource(w, applied)` instead of a read of its own.
+   */
+  async verifyAndRecord(w: PendingWrite, opId: number, applied: Applied | void, commit: string, session: Session, ctx: OpContext, reread?: { actual: unknown }): Promise<Outcome> {
     const journal = this.#journal!;
     const { op, handler } = w;
     if (w.remove) {
-      if ((await handler.read(session, w.r, ctx)) !== undefined) throw new VerifyError(`${op.id}: removed, but a re-read still finds it`);
+      if ((reread ? reread.actual : await handler.read(session, w.r, ctx)) !== undefined) throw new VerifyError(`${op.id}: removed, but a re-read still finds it`);
       journal.tombstoneDone({ tombstoneId: op.tombstoneId!, resourceId: op.id, kind: op.kind, target: op.target, opId, commit, before: op.before, message: 'removed from the target' });
       return { action: 'delete', cause: 'deletion', status: 'deleted', changes: [] };
     }
     // Verify against what the provider now remembers (a guardless command's memo says it ran), and with this spec as the last applied.
-    const verified: Resource = { ...w.r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
-    const after = await handler.read(session, verified, { ...ctx, afterWrite: true });
+    const verified = verifiedResource(w, applied);
+    const after = reread ? reread.actual : await handler.read(session, verified, { ...ctx, afterWrite: true });
     const remaining = effectiveChanges(handler, verified, after);
     if (remaining.length > 0) {
       throw new VerifyError(`${op.id}: applied, but a re-read still differs at ${remaining.map((c) => c.path || '/').join(', ')}; the provider did something other than it planned`);
@@ -215,6 +242,12 @@ export class OperationSteps {
   failed(opId: number, err: unknown): void {
     this.#journal!.journalFailed(opId, describeError(err).message, writeOutcome(err));
   }
+}
+
+/** The resource a write is verified as: what the provider now remembers, and this spec as the last applied (a removal: as it was). */
+export function verifiedResource(w: PendingWrite, applied: Applied | void): Resource {
+  if (w.remove) return w.r;
+  return { ...w.r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
 }
 
 /** Why the last write's outcome is unknown, and what the operator can do, in one sentence. */

@@ -5,7 +5,7 @@ import { delay, type Applied, type Log, type OpContext, type Secrets, type Targe
 import type { Op, Plan } from '../plan/types.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { deadline, type Deadline } from './deadline.js';
-import { OperationSteps, type Outcome, type PendingWrite } from './operation.js';
+import { OperationSteps, verifiedResource, type Outcome, type PendingWrite } from './operation.js';
 import type { Journal, JournalView, OpResult } from './types.js';
 
 export type { Journal, JournalView, OpResult, OpStatus } from './types.js';
@@ -62,11 +62,16 @@ export interface RunContext {
 /** What a dependency may be for its dependents to go ahead: the spec is on the target (or, report-only, deliberately left). */
 const SATISFIED = new Set<string>(['converged', 'changed', 'pending-reboot', 'drifted', 'deleted', 'planned']);
 
-/** One op, or every op of one target whose provider applies them as a single transaction. */
+/**
+ * One op; or every op of one target whose provider applies them as a single
+ * transaction (`by: 'provider'`); or every op of one kind on one target whose
+ * kind writes them in one call (`by: 'kind'`, KindHandler.applyBatch).
+ */
 interface Unit {
   target: string | null;
   ops: Op[];
   batch: boolean;
+  by?: 'provider' | 'kind';
 }
 
 type Settled = Map<string, Outcome | { error: unknown }>;
@@ -167,33 +172,51 @@ export class Runner {
     return { results, durationMs: this.#now() - started };
   }
 
-  /** Groups the ops of transactional targets into one unit per target (unless a dependency cycle through another target forbids it). */
+  /**
+   * Groups the ops of transactional targets into one unit per target (apply
+   * only), and the ops of a kind that writes in one call into one unit per
+   * target and kind (plan too: its reads are shared) — unless a dependency
+   * cycle through another unit forbids it.
+   */
   #units(plan: Plan, ctx: RunContext): Unit[] {
-    const groups = new Map<string, Op[]>();
-    if (ctx.mode === 'apply') {
-      for (const op of plan.ops) {
-        if (op.target === null) continue;
-        let batchable = false;
-        try {
-          batchable = this.#steps.place(op, ctx.targets).provider.applyBatch !== undefined;
-        } catch {
-          // unknown kind or target: runs alone and reports the error
+    const groups = new Map<string, { by: 'provider' | 'kind'; ops: Op[] }>();
+    const groupOf = new Map<string, string>();
+    for (const op of plan.ops) {
+      if (op.target === null) continue;
+      let key: string | undefined;
+      let by: 'provider' | 'kind' = 'provider';
+      try {
+        const placed = this.#steps.place(op, ctx.targets);
+        if (ctx.mode === 'apply' && placed.provider.applyBatch) key = op.target;
+        else if (placed.handler.applyBatch) {
+          key = `${op.target}\u0000${op.kind}`;
+          by = 'kind';
         }
-        if (batchable) (groups.get(op.target) ?? groups.set(op.target, []).get(op.target)!).push(op);
+      } catch {
+        // unknown kind or target: runs alone and reports the error
       }
-      for (const [target, members] of groups) if (members.length < 2) groups.delete(target);
-      // A group waits as one: if its wait on another unit leads back to it, batching would deadlock.
-      // Unbatching only splits units, which cannot close a new cycle, so one look is enough.
-      if (groups.size > 0) for (const target of groupsInCycles(plan.ops, groups)) groups.delete(target);
+      if (key === undefined) continue;
+      const group = groups.get(key) ?? groups.set(key, { by, ops: [] }).get(key)!;
+      group.ops.push(op);
+      groupOf.set(op.key, key);
     }
+    const drop = (key: string): void => {
+      for (const op of groups.get(key)?.ops ?? []) groupOf.delete(op.key);
+      groups.delete(key);
+    };
+    for (const [key, group] of groups) if (group.ops.length < 2) drop(key);
+    // A group waits as one: if its wait on another unit leads back to it, batching would deadlock.
+    // Unbatching only splits units, which cannot close a new cycle, so one look is enough.
+    if (groups.size > 0) for (const key of groupsInCycles(plan.ops, (op) => groupOf.get(op.key))) drop(key);
     const units: Unit[] = [];
     const emitted = new Set<string>();
     for (const op of plan.ops) {
-      const group = op.target !== null ? groups.get(op.target) : undefined;
+      const key = groupOf.get(op.key);
+      const group = key !== undefined ? groups.get(key) : undefined;
       if (!group) units.push({ target: op.target, ops: [op], batch: false });
-      else if (!emitted.has(op.target!)) {
-        emitted.add(op.target!);
-        units.push({ target: op.target, ops: group, batch: true });
+      else if (!emitted.has(key!)) {
+        emitted.add(key!);
+        units.push({ target: op.target, ops: group.ops, batch: true, by: group.by });
       }
     }
     return units;
@@ -240,7 +263,7 @@ export class Runner {
     }
     if (runnable.length === 0) return;
 
-    const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx) : this.#executeSingle(runnable[0]!, commit, ctx)));
+    const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx, unit.by ?? 'provider') : this.#executeSingle(runnable[0]!, commit, ctx)));
     for (const op of runnable) {
       const settled = 'results' in outcome ? outcome.results.get(op.key) : outcome.settled?.get(op.key);
       if (!settled && 'cancelled' in outcome) {
@@ -431,15 +454,20 @@ export class Runner {
    * their results; a member that fails verification fails alone, and a member
    * waiting on one that failed (or is paused) is held out of the transaction.
    */
-  async #executeBatch(ops: Op[], commit: string, ctx: RunContext): Promise<Settled> {
-    const { provider, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
+  async #executeBatch(ops: Op[], commit: string, ctx: RunContext, by: 'provider' | 'kind'): Promise<Settled> {
+    const { provider, handler: kind, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
+    // A kind batch: one kind's writes in one call, and its reads in one call when it can.
+    const writeAll = by === 'kind' ? kind.applyBatch!.bind(kind) : provider.applyBatch!.bind(provider);
+    const readMany = by === 'kind' && kind.readMany ? kind : undefined;
     const ms = this.#deadlineFor(ops, ctx);
-    const limit = deadline(ms, ctx.abort, `transaction on ${targetName}`);
+    const limit = deadline(ms, ctx.abort, by === 'kind' ? `${ops.length} ${ops[0]!.kind} on ${targetName}` : `transaction on ${targetName}`);
     const byKey = new Map(ops.map((op) => [op.key, op]));
     const results: Settled = new Map();
     try {
       const session = await limit.guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
       const writes: PendingWrite[] = [];
+      const unitCtx = this.#opContext(targetName, `${ops.length} resources`, limit);
+      const preRead = readMany ? await limit.guard(() => this.#steps.readMany(ops, ctx.mode, readMany, session, unitCtx)) : undefined;
       // Members come in dependency order, so what one waits on has settled (or is a pending write) by its turn.
       for (const op of ops) {
         const held = this.#heldInUnit(op, results, byKey, ctx);
@@ -449,7 +477,7 @@ export class Runner {
         }
         const { handler } = this.#steps.place(op, ctx.targets);
         try {
-          const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit)));
+          const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit), preRead?.get(op.key)));
           if ('done' in prepared) results.set(op.key, prepared.done);
           else writes.push(prepared.write);
         } catch (err) {
@@ -467,14 +495,27 @@ export class Runner {
       let applied: Array<Applied | void>;
       try {
         await this.#steps.durable();
-        applied = await limit.guard(() => provider.applyBatch!(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove, actual: w.actual })), txCtx));
+        applied = await limit.guard(() => writeAll(session, writes.map((w) => ({ r: w.r, changes: w.changes, remove: w.remove, actual: w.actual })), txCtx));
       } catch (err) {
         opIds.forEach((id) => this.#steps.failed(id, err));
         throw err;
       }
+      let reread: Array<{ actual: unknown }> | undefined;
+      if (readMany) {
+        try {
+          const actuals = await limit.guard(() => readMany.readMany!(session, writes.map((w, i) => verifiedResource(w, applied[i])), { ...unitCtx, afterWrite: true }));
+          reread = actuals.map((actual) => ({ actual }));
+        } catch (err) {
+          // Written, but nothing verified: every entry stays open with the outcome the error implies.
+          opIds.forEach((id) => this.#steps.failed(id, err));
+          if (isCancellation(err)) throw err;
+          for (const w of writes) results.set(w.op.key, { error: err });
+          return results;
+        }
+      }
       for (const [i, w] of writes.entries()) {
         try {
-          results.set(w.op.key, await limit.guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit))));
+          results.set(w.op.key, await limit.guard(() => this.#steps.verifyAndRecord(w, opIds[i]!, applied[i], commit, session, this.#opContext(targetName, w.op.id, limit), reread?.[i])));
         } catch (err) {
           if (isCancellation(err)) {
             // Written but not verified: every entry still open is an outcome nobody knows yet.
@@ -523,8 +564,11 @@ export class Runner {
  * a lone op; it waits on every unit any of its ops waits on). Plans are acyclic
  * per op, so every such cycle runs through a group.
  */
-function groupsInCycles(ops: Op[], groups: Map<string, Op[]>): string[] {
-  const unitOf = (op: Op): string => (op.target !== null && groups.has(op.target) ? `g:${op.target}` : `o:${op.key}`);
+function groupsInCycles(ops: Op[], groupOf: (op: Op) => string | undefined): string[] {
+  const unitOf = (op: Op): string => {
+    const key = groupOf(op);
+    return key !== undefined ? `g:${key}` : `o:${op.key}`;
+  };
   const byKey = new Map(ops.map((op) => [op.key, op]));
   const edges = new Map<string, Set<string>>();
   for (const op of ops) {

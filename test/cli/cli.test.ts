@@ -49,7 +49,7 @@ describe('plumb CLI', () => {
     const bad = repo.commit('broken');
     const res = await plumb('validate', '--repo', repo.dir);
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^broken\.yaml:2:7: unknown kind "ssh\.Fil" \(did you mean "ssh\.File"\?\); known kinds: Target, .*ssh\.File\n$/);
+    expect(res.stdout).toMatch(/^broken\.yaml:2:7: unknown kind "ssh\.Fil" \(did you mean "ssh\.File"\?\); known kinds: Target, .*ssh\.File, .*ssh\.User\n$/);
     expect(res.stderr + res.stdout).not.toMatch(STACK);
 
     const json = await plumb('validate', '--repo', repo.dir, '--rev', bad, '--json');

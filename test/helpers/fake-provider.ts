@@ -83,8 +83,11 @@ async function wait(device: FakeDevice, world: FakeWorld, signal: AbortSignal): 
   }
 }
 
-/** `transactional`: the provider applies all of a target's writes in one all-or-nothing transaction (like NETCONF). */
-export function fakeProvider(world: FakeWorld, options: { transactional?: boolean; perTarget?: number } = {}): Provider<FakeSession> {
+/**
+ * `transactional`: the provider applies all of a target's writes in one all-or-nothing transaction (like NETCONF).
+ * `kindBatch`: fake.Item writes (and reads) all of a target's items in one call (KindHandler.applyBatch/readMany, like ssh.Package).
+ */
+export function fakeProvider(world: FakeWorld, options: { transactional?: boolean; kindBatch?: boolean; perTarget?: number } = {}): Provider<FakeSession> {
   const item: KindHandler<Item, Item, FakeSession> = {
     kind: 'fake.Item',
     schema: join(here, 'schemas/fake.item.schema.json'),
@@ -214,6 +217,32 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
     }
     return batch.map(() => undefined);
   };
+  if (options.kindBatch) {
+    item.readMany = async (s, rs, ctx) => {
+      await wait(s.device, world, ctx.signal);
+      s.device.reads++;
+      world.calls.push(`readMany ${s.address} ${rs.map((r) => r.id).join(' ')}`);
+      return rs.map((r) => {
+        const found = s.device.items.get(r.name);
+        return found ? { ...found } : undefined;
+      });
+    };
+    item.applyBatch = async (s, batch) => {
+      world.calls.push(`batch ${s.address} ${batch.map((b) => `${b.remove ? '-' : '+'}${b.r.id}`).join(' ')}`);
+      if (s.device.failTransactions > 0) {
+        s.device.failTransactions--;
+        throw new SessionLostError('fake batch call lost');
+      }
+      s.device.transactions.push(batch.length);
+      for (const b of batch) {
+        const spec = b.r.spec as Item;
+        if (b.remove) s.device.items.delete(b.r.name);
+        else s.device.items.set(b.r.name, { value: spec.value, ...(spec.extra !== undefined ? { extra: spec.extra } : {}) });
+        s.device.writes++;
+      }
+      return batch.map((b) => ({ memo: { batched: b.r.name } }));
+    };
+  }
   return {
     name: 'fake',
     targetSchema: join(here, 'schemas/fake.target.schema.json'),

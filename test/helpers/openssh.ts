@@ -73,6 +73,8 @@ export interface OpenSshOptions {
    * under load). Off by default.
    */
   cleanHome?: boolean;
+  /** Extra environment for every session (sshd SetEnv), e.g. a PATH with fake tools first. */
+  env?: Record<string, string>;
   /** Channels per connection (sshd MaxSessions); OpenSSH's default, 10, unless a test needs another. */
   maxSessions?: number;
 }
@@ -110,7 +112,7 @@ export async function startOpenSsh(options: OpenSshOptions = {}): Promise<OpenSs
     'MaxStartups 100',
     `MaxSessions ${options.maxSessions ?? 10}`,
     `Subsystem sftp ${subsystem}`,
-    ...(options.cleanHome ? [`SetEnv HOME=${home}`] : []),
+    ...(options.cleanHome || options.env ? [`SetEnv ${[...(options.cleanHome ? [`HOME=${home}`] : []), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ')}`] : []),
   ].join('\n');
   const configPath = join(dir, 'sshd_config');
   await writeFile(configPath, `${config}\n`);

@@ -93,4 +93,57 @@ describe('ssh schemas in the loader', () => {
     expect(registry.kinds.get('ssh.File')?.fileRefs).toEqual(['/source', '/templateFile']);
     expect(registry.kinds.get('ssh.File')?.template).toEqual({ inline: 'template', file: 'templateFile', into: 'content' });
   });
+
+  it('line: one line of text; NUL, newline and other control characters refused (a tab is fine)', () => {
+    const l = 'ssh.line.schema.json';
+    expect(valid(l, { path: '/etc/sysctl.conf', line: 'vm.swappiness = 10' })).toBe(true);
+    expect(valid(l, { path: '/etc/fstab', line: 'UUID=x\t/\text4\tdefaults\t0 1', match: '^UUID=x\\s', state: 'absent' })).toBe(true);
+    expect(valid(l, { path: '/etc/f', line: `it's $(rm -rf /) \`x\` "q"` })).toBe(true); // quotes and $() are text here: no shell sees them
+    for (const line of ['a\nb', 'a\u0000b', 'a\rb', 'a\u001bb', 'a\u007fb', '']) expect(valid(l, { path: '/etc/f', line }), JSON.stringify(line)).toBe(false);
+    for (const match of ['a\nb', 'a\tb', '']) expect(valid(l, { path: '/etc/f', line: 'a', match }), JSON.stringify(match)).toBe(false);
+    expect(valid(l, { path: 'etc/f', line: 'a' })).toBe(false);
+    expect(valid(l, { path: '/etc/f' })).toBe(false);
+    expect(valid(l, { path: '/etc/f', line: 'a', state: 'latest' })).toBe(false);
+  });
+
+  it('package: name xor names; version with one name and state present; hostile names refused', () => {
+    const p = 'ssh.package.schema.json';
+    for (const spec of [{ name: 'openssh-server' }, { name: 'libc6:amd64', state: 'latest' }, { names: ['nginx', 'g++', 'python3.11'], state: 'absent' }, { name: 'bash', version: '1:5.2.15-2+b2' }, { name: 'bash', version: '5.1.8-9.el9', state: 'present' }]) {
+      expect(valid(p, spec), JSON.stringify(spec)).toBe(true);
+    }
+    const bad: unknown[] = [
+      {},
+      { name: 'a', names: ['b'] },
+      { names: [] },
+      { names: ['a', 'a'] },
+      { name: 'a', version: '1', state: 'latest' },
+      { names: ['a'], version: '1' },
+      { name: 'a', state: 'installed' },
+      ...["-rf", "a b", "a'b", 'a;b', '$(id)', '`id`', 'a\nb', 'a\u0000b', '', 'a/b'].map((name) => ({ name })),
+      ...['-1', '1 2', "1'", '1;x', '$(id)', '1\n2'].map((version) => ({ name: 'a', version })),
+    ];
+    for (const spec of bad) expect(valid(p, spec), JSON.stringify(spec)).toBe(false);
+  });
+
+  it('user and group: names, ids, paths and keys; hostile values and control characters refused', () => {
+    const u = 'ssh.user.schema.json';
+    const g = 'ssh.group.schema.json';
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host';
+    expect(valid(u, { name: 'deploy', uid: 2001, group: 'deploy', groups: ['adm', 'docker'], shell: '/bin/bash', home: '/home/deploy', authorizedKeys: [key], removeHome: true, state: 'absent' })).toBe(true);
+    expect(valid(u, { name: 'deploy', group: 2001 })).toBe(true);
+    expect(valid(g, { name: 'deploy', gid: 2001 })).toBe(true);
+    const hostileNames = ["a'b", '$(id)', '`id`', 'a b', 'a\nb', 'a\u0000b', '-r', '', 'a:b', 'a/b', 'x'.repeat(33)];
+    for (const name of hostileNames) {
+      expect(valid(u, { name }), JSON.stringify(name)).toBe(false);
+      expect(valid(g, { name }), JSON.stringify(name)).toBe(false);
+      expect(valid(u, { name: 'ok', groups: [name] }), JSON.stringify(name)).toBe(false);
+      expect(valid(u, { name: 'ok', group: name }), JSON.stringify(name)).toBe(false);
+    }
+    for (const shell of ['bash', '/bin/ba\nsh', '/bin/sh:x', '/bin/\u0000']) expect(valid(u, { name: 'ok', shell }), shell).toBe(false);
+    for (const k of ['-----BEGIN OPENSSH PRIVATE KEY-----', 'AAAAC3NzaC1lZDI1NTE5', `${key}\nssh-rsa AAAA`, `${key}\u0000`, 'ssh-foo AAAAB3', `command="rm -rf /" ${key}`]) {
+      expect(valid(u, { name: 'ok', authorizedKeys: [k] }), k).toBe(false);
+    }
+    for (const id of [-1, 1.5, '1000', 4294967295]) expect(valid(u, { name: 'ok', uid: id }), String(id)).toBe(false);
+    expect(valid(u, { name: 'ok', authorizedKeys: [key, key] })).toBe(false);
+  });
 });
