@@ -72,6 +72,10 @@ describe('GitMirror', () => {
   test('a missing branch is a RevisionError naming it; an unreachable remote a GitError', async () => {
     mirror.close();
     mirror = open({ branch: 'does-not-exist' });
+    // A fresh clone already holds every branch (no fetch after it): the branch is named as missing.
+    await expect(mirror.fetch()).rejects.toThrow(RevisionError);
+    await expect(mirror.head()).rejects.toThrow(/branch "does-not-exist" does not exist/);
+    // An existing mirror fetches the branch, and git refuses the refspec.
     await expect(mirror.fetch()).rejects.toBeInstanceOf(GitError);
     mirror.close();
     rmSync(join(dir, 'mirror.git'), { recursive: true, force: true });
