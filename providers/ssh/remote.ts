@@ -333,14 +333,13 @@ function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Pr
   if (known !== undefined) return Promise.resolve(known);
   let pending = s.idLookups.get(cacheKey);
   if (!pending) {
-    pending = fetchId(s, db, key, signal).finally(() => s.idLookups.delete(cacheKey));
+    pending = fetchId(s, db, key, cacheKey, signal).finally(() => s.idLookups.delete(cacheKey));
     s.idLookups.set(cacheKey, pending);
   }
   return pending;
 }
 
-async function fetchId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
-  const cacheKey = `${db}:${key}`;
+async function fetchId(s: SshSession, db: IdDb, key: string, cacheKey: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {
   const res = await s.exec(`getent ${db} ${shellQuote(key)}`, signal, { maxOutput: 8192, killable: false });
   let value: { name: string; id: number } | null = null;
   if (res.code === 0) {

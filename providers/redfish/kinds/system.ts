@@ -436,13 +436,14 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
     if (managed.length > 0) {
       const system = s.lastRead(uri)?.body ?? (await s.getJson(uri, ctx.signal));
       const res = await readBios(s, system, ctx.signal);
+      // The attributes' states as the latest reads of Bios and its Settings show them.
+      const states = (): AttrState[] => {
+        const view = biosView(managed, s.lastRead(res.biosUri)?.body ?? res.bios, s.lastRead(res.settingsUri)?.body ?? res.settings);
+        return managed.map((n) => attrState(view.current[n], view.pending[n], spec.bios![n]!));
+      };
       // Bios, then its Settings, are two reads: a reboot that applies the staged values between
       // them shows the old values with nothing staged. Before staging anything, read Bios again.
-      const wants = (n: string): AttrState => {
-        const view = biosView(managed, s.lastRead(res.biosUri)?.body ?? res.bios, s.lastRead(res.settingsUri)?.body ?? res.settings);
-        return attrState(view.current[n], view.pending[n], spec.bios![n]!);
-      };
-      if (managed.some((n) => wants(n) === 'write' || wants(n) === 'restage')) await s.getJson(res.biosUri, ctx.signal);
+      if (states().some((st) => st === 'write' || st === 'restage')) await s.getJson(res.biosUri, ctx.signal);
       staged = !!(await s.patch(
         res.settingsUri,
         (settings) => {
@@ -462,7 +463,7 @@ export const systemKind: KindHandler<SystemSpec, SystemActual, RedfishSession> =
         ctx.signal,
       ));
       // Nothing staged now and every value already in force (someone's reboot applied them): no reset is due.
-      biosInForce = !staged && managed.every((n) => wants(n) === 'converged');
+      biosInForce = !staged && states().every((st) => st === 'converged');
     }
 
     // 3. Power, and the reset that applies staged BIOS settings (reboot: IfRequired).
