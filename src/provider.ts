@@ -37,6 +37,12 @@ export interface ResourceMeta {
   ignore: string[];
   /** remediate (default): fix drift. report: record it, leave the target alone. */
   drift: 'remediate' | 'report';
+  /**
+   * Identities whose change in a pass makes this resource act once after them
+   * (KindHandler.subscribes, e.g. ssh.Service restartOn). Set by the loader, which
+   * also adds them to dependsOn; absent when there are none.
+   */
+  subscribes?: string[];
 }
 
 /** A file of the config repo that a spec field refers to, resolved at the same commit. */
@@ -75,6 +81,13 @@ export interface Resource<Spec = unknown> {
    * Whatever someone else set is in neither, and is left alone.
    */
   lastApplied?: Spec;
+  /**
+   * Set when resources this one subscribes to (ResourceMeta.subscribes) were
+   * written since it last acted: their identities. Journaled when each write was,
+   * so a crash between their write and this resource's action loses nothing;
+   * settled when this resource's apply is verified (or it is converged).
+   */
+  notified?: string[];
 }
 
 /** A target as declared by a `kind: Target` document. Secret fields hold references, never values. */
@@ -215,6 +228,15 @@ export interface KindHandler<Spec = unknown, Actual = unknown, S extends Session
    * returns none. May throw a SpecError (with `pointer`), reported at load.
    */
   claims?(spec: Spec, name: string): Claim[];
+  /**
+   * Pure: resources (`Kind/name`, on the same target) whose change makes this one
+   * act once after them in the same pass: Puppet's subscribe, Ansible's handlers
+   * (ssh.Service restartOn). The loader checks they exist on the same target and
+   * orders this resource after them; the runner journals a notification with
+   * each of their writes and hands the pending ones to this kind as
+   * Resource.notified, which its diff turns into a change (a restart).
+   */
+  subscribes?(spec: Spec): Array<{ id: string; pointer: string }>;
   /** Read actual state. `undefined` means absent. Reads only: never changes the target. */
   read(s: S, r: Resource<Spec>, ctx: OpContext): Promise<Actual | undefined>;
   /** Pure and cheap: what apply would change. `[]` means converged. */

@@ -6,7 +6,7 @@ import { loadDelta, loadFull } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { diagnosticToJson, formatDiagnostic, targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
 import { plan as makePlan } from '../plan/planner.js';
-import { deltaScope, recordedFromDesired } from '../plan/scope.js';
+import { deltaScope, notifyScope, recordedFromDesired } from '../plan/scope.js';
 import type { Op, Plan, RecordedResource } from '../plan/types.js';
 import type { Change, TargetSpec } from '../provider.js';
 import { ProviderRegistry } from '../run/registry.js';
@@ -57,6 +57,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     let scope: Set<string>;
     let changedTargets = new Set<string>();
     let recorded: Map<string, RecordedResource>;
+    let notify: ReturnType<typeof notifyScope> | undefined;
     let changedFiles = 0;
     if (from) {
       const base = await loadFull(from, options);
@@ -70,6 +71,8 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       const fromState = !(flags.from || flags.worktree) && store;
       // As the daemon's next pass would: what failed earlier and writes of unknown outcome are looked at again.
       if (fromState) for (const id of [...store.retryDue(Number.MAX_SAFE_INTEGER), ...store.unknownIds()]) if (delta.get(id)) scope.add(id);
+      // Subscribers (restartOn) of what changes, as the daemon plans them.
+      notify = notifyScope(scope, fromState ? store.notifiedIds() : [], delta, base.set);
       recorded = fromState ? store.recorded(scope) : recordedFromDesired(base.set.resources, scope, (name) => targetSpecOf(base.set, name));
     } else {
       const full = await loadFull(to, options);
@@ -77,6 +80,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       desired = full.set.resources;
       recorded = store?.allRecorded() ?? new Map();
       scope = new Set([...full.set.resources.keys(), ...recorded.keys()]);
+      notify = notifyScope(scope, store?.notifiedIds() ?? [], full.set.resources, full.set);
     }
     const plan = makePlan({
       commit: to,
@@ -88,6 +92,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
       tombstones: store?.pendingTombstones() ?? [],
       retry: new Set(store?.retryDue(Number.MAX_SAFE_INTEGER) ?? []),
       changedTargets,
+      notify,
     });
 
     let live: Map<string, OpResult> | undefined;

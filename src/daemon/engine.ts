@@ -4,7 +4,7 @@ import { loadDelta, loadFull, type DeltaLoad } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
 import { plan as makePlan } from '../plan/planner.js';
-import { deltaScope } from '../plan/scope.js';
+import { deltaScope, notifyScope } from '../plan/scope.js';
 import type { PendingTombstone, Plan } from '../plan/types.js';
 import type { Log, Provider, TargetSpec } from '../provider.js';
 import { backoffDelay } from '../run/backoff.js';
@@ -286,6 +286,7 @@ export class Engine {
     // Interrupted side effects are re-read every pass until a read settles them (a cancelled re-read is not lost).
     for (const id of this.store.unknownIds()) retry.add(id);
     for (const id of retry) scope.add(id);
+    const notify = notifyScope(scope, this.store.notifiedIds(), lookup, desired);
 
     const recorded = everything && !only ? this.store.allRecorded() : this.store.recorded(scope);
     if (everything && !only) for (const id of recorded.keys()) scope.add(id);
@@ -302,6 +303,7 @@ export class Engine {
       retry,
       changedTargets,
       blockingTombstones: pending,
+      notify,
     });
     lap('planMs');
 
@@ -416,3 +418,4 @@ export class Engine {
     this.#lock.release();
   }
 }
+

@@ -5,7 +5,7 @@ import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
 import { hashJsonEntries } from '../util/canonical.js';
 import { getPointer } from '../util/json-pointer.js';
 import { SpecError } from '../errors.js';
-import type { Claim } from '../provider.js';
+import type { Claim, ResourceMeta } from '../provider.js';
 import { ClaimIndex } from './claims.js';
 import { availableParallelism } from 'node:os';
 import type { ParsedResource } from './document.js';
@@ -158,7 +158,7 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   }
   if (diagnostics.length === 0) {
     const view = setView(set);
-    diagnostics.push(...crossCheck(view, [...set.resources.values()], [], docs));
+    diagnostics.push(...crossCheck(view, [...set.resources.values()], [], docs, subscriptionPointer(options.registry)));
   }
   return { set, diagnostics: sortDiagnostics(diagnostics), filesRead: files.length };
 }
@@ -262,7 +262,7 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
       dependentsOf: (id) => [...(prev.dependents.get(id) ?? [])].filter((d) => lookup(d) !== undefined),
       onTarget: (name) => [...(prev.byTarget.get(name) ?? [])].filter((d) => lookup(d) !== undefined),
     };
-    diagnostics.push(...crossCheck(view, [...added.values()], gone, docs));
+    diagnostics.push(...crossCheck(view, [...added.values()], gone, docs, subscriptionPointer(options.registry)));
   }
 
   let applied = false;
@@ -391,7 +391,27 @@ async function rendered(r: LoadedResource, parsed: ParsedResource, options: Load
 /** `hash`: specHash as a worker computed it (only for a resource without attachments). */
 function finishAttach(r: ParsedResource, attachments: Record<string, Attachment>, registry: SchemaRegistry, diagnostics: Diagnostic[], hash?: string): LoadedResource | undefined {
   const claims = claimsOf(r, registry, diagnostics);
-  return claims ? loadedResource(r, attachments, claims, hash) : undefined;
+  if (!claims) return undefined;
+  const subscribed = registry.kinds.get(r.kind)?.subscribes?.(r.spec);
+  if (subscribed && subscribed.length > 0) r.meta = withSubscriptions(r.meta, subscribed.map((s) => s.id));
+  return loadedResource(r, attachments, claims, hash);
+}
+
+/**
+ * What a resource subscribes to (KindHandler.subscribes) is also what it depends
+ * on: it acts after them. New lists: the metadata's empty ones are shared.
+ */
+function withSubscriptions(meta: ResourceMeta, ids: string[]): ResourceMeta {
+  const subscribes = [...new Set(ids)];
+  return { ...meta, dependsOn: [...new Set([...meta.dependsOn, ...subscribes])], subscribes };
+}
+
+/** Where a resource names what it subscribes to (`/spec/restartOn/0`), for diagnostics. */
+function subscriptionPointer(registry: SchemaRegistry): (r: LoadedResource, id: string) => string | undefined {
+  return (r, id) => {
+    const found = registry.kinds.get(r.kind)?.subscribes?.(r.spec).find((s) => s.id === id);
+    return found ? `/spec${found.pointer}` : undefined;
+  };
 }
 
 /**
@@ -584,7 +604,7 @@ function setView(set: DesiredSet): CheckView {
  * `checked` are the resources that are new or changed; `gone` are ids removed
  * by this commit whose dependents must now complain.
  */
-function crossCheck(view: CheckView, checked: LoadedResource[], gone: string[], docs: Map<string, ParsedResource>): Diagnostic[] {
+function crossCheck(view: CheckView, checked: LoadedResource[], gone: string[], docs: Map<string, ParsedResource>, subscribedAt: (r: LoadedResource, id: string) => string | undefined): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const at = (r: LoadedResource, pointer: string): Position => {
     const doc = docs.get(r.id)?.doc;
@@ -605,9 +625,18 @@ function crossCheck(view: CheckView, checked: LoadedResource[], gone: string[], 
         }
       }
     }
+    const subscribes = new Set(r.meta.subscribes);
     r.meta.dependsOn.forEach((dep, i) => {
-      if (dep === r.id) diagnostics.push({ severity: 'error', ...at(r, `/metadata/dependsOn/${i}`), id: r.id, message: 'a resource cannot depend on itself' });
-      else if (!view.get(dep)) diagnostics.push({ severity: 'error', ...at(r, `/metadata/dependsOn/${i}`), id: r.id, message: `dependsOn "${dep}": no such resource in this commit` });
+      // A subscription (restartOn) is reported where the spec names it.
+      const sub = subscribes.has(dep) ? subscribedAt(r, dep) : undefined;
+      const pointer = sub ?? `/metadata/dependsOn/${i}`;
+      const field = sub !== undefined ? `${sub.split('/')[2]}` : 'dependsOn';
+      const other = view.get(dep);
+      if (dep === r.id) diagnostics.push({ severity: 'error', ...at(r, pointer), id: r.id, message: sub !== undefined ? `a resource cannot act on its own changes (${field})` : 'a resource cannot depend on itself' });
+      else if (!other) diagnostics.push({ severity: 'error', ...at(r, pointer), id: r.id, message: `${field} "${dep}": no such resource in this commit` });
+      else if (sub !== undefined && other.meta.target !== r.meta.target) {
+        diagnostics.push({ severity: 'error', ...at(r, pointer), id: r.id, message: `${field} "${dep}" is on target ${other.meta.target ?? '(none)'}, not ${r.meta.target}: a resource acts only on changes on its own target` });
+      }
     });
     r.meta.previousNames.forEach((old, i) => {
       const oldId = `${r.kind}/${old}`;
@@ -622,7 +651,8 @@ function crossCheck(view: CheckView, checked: LoadedResource[], gone: string[], 
     for (const dependent of view.dependentsOf(id)) {
       const d = view.get(dependent)!;
       if (checked.includes(d)) continue; // already reported above
-      diagnostics.push({ severity: 'error', file: d.file, line: d.line, col: d.col, id: d.id, message: `dependsOn "${id}", which this commit removes` });
+      const how = d.meta.subscribes?.includes(id) ? `acts on changes of "${id}" (${subscribedAt(d, id)?.split('/')[2] ?? 'subscribes'})` : `dependsOn "${id}"`;
+      diagnostics.push({ severity: 'error', file: d.file, line: d.line, col: d.col, id: d.id, message: `${how}, which this commit removes` });
     }
     if (id.startsWith(`${TARGET_KIND}/`)) {
       const name = id.slice(TARGET_KIND.length + 1);

@@ -22,6 +22,8 @@ export interface KindInfo {
   normalize?: (spec: unknown) => unknown;
   /** What a resource of this kind owns on its target (KindHandler.claims). */
   claims?: (spec: unknown, name: string) => Claim[];
+  /** What a resource of this kind acts on after a change of (KindHandler.subscribes). */
+  subscribes?: (spec: unknown) => Array<{ id: string; pointer: string }>;
 }
 
 /** A schema problem at a JSON pointer of the validated value. */
@@ -77,6 +79,7 @@ export class SchemaRegistry {
           ...(handler.template ? { template: handler.template } : {}),
           ...(handler.normalize ? { normalize: handler.normalize.bind(handler) } : {}),
           ...(handler.claims ? { claims: handler.claims.bind(handler) } : {}),
+          ...(handler.subscribes ? { subscribes: handler.subscribes.bind(handler) } : {}),
         });
       }
     }

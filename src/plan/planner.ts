@@ -22,6 +22,12 @@ export interface PlanInput {
   changedTargets: Set<string>;
   /** Every pending tombstone, due or not: a removal never runs before the removal of something that depends on it. */
   blockingTombstones?: PendingTombstone[];
+  /**
+   * Subscribers (ResourceMeta.subscribes: ssh.Service restartOn) brought into scope by what they
+   * subscribe to: planned even when unchanged if one of those is in the plan. `pending`: they
+   * have journaled notifications to act on (a crash came between the write and the restart): planned.
+   */
+  notify?: { candidates: Set<string>; pending: Set<string> };
 }
 
 /**
@@ -33,6 +39,8 @@ export function plan(input: PlanInput): Plan {
   const { desired, recorded } = input;
   const acceptance: Acceptance = { commit: input.commit, upserts: [], pending: [], renames: [], deletions: [], resurrected: [] };
   const ops: Op[] = [];
+  /** Unchanged subscribers, planned below only if something they subscribe to is. */
+  const subscribers: Op[] = [];
   const scope = [...new Set(input.scope)].sort();
 
   // Renames first: a recorded resource under an old name becomes the new one, history and all.
@@ -82,10 +90,12 @@ export function plan(input: PlanInput): Plan {
       const action = !rec || !sameTarget || rec.appliedCommit === null ? 'create' : rec.specHash !== r.specHash ? 'update' : 'noop';
       const retry = input.retry.has(id);
       const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || targetSettingsChanged(rec, desired.get(targetId(r.meta.target))));
-      if (action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id)) continue;
+      const unchanged = action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id);
+      const pendingNotice = input.notify?.pending.has(id) === true;
+      if (unchanged && !pendingNotice && !input.notify?.candidates.has(id)) continue;
       if (action !== 'noop') acceptance.pending.push(id);
       const cause = causeOf(action, retry, input.mode);
-      ops.push({
+      const op: Op = {
         key: id,
         id,
         kind: r.kind,
@@ -99,7 +109,10 @@ export function plan(input: PlanInput): Plan {
         after: r.spec as JsonObject,
         reasons: reasonsFor(r, rec && sameTarget ? rec : undefined, { retry, targetChanged, renamedFrom: renameSource.get(id) }),
         waitFor: [],
-      });
+      };
+      if (pendingNotice) op.reasons.push('notified of a change it has not acted on yet');
+      if (unchanged && !pendingNotice) subscribers.push(op);
+      else ops.push(op);
       continue;
     }
     // Gone from Git.
@@ -112,6 +125,8 @@ export function plan(input: PlanInput): Plan {
     if (!deletion.settledReason) ops.push(deleteOp(rec, [`removed from Git at ${input.commit.slice(0, 12)}`]));
   }
 
+  addNotified(ops, subscribers);
+
   // Deletions carried over from earlier commits.
   const planned = new Set(ops.map((op) => `${op.key}\u0000${op.target ?? ''}`));
   for (const t of pendingByResource.values()) {
@@ -122,6 +137,28 @@ export function plan(input: PlanInput): Plan {
   linkDependencies(ops);
   const deferred = deferBehindDependents(ops, input.blockingTombstones ?? []);
   return { commit: input.commit, ...(input.base ? { base: input.base } : {}), mode: input.mode, ops: order(ops.filter((op) => !deferred.has(op))), acceptance, diagnostics: [] };
+}
+
+/**
+ * An unchanged subscriber joins the plan when something it subscribes to is in
+ * it: its op reads it and acts (restarts) if that write happened. To a fixpoint:
+ * a subscriber may subscribe to another one.
+ */
+function addNotified(ops: Op[], subscribers: Op[]): void {
+  const planned = new Set(ops.filter((op) => op.action !== 'delete').map((op) => op.id));
+  for (let added = true; added && subscribers.length > 0; ) {
+    added = false;
+    for (let i = subscribers.length - 1; i >= 0; i--) {
+      const op = subscribers[i]!;
+      const changed = (op.resource.meta.subscribes ?? []).filter((id) => planned.has(id));
+      if (changed.length === 0) continue;
+      op.reasons = [`acts on a change of ${changed.join(', ')}`];
+      ops.push(op);
+      planned.add(op.id);
+      subscribers.splice(i, 1);
+      added = true;
+    }
+  }
 }
 
 /** Create/update for what Git changed, retry for what failed before, sweep for a re-read nobody asked a change of. */

@@ -49,3 +49,26 @@ export function recordedFromDesired(set: { get(id: string): LoadedResource | und
   }
   return out;
 }
+
+/**
+ * Subscribers of what is in scope (ssh.Service restartOn), added to it: the
+ * planner keeps them if what they subscribe to makes the plan. Those with
+ * journaled notifications (a crash came between a write and the restart) are
+ * worked on every pass until they act.
+ */
+export function notifyScope(scope: Set<string>, notified: string[], lookup: { get(id: string): LoadedResource | undefined }, desired: DesiredSet): { candidates: Set<string>; pending: Set<string> } {
+  const pending = new Set(notified.filter((id) => lookup.get(id) !== undefined));
+  const candidates = new Set<string>();
+  const work = [...scope, ...pending];
+  for (const id of pending) scope.add(id);
+  while (work.length > 0) {
+    const id = work.pop()!;
+    for (const dependent of desired.dependents.get(id) ?? []) {
+      if (candidates.has(dependent) || !lookup.get(dependent)?.meta.subscribes?.includes(id)) continue;
+      candidates.add(dependent);
+      scope.add(dependent);
+      work.push(dependent);
+    }
+  }
+  return { candidates, pending };
+}

@@ -34,6 +34,8 @@ export interface PendingWrite {
   released: string[];
   /** What the read found: the state the changes were planned against. */
   actual: unknown;
+  /** The newest notification this write acts on (Resource.notified): settled once it is verified. */
+  notifiedUpTo?: number;
 }
 
 export type Prepared = { done: Outcome } | { write: PendingWrite };
@@ -68,8 +70,8 @@ export class OperationSteps {
    * Reads the target and decides: nothing to do (recorded here), or a write to make. Plan mode never records.
    * `preRead`: what readMany already found for this op (its cleanup done too), instead of a read of its own.
    */
-  async prepare(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
-    return op.action === 'delete' ? this.#prepareRemoval(op, commit, mode, handler, session, ctx, preRead) : this.#prepareConverge(op, commit, mode, handler, session, ctx, preRead);
+  async prepare(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }, planned?: string[]): Promise<Prepared> {
+    return op.action === 'delete' ? this.#prepareRemoval(op, commit, mode, handler, session, ctx, preRead) : this.#prepareConverge(op, commit, mode, handler, session, ctx, preRead, planned);
   }
 
   /**
@@ -86,23 +88,33 @@ export class OperationSteps {
     return new Map(ops.map((op, i) => [op.key, { actual: actuals[i] }]));
   }
 
-  /** The resource as its kind sees it in this op: with the spec last applied and, in apply mode, the progress of a write to resume. */
-  #converging(op: Op, mode: 'apply' | 'plan'): { r: Resource; specHash: string | null; applied: ReturnType<JournalView['appliedRecord']> | undefined; progress: ReturnType<JournalView['resumeProgress']> | undefined } {
+  /**
+   * The resource as its kind sees it in this op: with the spec last applied, in apply mode the
+   * progress of a write to resume, and what it subscribes to that was written since it last acted
+   * (journaled notifications; in plan mode also `planned`, the subscriptions this plan changes).
+   */
+  #converging(
+    op: Op,
+    mode: 'apply' | 'plan',
+    planned: string[] = [],
+  ): { r: Resource; specHash: string | null; applied: ReturnType<JournalView['appliedRecord']> | undefined; progress: ReturnType<JournalView['resumeProgress']> | undefined; notifiedUpTo?: number } {
     const view = this.#view;
     const specHash = (op.resource as { specHash?: string }).specHash ?? null;
     const applied = view?.appliedRecord(op.id);
     // After a crash, a long side effect of this very spec may already be under way: the provider sees its progress (apply only: plan never resumes).
     const progress = specHash !== null ? view?.resumeProgress(op.id, specHash) : undefined;
     const resume = mode === 'apply' ? progress : undefined;
-    const r: Resource = { ...op.resource, ...(resume ? { resume } : {}), ...(applied?.spec != null ? { lastApplied: applied.spec } : {}) };
-    return { r, specHash, applied, progress };
+    const pending = op.resource.meta.subscribes ? view?.notifications(op.id) : undefined;
+    const notified = [...new Set([...(pending?.sources ?? []), ...planned])];
+    const r: Resource = { ...op.resource, ...(resume ? { resume } : {}), ...(applied?.spec != null ? { lastApplied: applied.spec } : {}), ...(notified.length > 0 ? { notified } : {}) };
+    return { r, specHash, applied, progress, ...(pending ? { notifiedUpTo: pending.upTo } : {}) };
   }
 
-  async #prepareConverge(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
+  async #prepareConverge(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead: { actual: unknown } | undefined, planned: string[] | undefined): Promise<Prepared> {
     const journal = this.#journal;
     const view = this.#view;
     if (mode === 'apply' && !preRead) await this.#cleanup(op.id, op.resource, handler, session, ctx);
-    const { r, specHash, applied, progress } = this.#converging(op, mode);
+    const { r, specHash, applied, progress, notifiedUpTo } = this.#converging(op, mode, planned);
     const actual = preRead ? preRead.actual : await handler.read(session, r, ctx);
     const changes = effectiveChanges(handler, r, actual);
     const observed = summarize(handler, actual);
@@ -126,6 +138,8 @@ export class OperationSteps {
       if (waiting && record) journal!.markPendingReboot({ id: r.id, kind: r.kind, target: op.target, reason: waiting, observed, ...record });
       else journal!.markConverged(r.id, observed, record);
       journal!.resolveUnknown(r.id);
+      // Notified, but nothing to act on (a stopped service is not restarted): settled all the same.
+      if (notifiedUpTo !== undefined) journal!.clearNotifications(r.id, notifiedUpTo);
       return { done: { action: 'noop', cause: op.cause, status: waiting ? 'pending-reboot' : 'converged', changes: [], ...(note.length > 0 ? { note: note.join('; ') } : {}) } };
     }
     const action: Action = actual === undefined ? 'create' : 'update';
@@ -137,7 +151,7 @@ export class OperationSteps {
       return { done: { action, cause: 'drift', status: 'drifted', changes } };
     }
     if (unknown && !(handler.safeToRetryAfterCrash?.(r) ?? true)) throw new InterruptedError(unknownNote(unknown, handler, r));
-    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released, actual } };
+    return { write: { op, r, handler, changes, action, cause, specHash, appliedHash, remove: false, released, actual, ...(notifiedUpTo !== undefined ? { notifiedUpTo } : {}) } };
   }
 
   async #prepareRemoval(op: Op, commit: string, mode: 'apply' | 'plan', handler: Handler, session: Session, ctx: OpContext, preRead?: { actual: unknown }): Promise<Prepared> {
@@ -166,9 +180,22 @@ export class OperationSteps {
     if (cleaned.length > 0) this.#journal!.clearProgress(cleaned);
   }
 
-  /** Journals the intent before the side effect (invariant 5); returns the journal entry. */
-  intent(w: PendingWrite, commit: string): number {
-    return this.#journal!.journalIntent({ id: w.op.id, kind: w.op.kind, target: w.op.target, action: w.action, cause: w.cause, commit, specHash: w.specHash, changes: trimChanges(w.changes) });
+  /**
+   * Journals the intent before the side effect (invariant 5); returns the journal entry.
+   * `notify`: the resources subscribed to this one, notified in the same transaction.
+   */
+  intent(w: PendingWrite, commit: string, notify?: string[]): number {
+    return this.#journal!.journalIntent({
+      id: w.op.id,
+      kind: w.op.kind,
+      target: w.op.target,
+      action: w.action,
+      cause: w.cause,
+      commit,
+      specHash: w.specHash,
+      changes: trimChanges(w.changes),
+      ...(notify && notify.length > 0 ? { notify } : {}),
+    });
   }
 
   /** Resolves when the intents journaled so far survive a power loss: awaited before the side effect they announce. */
@@ -228,6 +255,7 @@ export class OperationSteps {
     const waiting = handler.pendingReboot?.(verified, after);
     if (waiting && w.specHash !== null) journal.markPendingReboot({ id: op.id, kind: op.kind, target: op.target, reason: waiting, observed, commit, specHash: w.specHash, spec: w.r.spec as Json });
     if (w.released.length > 0) journal.recordReleased({ id: op.id, kind: op.kind, target: op.target, commit, notes: w.released });
+    if (w.notifiedUpTo !== undefined) journal.clearNotifications(op.id, w.notifiedUpTo);
     const note = [waiting, ...w.released].filter((x) => x !== undefined);
     return { action: w.action, cause: w.cause, status: 'changed', changes: w.changes, ...(note.length > 0 ? { note: note.join('; ') } : {}) };
   }
@@ -247,7 +275,9 @@ export class OperationSteps {
 /** The resource a write is verified as: what the provider now remembers, and this spec as the last applied (a removal: as it was). */
 export function verifiedResource(w: PendingWrite, applied: Applied | void): Resource {
   if (w.remove) return w.r;
-  return { ...w.r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
+  // What it was notified of is what this write acted on (the restart is done).
+  const { notified: _acted, ...r } = w.r;
+  return { ...r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
 }
 
 /** Why the last write's outcome is unknown, and what the operator can do, in one sentence. */

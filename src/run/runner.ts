@@ -167,7 +167,8 @@ export class Runner {
       deferred.set(op.key, { promise, resolve });
     }
     const units = this.#units(plan, ctx);
-    await Promise.all(units.map((unit) => this.#runUnit(unit, plan.commit, ctx, lane, global, deferred, inPlan)));
+    const notify = subscribersByResource(plan.ops);
+    await Promise.all(units.map((unit) => this.#runUnit(unit, plan.commit, ctx, lane, global, deferred, inPlan, notify)));
     const results = await Promise.all(plan.ops.map((op) => deferred.get(op.key)!.promise));
     return { results, durationMs: this.#now() - started };
   }
@@ -222,7 +223,16 @@ export class Runner {
     return units;
   }
 
-  async #runUnit(unit: Unit, commit: string, ctx: RunContext, lane: (unit: Unit) => PQueue, global: PQueue, deferred: Map<string, Deferred>, inPlan: Set<string>): Promise<void> {
+  async #runUnit(
+    unit: Unit,
+    commit: string,
+    ctx: RunContext,
+    lane: (unit: Unit) => PQueue,
+    global: PQueue,
+    deferred: Map<string, Deferred>,
+    inPlan: Set<string>,
+    notify: Map<string, string[]>,
+  ): Promise<void> {
     const started = this.#now();
     const finish = (op: Op, partial: Partial<OpResult> & Pick<OpResult, 'action' | 'status'>): void => {
       deferred.get(op.key)!.resolve({ key: op.key, id: op.id, target: op.target, cause: op.cause, changes: [], attempts: 0, ...partial, durationMs: this.#now() - started });
@@ -262,8 +272,20 @@ export class Runner {
       runnable.push(op);
     }
     if (runnable.length === 0) return;
+    // A dry run says a subscriber will act when what it subscribes to is planned to change (apply journals it instead).
+    const planned = new Map<string, string[]>();
+    if (ctx.mode === 'plan') {
+      for (const op of runnable) {
+        const changed = (op.resource.meta.subscribes ?? []).filter((id) => {
+          const u = upstream.get(id);
+          return u !== undefined && u.status === 'planned' && u.changes.length > 0;
+        });
+        if (changed.length > 0) planned.set(op.key, changed);
+      }
+    }
+    const pass: PassFacts = { notify, planned };
 
-    const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx, unit.by ?? 'provider') : this.#executeSingle(runnable[0]!, commit, ctx)));
+    const outcome = await this.#retrying(unit, ctx, lane, global, () => (unit.batch ? this.#executeBatch(runnable, commit, ctx, unit.by ?? 'provider', pass) : this.#executeSingle(runnable[0]!, commit, ctx, pass)));
     for (const op of runnable) {
       const settled = 'results' in outcome ? outcome.results.get(op.key) : outcome.settled?.get(op.key);
       if (!settled && 'cancelled' in outcome) {
@@ -418,7 +440,7 @@ export class Runner {
     return undefined;
   }
 
-  async #executeSingle(op: Op, commit: string, ctx: RunContext): Promise<Settled> {
+  async #executeSingle(op: Op, commit: string, ctx: RunContext, pass: PassFacts): Promise<Settled> {
     // A pause can land while the op waits for its turn in the queue.
     const pause = ctx.paused?.(op);
     if (pause) return new Map([[op.key, paused(op, pause)]]);
@@ -428,10 +450,10 @@ export class Runner {
     try {
       const opCtx = this.#opContext(targetName, op.id, limit);
       const session = await limit.guard(() => this.#pool.session(targetName, targetSpec, provider, limit.signal));
-      const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, opCtx));
+      const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, opCtx, undefined, pass.planned.get(op.key)));
       if ('done' in prepared) return new Map([[op.key, prepared.done]]);
       const w = prepared.write;
-      const opId = this.#steps.intent(w, commit);
+      const opId = this.#steps.intent(w, commit, notifiedBy(w, pass));
       try {
         await this.#steps.durable();
         const applyCtx: OpContext = { ...opCtx, checkpoint: (progress) => this.#steps.checkpoint([opId], progress) };
@@ -454,7 +476,7 @@ export class Runner {
    * their results; a member that fails verification fails alone, and a member
    * waiting on one that failed (or is paused) is held out of the transaction.
    */
-  async #executeBatch(ops: Op[], commit: string, ctx: RunContext, by: 'provider' | 'kind'): Promise<Settled> {
+  async #executeBatch(ops: Op[], commit: string, ctx: RunContext, by: 'provider' | 'kind', pass: PassFacts): Promise<Settled> {
     const { provider, handler: kind, targetName, targetSpec } = this.#steps.place(ops[0]!, ctx.targets);
     // A kind batch: one kind's writes in one call, and its reads in one call when it can.
     const writeAll = by === 'kind' ? kind.applyBatch!.bind(kind) : provider.applyBatch!.bind(provider);
@@ -477,7 +499,7 @@ export class Runner {
         }
         const { handler } = this.#steps.place(op, ctx.targets);
         try {
-          const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit), preRead?.get(op.key)));
+          const prepared = await limit.guard(() => this.#steps.prepare(op, commit, ctx.mode, handler, session, this.#opContext(targetName, op.id, limit), preRead?.get(op.key), pass.planned.get(op.key)));
           if ('done' in prepared) results.set(op.key, prepared.done);
           else writes.push(prepared.write);
         } catch (err) {
@@ -487,7 +509,7 @@ export class Runner {
         }
       }
       if (writes.length === 0) return results;
-      const opIds = writes.map((w) => this.#steps.intent(w, commit));
+      const opIds = writes.map((w) => this.#steps.intent(w, commit, notifiedBy(w, pass)));
       const txCtx: OpContext = {
         ...this.#opContext(targetName, `${writes.length} resources`, limit),
         checkpoint: (progress) => this.#steps.checkpoint(opIds, progress),
@@ -557,6 +579,29 @@ export class Runner {
       cause: op.cause,
     });
   }
+}
+
+/** What a pass knows of subscriptions (ssh.Service restartOn): who is notified by a write, and (plan) what is planned to change. */
+interface PassFacts {
+  /** Resource id -> the ops' resources that subscribe to it. */
+  notify: Map<string, string[]>;
+  /** Plan mode: op key -> the subscriptions upstream plans to change. */
+  planned: Map<string, string[]>;
+}
+
+/** Resource id -> the resources of the plan subscribed to it (ResourceMeta.subscribes). */
+function subscribersByResource(ops: Op[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const op of ops) {
+    if (op.action === 'delete') continue;
+    for (const id of op.resource.meta.subscribes ?? []) (out.get(id) ?? out.set(id, []).get(id)!).push(op.id);
+  }
+  return out;
+}
+
+/** Whom a write notifies: subscribers of what it converges (a removal notifies nobody: what subscribed to it is gone too). */
+function notifiedBy(w: PendingWrite, pass: PassFacts): string[] | undefined {
+  return w.remove ? undefined : pass.notify.get(w.op.id);
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Change } from '../provider.js';
 import type { Store } from '../state/store.js';
 
 /** What the run stage reads of the journal: enough for plan mode (`plan --live` with a state dir), which writes nothing. */
-export type JournalView = Pick<Store, 'status' | 'appliedRecord' | 'resumeProgress' | 'unknownOutcome'>;
+export type JournalView = Pick<Store, 'status' | 'appliedRecord' | 'resumeProgress' | 'unknownOutcome' | 'notifications'>;
 
 /** The journal and records the runner writes: the state store's methods for them. */
 export type Journal = JournalView &
@@ -26,6 +26,7 @@ export type Journal = JournalView &
     | 'leftovers'
     | 'clearProgress'
     | 'durable'
+    | 'clearNotifications'
   >;
 
 export type OpStatus = 'converged' | 'changed' | 'pending-reboot' | 'drifted' | 'deleted' | 'failed' | 'blocked' | 'cancelled' | 'paused' | 'planned';

@@ -143,4 +143,19 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE resources SET applied_spec = spec WHERE applied_hash IS NOT NULL AND applied_hash = spec_hash;
   ALTER TABLE tombstones ADD COLUMN applied_spec TEXT;  -- what the deleted resource had applied: its removal takes that away
   `,
+  // 6: notifications (ssh.Service restartOn): a write to a resource others subscribe to leaves one row per
+  //    subscriber, journaled with the write's intent, until the subscriber acts (a restart), so a crash between
+  //    the write and the restart still restarts once after resume.
+  `
+  CREATE TABLE notifications (
+    id          INTEGER PRIMARY KEY,
+    resource_id TEXT NOT NULL,      -- the subscriber (the service to restart)
+    source_id   TEXT NOT NULL,      -- what was written (the config file)
+    op_id       INTEGER NOT NULL,   -- the source's journal entry: a refused or unsent write withdraws it
+    commit_sha  TEXT,
+    created_at  INTEGER NOT NULL
+  );
+  CREATE INDEX notifications_resource ON notifications (resource_id);
+  CREATE INDEX notifications_op ON notifications (op_id);
+  `,
 ];

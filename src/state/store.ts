@@ -569,14 +569,45 @@ export class Store {
   // ---- the ops journal ----------------------------------------------------
 
   /** Journals the intent of a side effect before it happens (invariant 5). */
-  journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[] }): number {
+  /**
+   * `notify`: resources subscribed to this one (ssh.Service restartOn); each gets a
+   * notification in the same transaction, so it is as durable as the intent.
+   */
+  journalIntent(input: { id: string; kind: string; target: string | null; action: string; cause: Cause; commit: string | null; specHash: string | null; changes: Change[]; notify?: string[] }): number {
     return this.#relaxed(() => {
-      const result = this.#stmt(
-        `INSERT INTO ops (resource_id, kind, target, action, cause, commit_sha, spec_hash, changes, state, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)`,
-      ).run(input.id, input.kind, input.target, input.action, input.cause, input.commit, input.specHash, redactText(JSON.stringify(input.changes)).slice(0, 64 * 1024), this.#now());
-      return Number(result.lastInsertRowid);
+      const write = (): number => {
+        const now = this.#now();
+        const result = this.#stmt(
+          `INSERT INTO ops (resource_id, kind, target, action, cause, commit_sha, spec_hash, changes, state, started_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)`,
+        ).run(input.id, input.kind, input.target, input.action, input.cause, input.commit, input.specHash, redactText(JSON.stringify(input.changes)).slice(0, 64 * 1024), now);
+        const opId = Number(result.lastInsertRowid);
+        for (const subscriber of input.notify ?? []) {
+          this.#stmt('INSERT INTO notifications (resource_id, source_id, op_id, commit_sha, created_at) VALUES (?, ?, ?, ?, ?)').run(subscriber, input.id, opId, input.commit, now);
+        }
+        return opId;
+      };
+      return input.notify && input.notify.length > 0 ? this.db.transaction(write)() : write();
     });
+  }
+
+  /** Notifications a subscriber has not acted on yet: who changed, oldest first, and the newest row (to settle up to). */
+  notifications(id: string): { sources: string[]; upTo: number } | undefined {
+    const rows = this.#stmt('SELECT id, source_id FROM notifications WHERE resource_id = ? ORDER BY id').all(id) as Row[];
+    if (rows.length === 0) return undefined;
+    return { sources: [...new Set(rows.map((r) => r.source_id as string))], upTo: rows[rows.length - 1]!.id as number };
+  }
+
+  /** The subscriber acted (restarted) or had nothing to act on: its notifications up to `upTo` are settled. */
+  clearNotifications(id: string, upTo: number): void {
+    this.#relaxed(() => {
+      this.#stmt('DELETE FROM notifications WHERE resource_id = ? AND id <= ?').run(id, upTo);
+    });
+  }
+
+  /** Subscribers with notifications to act on: every pass works on them until they do. */
+  notifiedIds(): string[] {
+    return (this.#stmt('SELECT DISTINCT resource_id FROM notifications').all() as Row[]).map((r) => r.resource_id as string);
   }
 
   /**
@@ -587,7 +618,9 @@ export class Store {
    */
   journalFailed(opId: number, message: string, outcome: WriteOutcome): void {
     this.#relaxed(() => {
-      this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(outcome, this.#now(), redactText(message), opId);
+      const closed = this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = ? WHERE id = ? AND state = 'intent'").run(outcome, this.#now(), redactText(message), opId);
+      // A write that was refused or never sent changed nothing: nobody restarts for it. An unknown one may have.
+      if (closed.changes > 0 && outcome !== 'unknown') this.#stmt('DELETE FROM notifications WHERE op_id = ?').run(opId);
     });
   }
 
@@ -668,6 +701,8 @@ export class Store {
       const verdict = input.ran ? 'it ran' : 'it did not run';
       const note = redactText(`resolved by ${input.by}: ${verdict}: ${input.reason}`);
       this.#stmt("UPDATE ops SET state = ?, finished_at = ?, error = COALESCE(error || '; ', '') || ? WHERE resource_id = ? AND state = 'unknown'").run(input.ran ? 'done' : 'resolved', this.#now(), note, input.id);
+      // It did not run: it changed nothing, so nobody restarts for it.
+      if (!input.ran) for (const row of open) this.#stmt('DELETE FROM notifications WHERE op_id = ?').run(row.id);
       if (input.ran && input.memo !== undefined) this.#stmt('UPDATE resources SET memo = ? WHERE id = ?').run(json(input.memo), input.id);
       this.#stmt("UPDATE resources SET status = CASE WHEN status IN ('failed', 'blocked') THEN 'pending' ELSE status END, next_attempt_at = NULL WHERE id = ?").run(input.id);
       this.#event({ type: 'resolve', resourceId: input.id, message: note });
@@ -720,6 +755,8 @@ export class Store {
         this.#stmt("UPDATE ops SET state = 'resolved', finished_at = ? WHERE resource_id = ? AND target IS ? AND state IN ('intent', 'unknown') AND action = 'delete'").run(now, input.resourceId, input.target);
         // Only the row of the very thing removed: a resource moved to another target keeps its row.
         this.#stmt("DELETE FROM resources WHERE id = ? AND status = 'deleting' AND target IS ?").run(input.resourceId, input.target);
+        // A subscriber that is gone has nothing left to restart.
+        this.#stmt('DELETE FROM notifications WHERE resource_id = ? AND NOT EXISTS (SELECT 1 FROM resources WHERE id = ?)').run(input.resourceId, input.resourceId);
         this.#event({ type: 'delete', resourceId: input.resourceId, kind: input.kind, target: input.target, cause: 'deletion', commit: input.commit, before: input.before, message: input.message });
       })();
     });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CancelledError, SessionLostError, TimeoutError, UnreachableError } from '../../src/errors.js';
+import { CancelledError, ProviderError, SessionLostError, TimeoutError, UnreachableError } from '../../src/errors.js';
 import type { Applied, BatchItem, Change, KindHandler, Provider, Resource, Session, Target } from '../../src/provider.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -23,6 +23,10 @@ export interface FakeDevice {
   hang: boolean;
   /** The next N writes fail with a retryable SessionLostError. */
   failWrites: number;
+  /** The next N writes are refused (a ProviderError: the device answered no, nothing changed). */
+  refuseWrites: number;
+  /** fake.Service: running or not, and how often each was restarted. */
+  services: Map<string, { running: boolean; restarts: number }>;
   /** fake.Setting: current and staged values, applied at reboot. */
   settings: Map<string, { current: string; staged?: string }>;
   reboots: number;
@@ -48,7 +52,7 @@ export class FakeWorld {
 
   device(address: string): FakeDevice {
     let d = this.devices.get(address);
-    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0, settings: new Map(), reboots: 0, rebootingUntil: 0, passwords: new Map(), transactions: [], failTransactions: 0 }));
+    if (!d) this.devices.set(address, (d = { items: new Map(), writes: 0, reads: 0, opens: 0, latencyMs: 0, unreachable: false, hang: false, failWrites: 0, refuseWrites: 0, services: new Map(), settings: new Map(), reboots: 0, rebootingUntil: 0, passwords: new Map(), transactions: [], failTransactions: 0 }));
     return d;
   }
 
@@ -111,6 +115,10 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
       if (s.device.failWrites > 0) {
         s.device.failWrites--;
         throw new SessionLostError('fake session dropped mid-write');
+      }
+      if (s.device.refuseWrites > 0) {
+        s.device.refuseWrites--;
+        throw new ProviderError('fake device refused the write');
       }
       s.device.writes++;
       s.device.items.set(r.name, { value: r.spec.value, ...(r.spec.extra !== undefined ? { extra: r.spec.extra } : {}) });
@@ -201,6 +209,40 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
       return !r.spec.reboot && actual.staged === r.spec.value && actual.current !== r.spec.value ? `value ${r.spec.value} is staged for the next reboot` : undefined;
     },
   };
+  /** Like ssh.Service: running or stopped, restarted once after what it subscribes to (restartOn) changed. */
+  interface ServiceSpec {
+    running: boolean;
+    restartOn?: string[];
+  }
+  const service: KindHandler<ServiceSpec, { running: boolean }, FakeSession> = {
+    kind: 'fake.Service',
+    schema: join(here, 'schemas/fake.service.schema.json'),
+    claims: (_spec, name) => [{ key: ['service', name], label: `service ${name}` }],
+    subscribes: (spec) => (spec.restartOn ?? []).map((id, i) => ({ id, pointer: `/restartOn/${i}` })),
+    async read(s, r, ctx) {
+      await wait(s.device, world, ctx.signal);
+      world.calls.push(`read ${s.address} ${r.id}`);
+      const found = s.device.services.get(r.name);
+      return found ? { running: found.running } : undefined;
+    },
+    diff(r, actual) {
+      const running = actual?.running ?? false;
+      if (running !== r.spec.running) return [{ path: '/running', before: running, after: r.spec.running }];
+      if (running && r.notified) return [{ path: '/restart', before: null, after: 'restart', note: `restart: ${r.notified.join(', ')} changed` }];
+      return [];
+    },
+    async apply(s, r, changes) {
+      world.calls.push(`apply ${s.address} ${r.id}`);
+      const svc = s.device.services.get(r.name) ?? { running: false, restarts: 0 };
+      if (changes.some((c) => c.path === '/restart')) {
+        svc.restarts++;
+        world.calls.push(`restart ${s.address} ${r.id}`);
+      }
+      svc.running = r.spec.running;
+      s.device.services.set(r.name, svc);
+      s.device.writes++;
+    },
+  };
   const applyBatch = async (s: FakeSession, batch: BatchItem[]): Promise<Array<Applied | void>> => {
     world.calls.push(`transaction ${s.address} ${batch.map((b) => `${b.remove ? '-' : '+'}${b.r.id}`).join(' ')}`);
     if (s.device.failTransactions > 0) {
@@ -248,7 +290,7 @@ export function fakeProvider(world: FakeWorld, options: { transactional?: boolea
     targetSchema: join(here, 'schemas/fake.target.schema.json'),
     ...(options.transactional ? { applyBatch } : {}),
     ...(options.perTarget !== undefined ? { perTarget: options.perTarget } : {}),
-    kinds: [item as unknown as KindHandler<unknown, unknown, FakeSession>, setting as unknown as KindHandler<unknown, unknown, FakeSession>],
+    kinds: [item, setting, service].map((k) => k as unknown as KindHandler<unknown, unknown, FakeSession>),
     async open(target: Target) {
       const device = world.device(target.spec.address);
       device.opens++;
