@@ -6,6 +6,7 @@ import { fileKind } from './kinds/file.js';
 import { lineKind } from './kinds/line.js';
 import { packageKind } from './kinds/package.js';
 import { groupKind } from './kinds/group.js';
+import { serviceKind } from './kinds/service.js';
 import { userKind } from './kinds/user.js';
 import { SshSession } from './session.js';
 
@@ -18,11 +19,12 @@ export type { LineSpec, LineActual } from './kinds/line.js';
 export type { PackageSpec, PackageActual } from './kinds/package.js';
 export type { UserSpec, UserActual } from './kinds/user.js';
 export type { GroupSpec, GroupActual } from './kinds/group.js';
+export type { ServiceSpec, ServiceActual } from './kinds/service.js';
 
 export const sshProvider: Provider<SshSession> = {
   name: 'ssh',
   targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind],
+  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind, serviceKind],
   // One connection multiplexes: SFTP requests pipeline on one channel, and the session
   // holds exec channels to EXEC_CHANNELS, under OpenSSH's default MaxSessions of 10.
   perTarget: 8,
