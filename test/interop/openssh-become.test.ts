@@ -157,6 +157,21 @@ describe.skipIf(!enabled)('become: sudo against OpenSSH', () => {
     expect(existsSync(sub)).toBe(false);
   });
 
+  it('hostile path names reach the escalated commands as exactly themselves (write, read, chmod, remove)', async () => {
+    const s = await open(users.sudo, { method: 'sudo' });
+    for (const name of [`-rf it's "$(touch pwned)" \`id\` *.conf`, '--', '$HOME a\tb', ' sp ace ']) {
+      const path = join(dir, name);
+      const r = makeResource<FileSpec>('ssh.File', 'hostile', { path, content: `${name}\n`, owner: 'root', mode: '0640' });
+      expect(await converge(s, fileKind, r), name).toEqual({ planned: 1, after: 0 });
+      expect(readFileSync(path, 'utf8')).toBe(`${name}\n`);
+      expect(await converge(s, fileKind, makeResource<FileSpec>('ssh.File', 'hostile', { ...r.spec, mode: '0600' }))).toEqual({ planned: 1, after: 0 });
+      expect(statSync(path).mode & 0o7777).toBe(0o600);
+      await fileKind.remove!(s, r, opContext());
+      expect(readdirSync(dir)).toEqual([]);
+    }
+    expect(existsSync(`/home/${users.sudo}/pwned`)).toBe(false); // the escalated sh's cwd
+  });
+
   it('a login user without a sudoers rule fails at once with a ProviderError naming the host and what to do', async () => {
     const started = Date.now();
     const err = await open(users.none, { method: 'sudo' }).catch((e: unknown) => e);
