@@ -33,6 +33,7 @@ export interface SshTargetSpec {
 }
 
 const CLOSE_GRACE_MS = 1_000; // close() waits this long for a polite end, then destroys
+const STAGING_CLEANUP_MS = 1_000; // close() gives removing the become staging directory this long
 const DEFAULT_MAX_OUTPUT = 64 * 1024;
 const PID_MARK = 'plumb-pid:';
 const PID_HEAD_MAX = 4096; // shell start-up noise tolerated before the pid line
@@ -465,6 +466,14 @@ export class SshSession implements Session {
 
   /** Ends politely; destroys the socket if the server does not close within a short grace. */
   async close(): Promise<void> {
+    if (this.stagingDir && this.#alive) {
+      // The become staging directory is empty between writes: the login user removes it (best effort; a leftover is an empty dir in /tmp).
+      const staging = this.stagingDir;
+      this.stagingDir = undefined;
+      await staging
+        .then((dir) => this.sftpCall<void>(AbortSignal.timeout(STAGING_CLEANUP_MS), `rmdir ${dir}`, (sftp, done) => sftp.rmdir(dir, (err) => done(err))))
+        .catch(() => {});
+    }
     this.#alive = false;
     if (this.#socketClosed) return;
     try {

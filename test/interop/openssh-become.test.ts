@@ -130,6 +130,9 @@ describe.skipIf(!enabled)('become: sudo against OpenSSH', () => {
     await fileKind.remove!(s, v3, opContext());
     expect(existsSync(path)).toBe(false);
     expect(await fileKind.read(s, v3, opContext())).toBeUndefined();
+    // Closing the session removes its (empty) staging directory.
+    await s.close();
+    expect(existsSync(staging)).toBe(false);
   });
 
   it('directories, lines and commands run as root too', async () => {
