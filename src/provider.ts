@@ -104,6 +104,18 @@ export interface Target {
   spec: TargetSpec;
 }
 
+/**
+ * A Target's settings minus its template `vars`: what a session is opened
+ * with. Vars only feed templates at load (a changed render changes the
+ * resource's own spec), so changing only them neither reconnects nor re-reads
+ * the target's other resources.
+ */
+export function connectionSettings(spec: TargetSpec): TargetSpec {
+  if (!('vars' in spec)) return spec;
+  const { vars: _vars, ...rest } = spec;
+  return rest as TargetSpec;
+}
+
 /** Resolves secret references (`file:PATH`, `env:NAME`) at dispatch time only. */
 export interface Secrets {
   resolve(ref: string): Promise<Secret>;

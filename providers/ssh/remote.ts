@@ -6,8 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { PlumbError, ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
+import type { Json, OpContext } from '../../src/provider.js';
+import { redactText } from '../../src/secrets/redact.js';
 import { blobHasher } from '../../src/util/git-blob.js';
-import type { Done, SshSession } from './session.js';
+import { shellQuote } from './quote.js';
+import type { Done, ExecOptions, ExecResult, SshSession } from './session.js';
 
 const SFTP_NO_SUCH_FILE = 2;
 const SFTP_PERMISSION_DENIED = 3;
@@ -64,8 +67,48 @@ async function statCall(s: SshSession, path: string, signal: AbortSignal, follow
     return toRemoteStat(st);
   } catch (err) {
     if (sftpCode(err) === SFTP_NO_SUCH_FILE) return undefined;
+    // A path the login user cannot reach (a 0750 parent): the become user stats it.
+    if (s.become && sftpCode(err) === SFTP_PERMISSION_DENIED) return escalatedStat(s, path, follow, signal);
     throw sftpError(s, err, what, path);
   }
+}
+
+// ---- under become: the file system through the escalated exec -----------------------------------
+
+/** Runs an escalated file-system command; a non-zero exit is a ProviderError naming the host, the path and what the tool said. */
+async function escalatedRun(s: SshSession, what: string, path: string, command: string, signal: AbortSignal, options: ExecOptions = {}): Promise<ExecResult> {
+  const res = await s.exec(`LC_ALL=C; export LC_ALL; ${command}`, signal, { maxOutput: 16 * 1024, ...options });
+  if (res.code !== 0) {
+    const said = redactText(res.stderr).trim().split('\n').pop() ?? '';
+    const exit = res.code !== null ? `exit ${res.code}` : `signal ${res.signal ?? 'unknown'}`;
+    throw new ProviderError(`ssh ${s.targetName}: ${what} ${path} as ${s.become?.user ?? s.user} (${s.become?.method ?? 'login'}) failed (${exit}${said ? `: ${said}` : ''})`);
+  }
+  return res;
+}
+
+async function escalatedStat(s: SshSession, path: string, follow: boolean, signal: AbortSignal): Promise<RemoteStat | undefined> {
+  const p = shellQuote(path);
+  const exists = follow ? `[ -e ${p} ]` : `{ [ -e ${p} ] || [ -L ${p} ]; }`;
+  const res = await escalatedRun(s, follow ? 'stat' : 'lstat', path, `if ${exists}; then stat ${follow ? '-L ' : ''}-c '%f %s %u %g' -- ${p}; else echo plumb-absent; fi`, signal);
+  const line = res.output.trim().split('\n').pop() ?? '';
+  if (line === 'plumb-absent') return undefined;
+  const m = /^([0-9a-f]+) (\d+) (\d+) (\d+)$/.exec(line);
+  if (!m) throw new ProviderError(`ssh ${s.targetName}: stat ${path} printed ${JSON.stringify(line.slice(0, 80))}, not "mode size uid gid"`);
+  const raw = parseInt(m[1]!, 16);
+  const fmt = raw & 0o170000;
+  const type: FileType = fmt === 0o100000 ? 'file' : fmt === 0o040000 ? 'directory' : fmt === 0o120000 ? 'symlink' : 'other';
+  return { type, size: Number(m[2]), mode: raw & 0o7777, uid: Number(m[3]), gid: Number(m[4]) };
+}
+
+const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
+
+/** `chown` (then `chmod`: chown may clear setuid bits) as one escalated command line. */
+function ownershipCommand(path: string, attrs: { uid?: number; gid?: number; mode?: number }, current: { uid: number; gid: number }): string {
+  const p = shellQuote(path);
+  const steps: string[] = [];
+  if (attrs.uid !== undefined || attrs.gid !== undefined) steps.push(`chown -h ${shellQuote(`${attrs.uid ?? current.uid}:${attrs.gid ?? current.gid}`)} -- ${p}`);
+  if (attrs.mode !== undefined) steps.push(`chmod ${shellQuote(octal(attrs.mode))} -- ${p}`);
+  return steps.join(' && ');
 }
 
 /** lstat: never follows a symlink. Absent → undefined. */
@@ -86,6 +129,11 @@ export async function setAttributes(
   current: RemoteStat,
   signal: AbortSignal,
 ): Promise<void> {
+  if (s.become) {
+    const command = ownershipCommand(path, attrs, current);
+    if (command !== '') await escalatedRun(s, 'chown/chmod', path, command, signal);
+    return;
+  }
   if (attrs.uid !== undefined || attrs.gid !== undefined) {
     const owner = { uid: attrs.uid ?? current.uid, gid: attrs.gid ?? current.gid };
     await sftpOp<void>(s, signal, 'chown', path, (sftp, done) => sftp.setstat(path, owner, (err) => done(err)));
@@ -97,6 +145,12 @@ export async function setAttributes(
 }
 
 export async function unlink(s: SshSession, path: string, signal: AbortSignal): Promise<void> {
+  if (s.become) {
+    const p = shellQuote(path);
+    // Like SFTP remove: never a directory (rm without -r refuses one), absent is success.
+    await escalatedRun(s, 'remove', path, `if [ -e ${p} ] || [ -L ${p} ]; then rm -f -- ${p}; fi`, signal);
+    return;
+  }
   try {
     await s.sftpCall<void>(signal, `remove ${path}`, (sftp, done) => sftp.unlink(path, (err) => done(err)));
   } catch (err) {
@@ -106,6 +160,12 @@ export async function unlink(s: SshSession, path: string, signal: AbortSignal): 
 }
 
 export async function mkdir(s: SshSession, path: string, mode: number, signal: AbortSignal): Promise<void> {
+  if (s.become) {
+    const p = shellQuote(path);
+    // Created meanwhile by someone else is fine as long as it is a directory.
+    await escalatedRun(s, 'mkdir', path, `if [ -d ${p} ] && [ ! -L ${p} ]; then exit 0; fi; mkdir -m ${shellQuote(octal(mode))} -- ${p}`, signal);
+    return;
+  }
   try {
     await s.sftpCall<void>(signal, `mkdir ${path}`, (sftp, done) => sftp.mkdir(path, { mode }, (err) => done(err)));
   } catch (err) {
@@ -117,6 +177,18 @@ export async function mkdir(s: SshSession, path: string, mode: number, signal: A
 
 /** rmdir; a non-empty directory → `{ notEmpty: n }` (n entries). Absent is success. */
 export async function rmdir(s: SshSession, path: string, signal: AbortSignal): Promise<{ notEmpty?: number }> {
+  if (s.become) {
+    const p = shellQuote(path);
+    const res = await escalatedRun(
+      s,
+      'rmdir',
+      path,
+      `if [ ! -e ${p} ] && [ ! -L ${p} ]; then exit 0; fi; rmdir -- ${p} 2>/dev/null && exit 0; if [ -d ${p} ] && [ ! -L ${p} ]; then n=$(ls -A -- ${p} | wc -l); [ "$n" -gt 0 ] && { echo "plumb-not-empty:$n"; exit 0; }; fi; rmdir -- ${p}`,
+      signal,
+    );
+    const m = /plumb-not-empty:\s*(\d+)/.exec(res.output);
+    return m ? { notEmpty: Number(m[1]) } : {};
+  }
   try {
     await s.sftpCall<void>(signal, `rmdir ${path}`, (sftp, done) => sftp.rmdir(path, (err) => done(err)));
     return {};
@@ -141,8 +213,15 @@ async function closeQuietly(s: SshSession, handle: Buffer, signal: AbortSignal):
  * call: the buffer is reused) with the bytes read so far, until the end of the
  * file or until `take` returns false. The handle is closed either way.
  */
-async function readChunks(s: SshSession, path: string, signal: AbortSignal, take: (chunk: Buffer, read: number) => boolean): Promise<void> {
-  const handle = await sftpOp<Buffer>(s, signal, 'open', path, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)));
+async function readChunks(s: SshSession, path: string, limit: number, signal: AbortSignal, take: (chunk: Buffer, read: number) => boolean): Promise<void> {
+  let handle: Buffer;
+  try {
+    handle = await s.sftpCall<Buffer>(signal, `open ${path}`, (sftp, done) => sftp.open(path, 'r', (err, h) => done(err, h)));
+  } catch (err) {
+    // A file only the become user may read (0640 root:adm): read through the escalated exec, at most `limit` bytes.
+    if (s.become && sftpCode(err) === SFTP_PERMISSION_DENIED) return escalatedRead(s, path, limit, signal, take);
+    throw sftpError(s, err, 'open', path);
+  }
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
     for (let pos = 0; ; ) {
@@ -157,13 +236,26 @@ async function readChunks(s: SshSession, path: string, signal: AbortSignal, take
   }
 }
 
+async function escalatedRead(s: SshSession, path: string, limit: number, signal: AbortSignal, take: (chunk: Buffer, read: number) => boolean): Promise<void> {
+  let read = 0;
+  let taking = true;
+  await escalatedRun(s, 'read', path, `head -c ${limit} -- ${shellQuote(path)}`, signal, {
+    maxOutput: 4096,
+    onStdout: (chunk) => {
+      if (!taking || chunk.length === 0) return;
+      read += chunk.length;
+      taking = take(chunk, read);
+    },
+  });
+}
+
 /**
  * Streams a remote file through the hash without keeping it. `size` is the lstat
  * size; if the file changes while read, the id will not match and that is drift.
  */
 export async function remoteBlobId(s: SshSession, path: string, size: number, algo: 'sha1' | 'sha256', signal: AbortSignal): Promise<string> {
   const hash = blobHasher(size, algo);
-  await readChunks(s, path, signal, (chunk, read) => {
+  await readChunks(s, path, size + 1, signal, (chunk, read) => {
     hash.update(chunk);
     return read <= size; // grown meanwhile: the id cannot match anyway
   });
@@ -178,7 +270,7 @@ export async function readRemoteFile(s: SshSession, path: string, size: number, 
   if (size > max) throw new ProviderError(`ssh ${s.targetName}: ${path} is ${size} bytes, more than the ${max} bytes Plumb edits in place`);
   const chunks: Buffer[] = [];
   let total = 0;
-  await readChunks(s, path, signal, (chunk, read) => {
+  await readChunks(s, path, max + 1, signal, (chunk, read) => {
     chunks.push(Buffer.from(chunk));
     total = read;
     return read <= max;
@@ -189,6 +281,131 @@ export async function readRemoteFile(s: SshSession, path: string, size: number, 
 
 /** Bytes to write: a buffer in memory, or a producer (attachments are read only when a write is due). */
 export type Content = Buffer | (() => Promise<Buffer>);
+
+/** A write's temporary files, journaled before they exist: beside the target, and (under become) the staged copy. */
+export interface TempProgress {
+  tmp: string;
+  staged?: string;
+}
+
+export type TempJournal = (progress: TempProgress | null) => void | Promise<void>;
+
+/** The op's checkpoint as writeFileAtomic's journal; none in plan mode. */
+export function tempJournal(ctx: OpContext): TempJournal | undefined {
+  const checkpoint = ctx.checkpoint;
+  return checkpoint ? (progress) => checkpoint(progress as Json) : undefined;
+}
+
+/**
+ * The per-session private directory SFTP stages files in under become: made by
+ * the become user with mktemp -d (0700), then given to the login user, once per
+ * session. A become user other than root cannot enter another user's 0700
+ * directory, so it is 0711 then and staged files 0644 (names are random).
+ */
+function stagingDir(s: SshSession, signal: AbortSignal): Promise<string> {
+  if (!s.stagingDir) {
+    const ids = s.loginIds;
+    if (!ids) return Promise.reject(new ProviderError(`ssh ${s.targetName}: become: the login user's ids are not known (the session was not probed)`));
+    const mode = s.become?.user === 'root' ? '0700' : '0711';
+    const making = escalatedRun(
+      s,
+      'mktemp -d',
+      '/tmp/plumb-stage.*',
+      `d=$(mktemp -d /tmp/plumb-stage.XXXXXXXXXX) && chown ${shellQuote(`${ids.uid}:${ids.gid}`)} -- "$d" && chmod ${mode} -- "$d" && printf 'plumb-stage:%s\\n' "$d"`,
+      signal,
+    ).then((res) => {
+      const m = /^plumb-stage:(\/\S+)$/m.exec(res.output);
+      if (!m) throw new ProviderError(`ssh ${s.targetName}: mktemp -d printed no directory`);
+      return m[1]!;
+    });
+    s.stagingDir = making;
+    making.catch(() => {
+      if (s.stagingDir === making) s.stagingDir = undefined;
+    });
+  }
+  return s.stagingDir;
+}
+
+/**
+ * writeFileAtomic under become. SFTP (the login user) writes the bytes to a
+ * staged file in the session's private directory; then one escalated command
+ * copies it to the temp name beside the target (umask 077, so no one reads it
+ * early), sets owner, group and mode, and renames it over the target (same file
+ * system: atomic). Both names are journaled before either exists; on failure
+ * both are removed.
+ */
+async function writeFileEscalated(
+  s: SshSession,
+  path: string,
+  tmp: string,
+  content: Content,
+  attrs: { mode: number; uid?: number; gid?: number },
+  signal: AbortSignal,
+  journal?: TempJournal,
+): Promise<void> {
+  const dir = posix.dirname(path);
+  const staged = posix.join(await stagingDir(s, signal), posix.basename(tmp).slice(-12));
+  await journal?.({ tmp, staged });
+  let handle: Buffer | undefined;
+  try {
+    handle = await sftpOp<Buffer>(s, signal, 'create', staged, (sftp, done) => sftp.open(staged, 'wx', { mode: s.become?.user === 'root' ? 0o600 : 0o644 }, (err, h) => done(err, h)));
+    const bytes = typeof content === 'function' ? await content() : content;
+    const h = handle;
+    for (let pos = 0; pos < bytes.length; pos += CHUNK) {
+      const at = pos;
+      const len = Math.min(CHUNK, bytes.length - pos);
+      await sftpOp<void>(s, signal, 'write', staged, (sftp, done) => sftp.write(h, bytes, at, len, at, (err) => done(err)));
+    }
+    await sftpOp<void>(s, signal, 'close', staged, (sftp, done) => sftp.close(h, (err) => done(err)));
+    handle = undefined;
+    const [d, t, st, p] = [dir, tmp, staged, path].map(shellQuote) as [string, string, string, string];
+    // `uid` alone keeps the group (`uid:` would take the user's login group), `:gid` alone keeps the owner.
+    const ids = attrs.uid !== undefined ? `${attrs.uid}${attrs.gid !== undefined ? `:${attrs.gid}` : ''}` : attrs.gid !== undefined ? `:${attrs.gid}` : undefined;
+    const owner = ids !== undefined ? `chown -h ${shellQuote(ids)} -- ${t} && ` : '';
+    const script = [
+      `[ -d ${d} ] || { echo "plumb-no-parent" >&2; exit 3; }`,
+      `umask 077`,
+      `set -C`,
+      `cat -- ${st} > ${t} || exit 1`,
+      `if ${owner}chmod ${shellQuote(octal(attrs.mode))} -- ${t} && mv -f -- ${t} ${p}; then rm -f -- ${st}; else rm -f -- ${t}; exit 1; fi`,
+    ].join('\n');
+    const res = await s.exec(`LC_ALL=C; export LC_ALL; ${script}`, signal, { maxOutput: 16 * 1024 });
+    if (res.code === 3) throw new SpecError(`${path}: the parent directory ${dir} does not exist on ${s.targetName}; add an ssh.Directory for it and list it in dependsOn`);
+    if (res.code !== 0) {
+      const said = redactText(res.stderr).trim().split('\n').pop() ?? '';
+      throw new ProviderError(`ssh ${s.targetName}: moving the staged file into place at ${path} as ${s.become?.user} (${s.become?.method}) failed (exit ${res.code ?? res.signal ?? 'unknown'}${said ? `: ${said}` : ''})`);
+    }
+    await journal?.(null);
+  } catch (err) {
+    if (await removeEscalatedTemps(s, tmp, staged, handle)) await journal?.(null);
+    throw err;
+  }
+}
+
+/** Best effort on a fresh deadline: the staged copy (SFTP, the login user's) and the temp beside the target (escalated). True when both are gone. */
+async function removeEscalatedTemps(s: SshSession, tmp: string, staged: string, handle: Buffer | undefined): Promise<boolean> {
+  if (!s.alive) return false;
+  const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+  if (handle) await closeQuietly(s, handle, signal);
+  try {
+    await removeStaged(s, staged, signal);
+    await unlink(s, tmp, signal);
+    return true;
+  } catch (err) {
+    s.log.warn({ path: tmp, err: err instanceof Error ? err.message : String(err) }, 'could not remove temporary file; the next run removes it');
+    return false;
+  }
+}
+
+/** A staged file of an earlier session: removed over SFTP as the login user who wrote it; absent is fine. */
+async function removeStaged(s: SshSession, staged: string, signal: AbortSignal): Promise<void> {
+  try {
+    await s.sftpCall<void>(signal, `remove ${staged}`, (sftp, done) => sftp.unlink(staged, (err) => done(err)));
+  } catch (err) {
+    if (sftpCode(err) === SFTP_NO_SUCH_FILE) return;
+    throw sftpError(s, err, 'remove', staged);
+  }
+}
 
 /**
  * Writes `.<basename>.plumb-<random>` beside the target with the final mode and
@@ -201,12 +418,13 @@ export async function writeFileAtomic(
   content: Content,
   attrs: { mode: number; uid?: number; gid?: number },
   signal: AbortSignal,
-  journal?: (tmp: string | null) => void | Promise<void>,
+  journal?: TempJournal,
 ): Promise<void> {
   const dir = posix.dirname(path);
   const tmp = posix.join(dir, `.${posix.basename(path)}.plumb-${randomBytes(6).toString('hex')}`);
+  if (s.become) return writeFileEscalated(s, path, tmp, content, attrs, signal, journal);
   // Journaled (durably) before it exists: a kill -9 from here on leaves a name the next run removes (KindHandler.cleanup).
-  await journal?.(tmp);
+  await journal?.({ tmp });
   let handle: Buffer | undefined;
   try {
     handle = await s.sftpCall<Buffer>(signal, `create ${tmp}`, (sftp, done) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => done(err, h)));
@@ -249,8 +467,11 @@ export async function writeFileAtomic(
  * (a kill -9 mid-write). True when it is gone.
  */
 export async function removeJournaledTemp(s: SshSession, id: string, progress: unknown, signal: AbortSignal): Promise<boolean> {
-  const tmp = progress !== null && typeof progress === 'object' ? (progress as { tmp?: unknown }).tmp : undefined;
+  const p = progress !== null && typeof progress === 'object' ? (progress as { tmp?: unknown; staged?: unknown }) : {};
+  const tmp = p.tmp;
   if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
+  // The staged copy of a write under become (in /tmp/plumb-stage.*, named by the same 12 hex digits).
+  if (typeof p.staged === 'string' && /^\/tmp\/plumb-stage\.[A-Za-z0-9]+\/[0-9a-f]{12}$/.test(p.staged)) await removeStaged(s, p.staged, signal);
   await unlink(s, tmp, signal);
   s.log.info({ resource: id, path: tmp }, 'removed a temporary file an interrupted write left behind');
   return true;
@@ -265,7 +486,13 @@ export function isTempOf(path: string, candidate: string): boolean {
 
 /** Names in a directory (SFTP readdir until EOF), `.` and `..` left out. */
 export async function readDirNames(s: SshSession, dir: string, signal: AbortSignal): Promise<string[]> {
-  const handle = await sftpOp<Buffer>(s, signal, 'opendir', dir, (sftp, done) => sftp.opendir(dir, (err, h) => done(err, h)));
+  let handle: Buffer;
+  try {
+    handle = await s.sftpCall<Buffer>(signal, `opendir ${dir}`, (sftp, done) => sftp.opendir(dir, (err, h) => done(err, h)));
+  } catch (err) {
+    if (s.become && sftpCode(err) === SFTP_PERMISSION_DENIED) return escalatedDirNames(s, dir, signal);
+    throw sftpError(s, err, 'opendir', dir);
+  }
   const names: string[] = [];
   try {
     for (;;) {
@@ -280,6 +507,16 @@ export async function readDirNames(s: SshSession, dir: string, signal: AbortSign
   } finally {
     await closeQuietly(s, handle, signal);
   }
+}
+
+/** Names NUL-separated (a name may hold a newline), globs that match nothing left out. */
+async function escalatedDirNames(s: SshSession, dir: string, signal: AbortSignal): Promise<string[]> {
+  const chunks: Buffer[] = [];
+  await escalatedRun(s, 'readdir', dir, `cd -- ${shellQuote(dir)} && for f in * .[!.]* ..?*; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\\0' "$f"; fi; done`, signal, {
+    maxOutput: 4096,
+    onStdout: (c) => chunks.push(Buffer.from(c)),
+  });
+  return Buffer.concat(chunks).toString('utf8').split('\0').filter((n) => n !== '');
 }
 
 async function renameOver(s: SshSession, from: string, to: string, signal: AbortSignal): Promise<void> {
@@ -316,10 +553,7 @@ async function removeTemp(s: SshSession, tmp: string, handle: Buffer | undefined
   }
 }
 
-/** POSIX shell single-quoting: safe for any string. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote };
 
 export type IdDb = 'passwd' | 'group';
 
@@ -378,7 +612,7 @@ async function lookupInEtc(s: SshSession, db: IdDb, key: string, signal: AbortSi
     throw new ProviderError(`ssh ${s.targetName}: neither getent nor a readable ${path}; Plumb needs one to map user and group names`);
   }
   const chunks: Buffer[] = [];
-  await readChunks(s, path, signal, (chunk, read) => {
+  await readChunks(s, path, ETC_MAX + 1, signal, (chunk, read) => {
     chunks.push(Buffer.from(chunk));
     return read <= ETC_MAX;
   });

@@ -9,6 +9,7 @@ import { ProviderError, SessionLostError, SpecError } from '../../src/errors.js'
 import { abortError, raceAbort, throwIfAborted, type Log, type OpenContext, type Session, type Target } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
 import { durationField } from '../../src/util/duration.js';
+import { becomeCommand, parseProbe, probeCommand, resolveBecome, type Become, type BecomeSpec } from './become.js';
 import { connectSsh, DEFAULT_KEEPALIVE_MS, resolveCredentials } from './connect.js';
 import { knownHostName, loadHostKeyPolicy } from './host-key.js';
 
@@ -27,9 +28,12 @@ export interface SshTargetSpec {
   knownHosts?: string;
   connectTimeout?: string;
   keepaliveInterval?: string;
+  /** Run every command as another user (sudo or doas); SFTP stays the login user's. */
+  become?: BecomeSpec;
 }
 
 const CLOSE_GRACE_MS = 1_000; // close() waits this long for a polite end, then destroys
+const STAGING_CLEANUP_MS = 1_000; // close() gives removing the become staging directory this long
 const DEFAULT_MAX_OUTPUT = 64 * 1024;
 const PID_MARK = 'plumb-pid:';
 const PID_HEAD_MAX = 4096; // shell start-up noise tolerated before the pid line
@@ -74,6 +78,15 @@ export class TailBuffer {
   }
 }
 
+export interface ExecOptions {
+  /** Tail of output kept (default 64 KiB). */
+  maxOutput?: number;
+  /** false: no pid line, so no kill on cancel (tiny lookups). */
+  killable?: boolean;
+  /** Every byte of stdout as it arrives (the pid line left out), e.g. a file read under become. */
+  onStdout?: (chunk: Buffer) => void;
+}
+
 /** Node-style completion callback of one ssh2 request. */
 export type Done<T> = (err: Error | null | undefined, value?: T) => void;
 
@@ -102,9 +115,17 @@ export class SshSession implements Session {
   /** getent lookups in flight, shared by the ops that ask at once. */
   readonly idLookups = new Map<string, Promise<{ name: string; id: number } | null>>();
 
-  private constructor(targetName: string, user: string, client: SshClient, log: Log) {
+  /** Escalation of every command (`become:`); undefined: commands run as the login user. */
+  readonly become: Become | undefined;
+  /** The login user's uid and gid, learned by the become probe (staging files are theirs). */
+  loginIds: { uid: number; gid: number } | undefined;
+  /** The per-session private directory (login user's, 0700) that SFTP writes stage files in under become; created on first write. */
+  stagingDir: Promise<string> | undefined;
+
+  private constructor(targetName: string, user: string, client: SshClient, log: Log, become?: Become) {
     this.targetName = targetName;
     this.user = user;
+    this.become = become;
     this.#client = client;
     this.log = log;
     this.#closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -174,6 +195,7 @@ export class SshSession implements Session {
     const keepaliveMs = durationField(name, 'keepaliveInterval', spec.keepaliveInterval, DEFAULT_KEEPALIVE_MS);
 
     const credentials = await resolveCredentials(name, spec, ctx.secrets);
+    const become = await resolveBecome(name, spec.become, ctx.secrets);
     const client = await connectSsh({
       protocol: 'ssh',
       name,
@@ -189,7 +211,19 @@ export class SshSession implements Session {
     });
     const log = ctx.log.child({ target: name });
     log.debug({ address: spec.address, port, user: spec.user }, 'ssh connected');
-    return new SshSession(name, spec.user, client, log);
+    const session = new SshSession(name, spec.user, client, log, become);
+    if (become) {
+      try {
+        // Once per session: a refused escalation fails here, naming the host, instead of as every command's exit 1.
+        const res = await session.#exec(probeCommand(become), ctx.signal, { killable: false, maxOutput: 8192 });
+        session.loginIds = parseProbe(`ssh ${name} (${spec.address}:${port})`, spec.user, become, redactText(res.output), res.code);
+      } catch (err) {
+        await session.close();
+        throw err;
+      }
+      log.debug({ method: become.method, user: become.user }, 'ssh become checked');
+    }
+    return session;
   }
 
   /**
@@ -288,10 +322,10 @@ export class SshSession implements Session {
    * plus `kill -KILL -- -<pgid>` over a second channel, because sshd ignores signal
    * requests on root logins (no privilege-separated child); then the channel is closed.
    */
-  async exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean } = {}): Promise<ExecResult> {
+  async exec(command: string, signal: AbortSignal, options: ExecOptions = {}): Promise<ExecResult> {
     await this.#execChannel(signal);
     try {
-      return await this.#exec(command, signal, options);
+      return await this.#exec(this.#escalated(command), signal, options);
     } finally {
       this.#execsOpen--;
       this.#execWaiters.shift()?.();
@@ -321,7 +355,18 @@ export class SshSession implements Session {
     });
   }
 
-  #exec(command: string, signal: AbortSignal, options: { maxOutput?: number; killable?: boolean }): Promise<ExecResult> {
+  /** `command` as the become user (becomeCommand), or as it is without become. */
+  #escalated(command: string): string {
+    return this.become ? becomeCommand(this.become, command) : command;
+  }
+
+  /** A sudo password goes on the channel's stdin (sudo -S), never on a command line; stdin is closed either way so nothing waits on it. */
+  #feedStdin(ch: ClientChannel): void {
+    if (!this.become?.password) return;
+    ch.end(Buffer.concat([this.become.password.reveal(), Buffer.from('\n')]));
+  }
+
+  #exec(command: string, signal: AbortSignal, options: ExecOptions): Promise<ExecResult> {
     const max = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
     // sshd starts each command in its own session (setsid), so the shell's pid is its process group.
     const wrapped = options.killable === false ? command : `printf '${PID_MARK}%s\\n' "$$"; ${command}`;
@@ -351,13 +396,18 @@ export class SshSession implements Session {
         // Refused channel (e.g. sshd MaxSessions): the connection is fine, a later try may succeed.
         if (err) return done(new ProviderError(`ssh ${this.targetName}: cannot open an exec channel (${err.message})`, { cause: err, retryable: true }));
         channel = ch;
+        this.#feedStdin(ch);
         const output = new TailBuffer(max);
+        const stdout = (d: Buffer): void => {
+          output.push(d);
+          options.onStdout?.(d);
+        };
         const stderr = new TailBuffer(max);
         let head: Buffer | undefined = options.killable === false ? undefined : Buffer.alloc(0); // stdout until the pid line is seen
         let code: number | null = null;
         let exitSignal: string | undefined;
         ch.on('data', (d: Buffer) => {
-          if (!head) return output.push(d);
+          if (!head) return stdout(d);
           head = Buffer.concat([head, d]);
           const text = head.toString('latin1');
           const at = text.indexOf(PID_MARK);
@@ -365,12 +415,12 @@ export class SshSession implements Session {
           if (eol >= 0) {
             const n = text.slice(at + PID_MARK.length, eol);
             if (/^[0-9]+$/.test(n)) pid = Number(n);
-            output.push(head.subarray(0, at));
-            output.push(head.subarray(eol + 1));
+            stdout(head.subarray(0, at));
+            stdout(head.subarray(eol + 1));
             head = undefined;
             if (cancelled) terminate(ch);
           } else if (head.length > PID_HEAD_MAX) {
-            output.push(head);
+            stdout(head);
             head = undefined;
           }
         });
@@ -384,7 +434,7 @@ export class SshSession implements Session {
         });
         ch.on('close', () => {
           clearTimeout(closeTimer);
-          if (head) output.push(head);
+          if (head) stdout(head);
           done(null, { code, ...(exitSignal ? { signal: exitSignal } : {}), output: output.toString(), stderr: stderr.toString() });
         });
         if (cancelled) terminate(ch);
@@ -400,8 +450,10 @@ export class SshSession implements Session {
   #killProcessGroup(pid: number): void {
     if (!this.#alive) return;
     try {
-      this.#client.exec(`kill -KILL -- -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null; true`, (err, ch) => {
+      // Under become the command's processes are the become user's: the kill is escalated too.
+      this.#client.exec(this.#escalated(`kill -KILL -- -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null; true`), (err, ch) => {
         if (err) return;
+        this.#feedStdin(ch);
         const t = setTimeout(() => ch.close(), PID_WAIT_MS);
         ch.on('data', () => {});
         ch.stderr.on('data', () => {});
@@ -414,6 +466,14 @@ export class SshSession implements Session {
 
   /** Ends politely; destroys the socket if the server does not close within a short grace. */
   async close(): Promise<void> {
+    if (this.stagingDir && this.#alive) {
+      // The become staging directory is empty between writes: the login user removes it (best effort; a leftover is an empty dir in /tmp).
+      const staging = this.stagingDir;
+      this.stagingDir = undefined;
+      await staging
+        .then((dir) => this.sftpCall<void>(AbortSignal.timeout(STAGING_CLEANUP_MS), `rmdir ${dir}`, (sftp, done) => sftp.rmdir(dir, (err) => done(err))))
+        .catch(() => {});
+    }
     this.#alive = false;
     if (this.#socketClosed) return;
     try {

@@ -1,4 +1,4 @@
-import type { Json, JsonObject } from '../provider.js';
+import { connectionSettings, type Json, type JsonObject, type TargetSpec } from '../provider.js';
 import { TARGET_KIND, targetId, type LoadedResource } from '../load/types.js';
 import { canonicalJson } from '../util/canonical.js';
 import type { Acceptance, Cause, NewTombstone, Op, PendingTombstone, Plan, RecordedResource } from './types.js';
@@ -168,9 +168,9 @@ function causeOf(action: Op['action'], retry: boolean, mode: PlanInput['mode']):
   return mode === 'full' ? 'sweep' : 'intent';
 }
 
-/** The Target's own settings (address, credentials reference, pinned key) differ from those the resource was accepted with. */
+/** The Target's own settings (address, credentials reference, pinned key; not its template vars) differ from those the resource was accepted with. */
 function targetSettingsChanged(rec: RecordedResource | undefined, target: LoadedResource | undefined): boolean {
-  return rec?.targetSpec != null && target !== undefined && canonicalJson(rec.targetSpec) !== canonicalJson(target.spec);
+  return rec?.targetSpec != null && target !== undefined && canonicalJson(connectionSettings(rec.targetSpec)) !== canonicalJson(connectionSettings(target.spec as TargetSpec));
 }
 
 /**

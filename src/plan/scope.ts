@@ -1,11 +1,13 @@
 import type { DeltaLoad } from '../load/loader.js';
+import { connectionSettings, type TargetSpec } from '../provider.js';
+import { canonicalJson } from '../util/canonical.js';
 import { TARGET_KIND, type DesiredSet, type LoadedResource } from '../load/types.js';
 import type { RecordedResource } from './types.js';
 
 /**
  * Which ids a delta re-evaluates: what the changed files defined before and
  * define now, the previous names of renamed resources, and every resource on a
- * Target whose own settings changed. Nothing else is looked at.
+ * Target whose own settings (not its template vars) changed. Nothing else is looked at.
  */
 export function deltaScope(prev: DesiredSet, delta: DeltaLoad): { scope: Set<string>; changedTargets: Set<string> } {
   const scope = new Set<string>(delta.removed);
@@ -15,7 +17,8 @@ export function deltaScope(prev: DesiredSet, delta: DeltaLoad): { scope: Set<str
     for (const old of r.meta.previousNames) scope.add(`${r.kind}/${old}`);
     if (r.kind !== TARGET_KIND) continue;
     const before = prev.resources.get(id);
-    if (before && before.specHash !== r.specHash) {
+    // Vars alone are not target settings: the loader re-parses the files whose templates render differently (delta.added).
+    if (before && before.specHash !== r.specHash && canonicalJson(connectionSettings(before.spec as TargetSpec)) !== canonicalJson(connectionSettings(r.spec as TargetSpec))) {
       changedTargets.add(r.name);
       for (const onIt of prev.byTarget.get(r.name) ?? []) scope.add(onIt);
     }

@@ -1,5 +1,5 @@
 import { describeError, PlumbError, UnreachableError } from '../errors.js';
-import type { Log, Provider, Secrets, Session, TargetSpec } from '../provider.js';
+import { connectionSettings, type Log, type Provider, type Secrets, type Session, type TargetSpec } from '../provider.js';
 import { canonicalJson } from '../util/canonical.js';
 import { deadline } from './deadline.js';
 
@@ -46,7 +46,8 @@ export class SessionPool {
   }
 
   async session(name: string, spec: TargetSpec, provider: Provider, signal: AbortSignal): Promise<Session> {
-    const key = `${provider.name}:${canonicalJson(spec)}`;
+    // Template vars are not connection settings: a vars-only change keeps the session.
+    const key = `${provider.name}:${canonicalJson(connectionSettings(spec))}`;
     const existing = this.#entries.get(name);
     if (existing && existing.key === key) {
       try {

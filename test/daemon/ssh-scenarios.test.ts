@@ -93,6 +93,34 @@ describe('SSH scenarios', () => {
     expect(host('web1').counters.writes).toBeGreaterThan(web1Writes);
   });
 
+  test('a Target change of only its vars re-renders the templates that use them without reconnecting; a connection setting reconnects', async () => {
+    const targets = (vars: string, extra = ''): string => `${lab.target('web1')}${extra}  vars: { port: ${vars} }\n---\n${lab.target('web2')}`;
+    repo.write('targets.yaml', targets('8080'));
+    repo.write(
+      'tmpl.yaml',
+      `apiVersion: plumb/v1\nkind: ssh.File\nmetadata: { name: web1-tmpl, target: web1, dependsOn: [ssh.Directory/web1-root] }\nspec: { path: ${root}/t.conf, template: "listen {{port}}\\n" }\n`,
+    );
+    repo.commit('template');
+    await engine.pass();
+    expect(readFileSync(onHost('web1', `${root}/t.conf`), 'utf8')).toBe('listen 8080\n');
+    const connections = host('web1').counters.connections;
+
+    repo.write('targets.yaml', targets('9090'));
+    repo.commit('vars only');
+    const report = await engine.pass();
+    // Only the resource whose rendered content changed is planned; the others on web1 are not re-read.
+    expect(report.run!.results.map((r) => [r.id, r.status])).toEqual([['ssh.File/web1-tmpl', 'changed']]);
+    expect(readFileSync(onHost('web1', `${root}/t.conf`), 'utf8')).toBe('listen 9090\n');
+    expect(host('web1').counters.connections).toBe(connections);
+
+    // A connection setting does reconnect, and re-reads everything on the target.
+    repo.write('targets.yaml', targets('9090', '  keepaliveInterval: 20s\n'));
+    repo.commit('keepalive');
+    const reconnected = await engine.pass();
+    expect(reconnected.run!.results.filter((r) => r.status === 'converged').length).toBe(4);
+    expect(host('web1').counters.connections).toBe(connections + 1);
+  });
+
   test('a deleted file leaves tombstones until the host confirms removal; reverse dependency order', async () => {
     await engine.pass();
     host('web2').faults = { dropConnections: true };

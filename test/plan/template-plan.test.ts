@@ -76,7 +76,7 @@ describe('plan: a template is planned as its rendered text', () => {
     expect(code).toBe(2);
     const lines = stdout.split('\n');
     const at = lines.findIndex((l) => l.includes('ssh.File/nginx.conf'));
-    expect(lines[at]).toMatch(/^ {2}~ update ssh\.File\/nginx\.conf\s+web1\s+spec changed: spec\.content; Target\/web1 changed: re-read on its new settings$/);
+    expect(lines[at]).toMatch(/^ {2}~ update ssh\.File\/nginx\.conf\s+web1\s+spec changed: spec\.content$/);
     expect(lines.slice(at + 1, at + 8)).toEqual(['      content:', '        @@ line 2', '        -  listen 80;', '        +  listen 8080;', '        @@ line 4', '        -  server b;', '        +  server c;']);
   });
 });

@@ -5,14 +5,13 @@
  */
 import { posix } from 'node:path';
 import { throwIfAborted } from '../../../src/provider.js';
-import { isObject } from '../../../src/util/object.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Change, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { NodeActual, OwnedSpec } from '../metadata.js';
 import { metadataChanges, readNode, releasedMetadata, specMode, summarizeNode, wantedAttributes, wantedIds } from '../metadata.js';
 import type { Content, FileType, RemoteStat } from '../remote.js';
 import { gitBlobId } from '../../../src/util/git-blob.js';
-import { isTempOf, lstat, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic } from '../remote.js';
+import { isTempOf, lstat, removeJournaledTemp, readDirNames, remoteBlobId, setAttributes, unlink, writeFileAtomic, tempJournal } from '../remote.js';
 import { normalPath, pathClaim } from '../paths.js';
 import type { SshSession } from '../session.js';
 
@@ -157,7 +156,7 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
     }
     if (st && st.type !== 'file') throw refuseType(r, st.type);
     const d = desiredContent(r);
-    const journal = ctx.checkpoint ? (tmp: string | null): void | Promise<void> => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
+    const journal = tempJournal(ctx);
     if (!st) {
       const ids = await wantedIds(s, spec, new Set(['/owner', '/group']), signal);
       await writeFileAtomic(s, spec.path, d?.bytes ?? Buffer.alloc(0), { mode: specMode(spec) ?? DEFAULT_FILE_MODE, ...ids }, signal, journal);
@@ -197,12 +196,8 @@ export const fileKind: KindHandler<FileSpec, FileActual, SshSession> = {
   },
 
   /** A temporary file journaled before a write that never finished (a kill -9 mid-write). */
-  async cleanup(s, r, progress, ctx) {
-    const tmp = isObject(progress) ? progress.tmp : undefined;
-    if (typeof tmp !== 'string' || !/\.plumb-[0-9a-f]{12}$/.test(tmp)) return false;
-    await unlink(s, tmp, ctx.signal);
-    ctx.log.info({ resource: r.id, path: tmp }, 'removed a temporary file an interrupted write left behind');
-    return true;
+  cleanup(s, r, progress, ctx) {
+    return removeJournaledTemp(s, r.id, progress, ctx.signal);
   },
 
   released(r) {

@@ -7,7 +7,7 @@ import { throwIfAborted } from '../../../src/provider.js';
 import { SpecError } from '../../../src/errors.js';
 import type { Claim, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import type { FileType } from '../remote.js';
-import { lstat, readRemoteFile, removeJournaledTemp, writeFileAtomic } from '../remote.js';
+import { lstat, readRemoteFile, removeJournaledTemp, writeFileAtomic, tempJournal } from '../remote.js';
 import { normalPath } from '../paths.js';
 import type { SshSession } from '../session.js';
 
@@ -134,7 +134,7 @@ async function rewriteNow(s: SshSession, r: Resource<LineSpec>, state: 'present'
   const text = decodeText(r, await readRemoteFile(s, spec.path, st.size, MAX_EDIT_BYTES, signal));
   const next = editLines(text, spec, r.lastApplied, state);
   if (next === text) return;
-  const journal = ctx.checkpoint ? (tmp: string | null): void | Promise<void> => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
+  const journal = tempJournal(ctx);
   await writeFileAtomic(s, spec.path, Buffer.from(next, 'utf8'), { mode: st.mode, uid: st.uid, gid: st.gid }, signal, journal);
 }
 

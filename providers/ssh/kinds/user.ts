@@ -9,7 +9,7 @@ import { ProviderError, SpecError } from '../../../src/errors.js';
 import { throwIfAborted } from '../../../src/provider.js';
 import type { Change, Claim, Json, KindHandler, OpContext, Resource } from '../../../src/provider.js';
 import { ACCOUNTS, firstEntry, MARK, parsePasswdLine, refuseNumericName, runAdmin, sections } from '../accounts.js';
-import { lstat, mkdir, readRemoteFile, removeJournaledTemp, setAttributes, shellQuote, writeFileAtomic } from '../remote.js';
+import { lstat, mkdir, readRemoteFile, removeJournaledTemp, setAttributes, shellQuote, writeFileAtomic, tempJournal } from '../remote.js';
 import type { SshSession } from '../session.js';
 
 export interface UserSpec {
@@ -233,7 +233,7 @@ async function writeKeys(s: SshSession, r: Resource<UserSpec>, a: UserActual, ct
     return;
   }
   if (!st && next.length === 0) return;
-  const journal = ctx.checkpoint ? (tmp: string | null): void | Promise<void> => ctx.checkpoint!(tmp === null ? null : { tmp }) : undefined;
+  const journal = tempJournal(ctx);
   await writeFileAtomic(s, path, Buffer.from(content, 'utf8'), { mode: FILE_MODE, uid: a.uid, gid: a.gid }, signal, journal);
 }
 
