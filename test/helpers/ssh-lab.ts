@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateEd25519Key, SshSimulator } from '../../fixtures/simulators/ssh/index.js';
+import { generateEd25519Key, SshSimulator, type SshSimulatorOptions } from '../../fixtures/simulators/ssh/index.js';
 import { tempDir } from './git-repo.js';
 
 /** Simulated SSH hosts on loopback plus a client key, and YAML for their Targets. */
@@ -15,12 +15,12 @@ export interface SshLab {
   stop(): Promise<void>;
 }
 
-export async function startSshLab(hosts: string[], options: { latencyMs?: number; password?: string } = {}): Promise<SshLab> {
+export async function startSshLab(hosts: string[], options: { latencyMs?: number; password?: string; seed?: SshSimulatorOptions['seed'] } = {}): Promise<SshLab> {
   const dir = tempDir('plumb-lab-');
   const key = generateEd25519Key() // ssh2's generator yields an unparsable key about 1 time in 300;
   const keyFile = join(dir, 'client_key');
   writeFileSync(keyFile, key.private, { mode: 0o600 });
-  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}), ...(options.password ? { password: options.password } : {}) });
+  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}), ...(options.password ? { password: options.password } : {}), ...(options.seed ? { seed: options.seed } : {}) });
   return {
     sim,
     dir,

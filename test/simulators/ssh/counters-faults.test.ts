@@ -66,15 +66,30 @@ describe('ssh simulator: counters', () => {
     expect(host.counters.writes).toBe(4 + 6);
   });
 
+  it('counts each mutating command invocation once in mutatingCommands, with its argv in the mutation log', async () => {
+    await exec(client, 'touch /tmp/m1 /tmp/m2; echo x > /tmp/m1; cat /tmp/m1; sh -c "rm /tmp/m2"; mkdir -p /etc; sudo chmod 600 /tmp/m1');
+    expect(host.counters.mutatingCommands).toBe(4);
+    expect(host.counters.mutatingByCommand).toEqual({ touch: 1, echo: 1, rm: 1, chmod: 1 });
+    expect(host.mutationLog.map((m) => [m.argv.join(' '), m.user])).toEqual([
+      ['touch /tmp/m1 /tmp/m2', 'deploy'],
+      ['echo x', 'deploy'],
+      ['rm /tmp/m2', 'deploy'],
+      ['chmod 600 /tmp/m1', 'root'],
+    ]);
+    await exec(client, 'cat /tmp/m1; getent passwd deploy; dpkg-query -W bash; systemctl is-active ssh; apt-get -s install curl');
+    expect(host.counters.mutatingCommands).toBe(4);
+  });
+
   it('does not count what the tools define as no-ops', async () => {
     await exec(client, 'mkdir -p /etc /var/log; rm -f /tmp/never-existed');
     expect(host.counters.writes).toBe(0);
+    expect(host.counters.mutatingCommands).toBe(0);
   });
 
   it('resetCounters zeroes counters and clears the exec log', async () => {
     await exec(client, 'true');
     host.resetCounters();
-    expect(host.counters).toEqual({ connections: 0, authFailures: 0, sftpOps: 0, writes: 0, execs: 0 });
+    expect(host.counters).toEqual({ connections: 0, authFailures: 0, sftpOps: 0, writes: 0, execs: 0, mutatingCommands: 0, mutatingByCommand: {} });
     expect(host.execLog).toEqual([]);
   });
 });

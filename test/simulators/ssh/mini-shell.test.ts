@@ -102,7 +102,19 @@ describe('ssh simulator: the exec mini-shell', () => {
   it('reports syntax errors with exit 2', async () => {
     expect(await run('echo "unterminated')).toMatchObject({ code: 2, stderr: 'sh: 1: Syntax error: Unterminated quoted string\n' });
     expect((await run('echo a &&')).code).toBe(2);
-    expect((await run('if true; then echo x; fi')).code).toBe(2);
+    expect((await run('while true; do echo x; done')).code).toBe(2);
+    expect((await run('if true; then echo x')).code).toBe(2);
+    expect((await run('{ echo x; ')).code).toBe(2);
+  });
+
+  it('runs { list; } groups and if/elif/else/fi; an assignment takes its substitution\'s status', async () => {
+    expect(await run('{ echo a; echo b; } > /tmp/grp; cat /tmp/grp')).toMatchObject({ stdout: 'a\nb\n', code: 0 });
+    expect(await run('false || { echo "absent:$?"; exit 7; }; echo not-reached')).toMatchObject({ stdout: 'absent:1\n', code: 7 });
+    expect(await run('if [ -e /nope ]; then echo yes; elif true; then echo elif; else echo no; fi')).toMatchObject({ stdout: 'elif\n', code: 0 });
+    expect(await run('if false; then echo yes; fi')).toMatchObject({ stdout: '', code: 0 });
+    expect(await run('if false\nthen echo yes\nelse echo no; false\nfi')).toMatchObject({ stdout: 'no\n', code: 1 });
+    expect(await run('e=$(getent passwd nosuch) || echo "st:$?"')).toMatchObject({ stdout: 'st:2\n' });
+    expect(await run('e=$(true); echo "$?"')).toMatchObject({ stdout: '0\n' });
   });
 
   it('redirects into sandbox files: >, >>, 2>/dev/null, 2>&1, < and pipes', async () => {
