@@ -591,11 +591,11 @@ export class Store {
     });
   }
 
-  /** Notifications a subscriber has not acted on yet: who changed, oldest first, and the newest row (to settle up to). */
+  /** Notifications a subscriber has not acted on yet: who changed (sorted), and the newest row (to settle up to). */
   notifications(id: string): { sources: string[]; upTo: number } | undefined {
     const rows = this.#stmt('SELECT id, source_id FROM notifications WHERE resource_id = ? ORDER BY id').all(id) as Row[];
     if (rows.length === 0) return undefined;
-    return { sources: [...new Set(rows.map((r) => r.source_id as string))], upTo: rows[rows.length - 1]!.id as number };
+    return { sources: [...new Set(rows.map((r) => r.source_id as string))].sort(), upTo: rows[rows.length - 1]!.id as number };
   }
 
   /** The subscriber acted (restarted) or had nothing to act on: its notifications up to `upTo` are settled. */

@@ -89,7 +89,7 @@ describe('ssh simulator: counters', () => {
   it('resetCounters zeroes counters and clears the exec log', async () => {
     await exec(client, 'true');
     host.resetCounters();
-    expect(host.counters).toEqual({ connections: 0, authFailures: 0, sftpOps: 0, writes: 0, execs: 0, mutatingCommands: 0, mutatingByCommand: {} });
+    expect(host.counters).toEqual({ connections: 0, authFailures: 0, sftpOps: 0, writes: 0, execs: 0, heldExecs: 0, mutatingCommands: 0, mutatingByCommand: {} });
     expect(host.execLog).toEqual([]);
   });
 });
