@@ -232,11 +232,64 @@ function packageChanges(r: Resource<PackageSpec>, actual: PackageActual | undefi
     }
     if (spec.version !== undefined && !versionMatches(actual?.manager ?? 'apt', now.version, spec.version)) {
       changes.push({ path: '/version', before: now.version ?? null, after: spec.version, note: `${name} ${now.version ?? '?'} -> ${spec.version}` });
-    } else if (state === 'latest' && now.candidate !== undefined && now.candidate !== now.version) {
+    } else if (state === 'latest' && now.candidate !== undefined && isUpgrade(actual?.manager ?? 'apt', now.version, now.candidate)) {
       changes.push({ path: pointer, before: now.version ?? null, after: now.candidate, note: `upgrade ${name} ${now.version ?? '?'} -> ${now.candidate}` });
     }
   }
   return changes;
+}
+
+/**
+ * Whether the candidate is newer than what is installed. apt's candidate can be
+ * older (a newer .deb installed by hand, a pinned-down source): `apt-get
+ * install` then changes nothing, so calling it an upgrade would fail its verify
+ * on every pass. dnf lists only real upgrades.
+ */
+function isUpgrade(manager: ManagerKind, installed: string | undefined, candidate: string): boolean {
+  if (installed === undefined || installed === candidate) return installed === undefined;
+  return manager === 'apt' ? compareDebianVersions(candidate, installed) > 0 : true;
+}
+
+/** deb-version(7) ordering: epoch numerically, then upstream version and Debian revision by dpkg's rules (`~` sorts before everything, even the end). */
+export function compareDebianVersions(a: string, b: string): number {
+  const split = (v: string): [number, string, string] => {
+    const colon = v.indexOf(':');
+    const epoch = colon > 0 && /^\d+$/.test(v.slice(0, colon)) ? Number(v.slice(0, colon)) : 0;
+    const rest = colon > 0 ? v.slice(colon + 1) : v;
+    const dash = rest.lastIndexOf('-');
+    return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, ''];
+  };
+  const [ea, ua, ra] = split(a);
+  const [eb, ub, rb] = split(b);
+  return Math.sign(ea - eb) || comparePart(ua, ub) || comparePart(ra, rb);
+}
+
+/** dpkg's verrevcmp: alternating non-digit runs (letters before non-letters, `~` first) and digit runs (numerically). */
+function comparePart(a: string, b: string): number {
+  const order = (c: string | undefined): number => {
+    if (c === undefined || /\d/.test(c)) return 0;
+    if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
+    return c === '~' ? -1 : c.charCodeAt(0) + 256;
+  };
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    while ((i < a.length && !/\d/.test(a[i]!)) || (j < b.length && !/\d/.test(b[j]!))) {
+      const d = order(a[i]) - order(b[j]);
+      if (d !== 0) return Math.sign(d);
+      i++;
+      j++;
+    }
+    let na = '';
+    let nb = '';
+    while (i < a.length && /\d/.test(a[i]!)) na += a[i++];
+    while (j < b.length && /\d/.test(b[j]!)) nb += b[j++];
+    const x = na.replace(/^0+/, '');
+    const y = nb.replace(/^0+/, '');
+    if (x.length !== y.length) return Math.sign(x.length - y.length);
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 // ---- writing -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   choosePackageManager,
+  compareDebianVersions,
   managerCommand,
   packageKind,
   parseAptPolicy,
@@ -169,5 +170,32 @@ describe('diff and the batch plan', () => {
     const now = { ...r({ names: ['a'] }), lastApplied: { names: ['a', 'b'] } };
     expect(packageKind.released!(now)).toEqual([{ path: '/names', note: 'b is no longer managed and stays installed (Plumb uninstalls only what a spec sets to state: absent)' }]);
     expect(packageKind.remove).toBeUndefined();
+  });
+});
+
+describe('Debian version order (state: latest upgrades only to a newer candidate)', () => {
+  it.each([
+    ['1.0', '1.0.1', -1],
+    ['1.0~rc1', '1.0', -1],
+    ['1.0~~', '1.0~', -1],
+    ['1:0.9', '2.0', 1],
+    ['1.2-3', '1.2-10', -1],
+    ['7.88.1-10+deb12u5', '7.88.1-10+deb12u4', 1],
+    ['1.0a', '1.0', 1],
+    ['1.0+', '1.0a', 1],
+    ['01', '1', 0],
+    ['1:9.2p1-2+deb12u3', '1:9.2p1-2+deb12u3', 0],
+    ['2.30-1', '2.3-1', 1],
+  ])('%s vs %s is %d', (a, b, expected) => {
+    expect(compareDebianVersions(a, b)).toBe(expected);
+    expect(compareDebianVersions(b, a)).toBe(-expected || 0);
+  });
+
+  it('a candidate older than the installed version (a newer .deb installed by hand) is not an upgrade: no change every pass', () => {
+    const r = makeResource<PackageSpec>('ssh.Package', 'jq', { name: 'jq', state: 'latest' });
+    const actual: PackageActual = { manager: 'apt', packages: { jq: { installed: true, version: '1.7-1', candidate: '1.6-2.1' } } };
+    expect(packageKind.diff(r, actual)).toEqual([]);
+    actual.packages.jq!.candidate = '1.7.1-1';
+    expect(packageKind.diff(r, actual).map((c) => c.note)).toEqual(['upgrade jq 1.7-1 -> 1.7.1-1']);
   });
 });
