@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { PlumbError, ProviderError, SessionLostError, SpecError } from '../../src/errors.js';
-import type { Json, OpContext } from '../../src/provider.js';
+import { raceAbort, type Json, type OpContext } from '../../src/provider.js';
 import { redactText } from '../../src/secrets/redact.js';
 import { blobHasher } from '../../src/util/git-blob.js';
 import { shellQuote } from './quote.js';
@@ -565,12 +565,30 @@ function lookupId(s: SshSession, db: IdDb, key: string, signal: AbortSignal): Pr
   const cacheKey = `${db}:${key}`;
   const known = s.idCache.get(cacheKey);
   if (known !== undefined) return Promise.resolve(known);
-  let pending = s.idLookups.get(cacheKey);
-  if (!pending) {
-    pending = fetchId(s, db, key, cacheKey, signal).finally(() => s.idLookups.delete(cacheKey));
-    s.idLookups.set(cacheKey, pending);
+  let shared = s.idLookups.get(cacheKey);
+  if (!shared) {
+    // Its own signal: one asker giving up (its deadline, a cancel) must not fail the others; the last one stops it.
+    const stop = new AbortController();
+    const lookup = { result: fetchId(s, db, key, cacheKey, stop.signal).finally(() => s.idLookups.delete(cacheKey)), stop, waiting: 0 };
+    lookup.result.catch(() => undefined);
+    s.idLookups.set(cacheKey, lookup);
+    shared = lookup;
   }
-  return pending;
+  const lookup = shared;
+  lookup.waiting++;
+  const leave = (): void => {
+    if (--lookup.waiting === 0 && s.idLookups.get(cacheKey) === lookup) lookup.stop.abort(signal.reason);
+  };
+  return raceAbort(lookup.result, signal, `ssh ${s.targetName}: getent ${db}`).then(
+    (value) => {
+      lookup.waiting--;
+      return value;
+    },
+    (err: unknown) => {
+      leave();
+      throw err;
+    },
+  );
 }
 
 async function fetchId(s: SshSession, db: IdDb, key: string, cacheKey: string, signal: AbortSignal): Promise<{ name: string; id: number } | null> {

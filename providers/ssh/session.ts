@@ -113,7 +113,7 @@ export class SshSession implements Session {
   /** Blob ids of files an op has just renamed into place, by path, for its verify read (see takeWritten). */
   readonly #written = new Map<string, string>();
   /** getent lookups in flight, shared by the ops that ask at once. */
-  readonly idLookups = new Map<string, Promise<{ name: string; id: number } | null>>();
+  readonly idLookups = new Map<string, { result: Promise<{ name: string; id: number } | null>; stop: AbortController; waiting: number }>();
 
   /** Escalation of every command (`become:`); undefined: commands run as the login user. */
   readonly become: Become | undefined;

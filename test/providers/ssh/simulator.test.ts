@@ -220,3 +220,37 @@ describe('ssh provider against the simulator: faults', () => {
     await s.close();
   });
 });
+
+describe('shared getent lookups', () => {
+  let env: Awaited<ReturnType<typeof startSim>>;
+  beforeAll(async () => {
+    env = await startSim();
+  });
+  afterAll(async () => {
+    await env.sim.stop();
+    await rm(env.dir, { recursive: true, force: true });
+  });
+
+  it('one asker giving up does not fail the others waiting on the same lookup', async () => {
+    const host = env.sim.hosts[0] as SimHost;
+    const s = await open(simTarget(env.sim, env.keyRef));
+    try {
+      const { resolveId } = await import('../../../providers/ssh/remote.js');
+      // Both ask for deploy's uid while its getent is held at the host; the first gives up.
+      host.faults.latencyMs = 300;
+      const quitter = new AbortController();
+      const first = resolveId(s, 'passwd', 'deploy', quitter.signal);
+      const second = resolveId(s, 'passwd', 'deploy', AbortSignal.timeout(10_000));
+      quitter.abort(new CancelledError('this op was cancelled'));
+      await expect(first).rejects.toBeInstanceOf(CancelledError);
+      await expect(second).resolves.toBe(1000);
+      // And the answer is cached for the session: no second getent.
+      const execs = host.counters.execs;
+      await expect(resolveId(s, 'passwd', 'deploy', AbortSignal.timeout(10_000))).resolves.toBe(1000);
+      expect(host.counters.execs).toBe(execs);
+    } finally {
+      host.faults.latencyMs = 0;
+      await s.close();
+    }
+  });
+});
