@@ -137,6 +137,8 @@ export class SshSession implements Session {
       this.#alive = false;
       this.#socketClosed = true;
       this.#sftp = undefined;
+      // Made only for requests still waiting: a deliberate close has none (an error's stack costs ~1 ms).
+      if (this.#pending.size === 0) return;
       const lost = new SessionLostError(`ssh ${targetName}: connection lost`);
       for (const reject of [...this.#pending]) reject(lost);
     });
