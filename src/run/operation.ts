@@ -144,7 +144,8 @@ export class OperationSteps {
     }
     const action: Action = actual === undefined ? 'create' : 'update';
     const appliedHash = actual !== undefined ? (applied?.hash ?? null) : null;
-    const drift = specHash !== null && appliedHash === specHash;
+    // Acting on a notification (a restart after a config write) is not drift: only what differs without it is.
+    const drift = specHash !== null && appliedHash === specHash && (r.notified === undefined || effectiveChanges(handler, unnotified(r), actual).length > 0);
     const cause: Cause = drift ? 'drift' : op.cause === 'sweep' ? 'intent' : op.cause;
     if (drift && r.meta.drift === 'report') {
       journal!.markDrifted(r.id, r.kind, op.target, trimChanges(changes), observed, commit);
@@ -276,8 +277,12 @@ export class OperationSteps {
 export function verifiedResource(w: PendingWrite, applied: Applied | void): Resource {
   if (w.remove) return w.r;
   // What it was notified of is what this write acted on (the restart is done).
-  const { notified: _acted, ...r } = w.r;
-  return { ...r, lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
+  return { ...unnotified(w.r), lastApplied: w.r.spec, ...(applied?.memo !== undefined ? { memo: applied.memo } : {}) };
+}
+
+function unnotified(r: Resource): Resource {
+  const { notified: _acted, ...rest } = r;
+  return rest;
 }
 
 /** Why the last write's outcome is unknown, and what the operator can do, in one sentence. */

@@ -139,6 +139,20 @@ describe('restartOn (fake provider)', () => {
     expect(restarts()).toBe(1);
   });
 
+  test('drift: report on the service: a notification still restarts it (acting on a change is not drift)', async () => {
+    const reported = service('web', ['fake.Item/a', 'fake.Item/b']).replace('target: t1 }', 'target: t1, drift: report }');
+    repo.write('t1.yaml', [item('a', 'A1'), item('b', 'B1'), item('c', 'C1'), reported].join('---\n'));
+    repo.commit('report');
+    await engine.pass();
+    repo.write('t1.yaml', [item('a', 'A2'), item('b', 'B1'), item('c', 'C1'), reported].join('---\n'));
+    repo.commit('a changes');
+    const report = await engine.pass();
+    expect(report.converged).toBe(true);
+    expect(report.run?.results.find((r) => r.id === 'fake.Service/web')).toMatchObject({ status: 'changed', cause: 'intent' });
+    expect(restarts()).toBe(1);
+    expect(engine.store.notifiedIds()).toEqual([]);
+  });
+
   test('a stopped service is not restarted, and its notification is settled', async () => {
     repo.write('t1.yaml', [item('a', 'A1'), item('b', 'B1'), item('c', 'C1'), service('web', ['fake.Item/a', 'fake.Item/b'], false)].join('---\n'));
     repo.commit('stopped');
