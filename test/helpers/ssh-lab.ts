@@ -15,12 +15,15 @@ export interface SshLab {
   stop(): Promise<void>;
 }
 
-export async function startSshLab(hosts: string[], options: { latencyMs?: number; password?: string; seed?: SshSimulatorOptions['seed'] } = {}): Promise<SshLab> {
+export async function startSshLab(
+  hosts: string[],
+  options: { latencyMs?: number; password?: string; seed?: SshSimulatorOptions['seed']; commands?: SshSimulatorOptions['commands'] } = {},
+): Promise<SshLab> {
   const dir = tempDir('plumb-lab-');
   const key = generateEd25519Key() // ssh2's generator yields an unparsable key about 1 time in 300;
   const keyFile = join(dir, 'client_key');
   writeFileSync(keyFile, key.private, { mode: 0o600 });
-  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}), ...(options.password ? { password: options.password } : {}), ...(options.seed ? { seed: options.seed } : {}) });
+  const sim = await SshSimulator.start({ hosts, rootDir: join(dir, 'hosts'), authorizedKeys: [key.public], ...(options.latencyMs ? { latencyMs: options.latencyMs } : {}), ...(options.password ? { password: options.password } : {}), ...(options.seed ? { seed: options.seed } : {}), ...(options.commands ? { commands: options.commands } : {}) });
   return {
     sim,
     dir,
