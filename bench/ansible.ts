@@ -30,6 +30,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../src/util/package-root.js';
@@ -264,6 +265,20 @@ async function main(): Promise<void> {
       return { name, server, systemctl, dir: join(server.remoteRoot, 'app'), vars };
     }),
   );
+  const stopAll = (): Promise<void> =>
+    Promise.all(
+      hosts.map(async (h) => {
+        await h.server.stop();
+        h.systemctl.cleanup();
+      }),
+    ).then(() => undefined);
+  // A `timeout 900` that fires mid-run still stops the sshds and removes their temp dirs.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      console.error(`bench interrupted (${sig}): stopping the sshds`);
+      void stopAll().finally(() => process.exit(1));
+    });
+  }
   try {
     const repo = join(root, 'repo');
     const ansibleDir = join(root, 'ansible');
@@ -343,6 +358,7 @@ async function main(): Promise<void> {
     const t = { plumbCold: [] as number[], plumbNoop: [] as number[], ansibleCold: [] as number[], ansibleNoop: [] as number[] };
     for (let run = 1; run <= RUNS; run++) {
       const order: Tool[] = run % 2 === 1 ? ['plumb', 'ansible'] : ['ansible', 'plumb'];
+      const loadBefore = loadavg()[0]!.toFixed(1);
       const got: Partial<Record<Tool, Awaited<ReturnType<typeof round>>>> = {};
       for (const tool of order) got[tool] = await round(tool, run);
       const p = got.plumb!;
@@ -357,7 +373,7 @@ async function main(): Promise<void> {
       t.ansibleCold.push(a.cold.ms);
       t.ansibleNoop.push(a.noop.ms);
       console.log(
-        `run ${run} (${order.join(' first, then ')}): first pass plumb ${sec(p.cold.ms)}${cpu(p.cold)}, ansible ${sec(a.cold.ms)}${cpu(a.cold)} (x${(a.cold.ms / p.cold.ms).toFixed(1)}); ` +
+        `run ${run} (${order.join(' first, then ')}; load ${loadBefore} -> ${loadavg()[0]!.toFixed(1)}): first pass plumb ${sec(p.cold.ms)}${cpu(p.cold)}, ansible ${sec(a.cold.ms)}${cpu(a.cold)} (x${(a.cold.ms / p.cold.ms).toFixed(1)}); ` +
           `no-op plumb ${sec(p.noop.ms)}${cpu(p.noop)}, ansible ${sec(a.noop.ms)}${cpu(a.noop)} (x${(a.noop.ms / p.noop.ms).toFixed(1)})`,
       );
     }
@@ -374,10 +390,7 @@ async function main(): Promise<void> {
     console.log(`load at end: ${load()}`);
     if (!met) process.exitCode = 1;
   } finally {
-    await Promise.all(hosts.map(async (h) => {
-      await h.server.stop();
-      h.systemctl.cleanup();
-    }));
+    await stopAll();
   }
 }
 
