@@ -143,6 +143,8 @@ interface Timed {
   ms: number;
   out: string;
   cpuS: number | undefined;
+  /** CPU of the sessions on the hosts (sshd and everything under it). */
+  remoteCpuS?: number;
 }
 
 function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Timed> {
@@ -231,13 +233,34 @@ function snapshot(hosts: Host[]): Map<string, FileState> {
 const mutating = (h: Host, from: number): string[] => h.systemctl.calls().slice(from).filter((c) => MUTATING_VERBS.has(c.verb)).map((c) => `${c.verb} ${c.unit}`);
 const sftpWrites = (hosts: Host[]): number => hosts.reduce((n, h) => n + h.server.sftpWrites(), 0);
 
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+/** CPU seconds of the sshd listener's reaped descendants (cutime + cstime): the sessions, and what ran in them. */
+function remoteCpu(hosts: Host[]): number {
+  let ticks = 0;
+  for (const h of hosts) {
+    const stat = readFileSync(`/proc/${h.server.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[13]) + Number(f[14]);
+  }
+  return ticks / TICKS;
+}
+
+/** Waits until every host's sshd has reaped its sessions, so remoteCpu counts the whole pass. */
+async function sessionsEnded(hosts: Host[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (const h of hosts) {
+    const children = `/proc/${h.server.pid}/task/${h.server.pid}/children`;
+    while (readFileSync(children, 'utf8').trim() !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const sec = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
-const cpu = (t: Timed): string => (t.cpuS === undefined ? '' : `, CPU ${t.cpuS.toFixed(2)} s`);
+const cpu = (t: Timed): string => `${t.cpuS === undefined ? '' : `, CPU ${t.cpuS.toFixed(2)} s`}${t.remoteCpuS === undefined ? '' : ` + hosts ${t.remoteCpuS.toFixed(2)} s`}`;
 
 function skip(why: string): boolean {
   console.log(`skip: bench:ansible needs ${why}`);
@@ -299,6 +322,13 @@ async function main(): Promise<void> {
     let passes = 0;
     type Tool = 'plumb' | 'ansible';
     const pass = async (tool: Tool, kind: 'cold' | 'noop', run: number): Promise<Timed> => {
+      await sessionsEnded(hosts);
+      const before = remoteCpu(hosts);
+      const t = await runPass(tool, kind, run);
+      await sessionsEnded(hosts);
+      return { ...t, remoteCpuS: remoteCpu(hosts) - before };
+    };
+    const runPass = async (tool: Tool, kind: 'cold' | 'noop', run: number): Promise<Timed> => {
       passes++;
       if (tool === 'plumb') {
         const state = join(root, `state-${run}`);
@@ -356,6 +386,9 @@ async function main(): Promise<void> {
     console.log(`Plumb: \`plumb apply --once\` (fresh state), no-op \`apply --once --all\`; Ansible: ${version}, \`ansible-playbook -f ${HOSTS}\`, pipelining, gather_facts false, host keys checked`);
     console.log(`load at start: ${load()}`);
     const t = { plumbCold: [] as number[], plumbNoop: [] as number[], ansibleCold: [] as number[], ansibleNoop: [] as number[] };
+    /** Local + host CPU seconds per pass: the figure the machine's load does not move much. */
+    const c = { plumbCold: [] as number[], plumbNoop: [] as number[], ansibleCold: [] as number[], ansibleNoop: [] as number[] };
+    const total = (x: Timed): number => (x.cpuS ?? 0) + (x.remoteCpuS ?? 0);
     for (let run = 1; run <= RUNS; run++) {
       const order: Tool[] = run % 2 === 1 ? ['plumb', 'ansible'] : ['ansible', 'plumb'];
       const loadBefore = loadavg()[0]!.toFixed(1);
@@ -372,6 +405,10 @@ async function main(): Promise<void> {
       t.plumbNoop.push(p.noop.ms);
       t.ansibleCold.push(a.cold.ms);
       t.ansibleNoop.push(a.noop.ms);
+      c.plumbCold.push(total(p.cold));
+      c.plumbNoop.push(total(p.noop));
+      c.ansibleCold.push(total(a.cold));
+      c.ansibleNoop.push(total(a.noop));
       console.log(
         `run ${run} (${order.join(' first, then ')}; load ${loadBefore} -> ${loadavg()[0]!.toFixed(1)}): first pass plumb ${sec(p.cold.ms)}${cpu(p.cold)}, ansible ${sec(a.cold.ms)}${cpu(a.cold)} (x${(a.cold.ms / p.cold.ms).toFixed(1)}); ` +
           `no-op plumb ${sec(p.noop.ms)}${cpu(p.noop)}, ansible ${sec(a.noop.ms)}${cpu(a.noop)} (x${(a.noop.ms / p.noop.ms).toFixed(1)})`,
@@ -386,6 +423,12 @@ async function main(): Promise<void> {
       const ratio = am / pm;
       met &&= ratio >= GOAL;
       console.log(`${label} (median of ${RUNS}): ansible ${sec(am)}, plumb ${sec(pm)}, ratio ansible/plumb ${ratio.toFixed(1)} vs goal >= ${GOAL} -> ${ratio >= GOAL ? 'met' : 'NOT met'}`);
+    }
+    for (const [label, pc, ac] of [
+      ['first pass', median(c.plumbCold), median(c.ansibleCold)],
+      ['no-op pass', median(c.plumbNoop), median(c.ansibleNoop)],
+    ] as const) {
+      console.log(`${label} CPU, tool + hosts (median): ansible ${ac.toFixed(2)} s, plumb ${pc.toFixed(2)} s, ratio ${(ac / pc).toFixed(1)}`);
     }
     console.log(`load at end: ${load()}`);
     if (!met) process.exitCode = 1;
