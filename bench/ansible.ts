@@ -12,7 +12,7 @@
  *     changed (ssh.Service `restartOn`; an ansible.builtin.systemd handler
  *     notified by the template task)
  *
- *   npm run bench:ansible      (PLUMB_BENCH_HOSTS, PLUMB_BENCH_RUNS to vary; PLUMB_BENCH_PACKAGE)
+ *   npm run bench:ansible      (PLUMB_BENCH_HOSTS, PLUMB_BENCH_RUNS to vary; PLUMB_BENCH_PACKAGE; PLUMB_BENCH_FIRST=ansible)
  *
  * Each run, in alternating order, each tool does a cold first pass (the remote
  * files removed, the unit reset to running + enabled; Plumb with a fresh state
@@ -41,6 +41,8 @@ import { commitAll, runCli } from './harness.js';
 const HOSTS = Number(process.env.PLUMB_BENCH_HOSTS ?? 20);
 const RUNS = Number(process.env.PLUMB_BENCH_RUNS ?? 3);
 const PACKAGE = process.env.PLUMB_BENCH_PACKAGE ?? 'openssh-server';
+/** Who goes first in run 1 (then alternating): plumb (default) or ansible. */
+const FIRST = process.env.PLUMB_BENCH_FIRST === 'ansible' ? 1 : 0;
 const FILES = 10;
 const UNIT = 'benchapp.service';
 const GOAL = 30;
@@ -390,7 +392,7 @@ async function main(): Promise<void> {
     const c = { plumbCold: [] as number[], plumbNoop: [] as number[], ansibleCold: [] as number[], ansibleNoop: [] as number[] };
     const total = (x: Timed): number => (x.cpuS ?? 0) + (x.remoteCpuS ?? 0);
     for (let run = 1; run <= RUNS; run++) {
-      const order: Tool[] = run % 2 === 1 ? ['plumb', 'ansible'] : ['ansible', 'plumb'];
+      const order: Tool[] = (run + FIRST) % 2 === 1 ? ['plumb', 'ansible'] : ['ansible', 'plumb'];
       const loadBefore = loadavg()[0]!.toFixed(1);
       const got: Partial<Record<Tool, Awaited<ReturnType<typeof round>>>> = {};
       for (const tool of order) got[tool] = await round(tool, run);
