@@ -169,6 +169,27 @@ describe('plumb daemon as a service', () => {
     expect(dbValue<{ n: number }>(stateDir, "SELECT COUNT(*) AS n FROM ops WHERE state = 'intent'")?.n).toBe(0);
   });
 
+  test('become: SIGTERM while the escalation probe of a new session is held at the host; the daemon still exits promptly', async () => {
+    const path = `/etc/become-${Date.now()}`;
+    const { stateDir, config, work } = setup([sshFile('b1', 'svc1', path, 'x\n')], 'shutdown:\n  drain: 300ms\n');
+    work.write('targets.yaml', `${lab.target('svc1')}  become: { method: sudo }\n`).commit('become');
+    work.git('push', '-q', 'ops', 'HEAD:main');
+    const host = lab.sim.host('svc1');
+    host.faults = { holdExecs: /sudo -n/ }; // connected; the probe `sudo -n ... id -u` never answers
+    const before = host.counters.heldExecs;
+    const d = daemon(config);
+    try {
+      await until('the probe held at the host', () => host.counters.heldExecs > before);
+      const stopped = Date.now();
+      d.child.kill('SIGTERM');
+      expect(await d.exited).toBe(0);
+      expect(Date.now() - stopped).toBeLessThan(5_000);
+    } finally {
+      lab.sim.host('svc1').faults = {};
+    }
+    expect(dbValue<{ n: number }>(stateDir, "SELECT COUNT(*) AS n FROM ops WHERE state = 'intent'")?.n).toBe(0);
+  });
+
   test('plumb reload against a daemon started without a config file says there is nothing to re-read', async () => {
     const { work, stateDir } = setup([sshFile('r1', 'svc1', `/etc/reload-${Date.now()}`, 'x\n')]);
     const d = daemon(['--repo', work.dir, '--state', stateDir]);
