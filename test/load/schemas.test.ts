@@ -55,7 +55,7 @@ describe('schema problems are one plain sentence at the right place', () => {
     expect(pair('{ left: a, rigth: b }')).toEqual(['4:18: unknown field "rigth" (did you mean "right"?); allowed here: left, right, both, items, long']);
     expect(fakeTarget('{ provider: blobb, address: a }')).toEqual(['4:19: unknown provider "blobb" (did you mean "blob"?); known providers: blob, fake']);
     expect(check('apiVersion: plumb/v1\nkind: fake.Itme\nmetadata: { name: i, target: t }\nspec: {}\n')).toEqual([
-      '2:7: unknown kind "fake.Itme" (did you mean "fake.Item"?); known kinds: Target, blob.File, blob.Pair, fake.Item, fake.Setting',
+      '2:7: unknown kind "fake.Itme" (did you mean "fake.Item"?); known kinds: Target, blob.File, blob.Pair, fake.Item, fake.Service, fake.Setting',
     ]);
   });
 
