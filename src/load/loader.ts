@@ -9,8 +9,8 @@ import type { Claim } from '../provider.js';
 import { ClaimIndex } from './claims.js';
 import { availableParallelism } from 'node:os';
 import type { ParsedResource } from './document.js';
-import { fromWire, parseConfigFile, type ReceivedResource } from './parse-file.js';
-import { ParsePool, type ProvidersModule } from './parse-pool.js';
+import { fromWire, parseConfigFile, type ParsedFile, type ReceivedResource } from './parse-file.js';
+import { ParsePool, ParseTicket, type ProvidersModule } from './parse-pool.js';
 import type { SchemaRegistry } from './schemas.js';
 import { filesToRerender, renderResourceTemplate, usesTemplate } from './template.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
@@ -104,20 +104,27 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   try {
     let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
     if (pool) {
-      // The main thread parses a share of the files itself (every `pool.size + 2`th), between taking results.
-      const here = (i: number): boolean => i % (pool.size + 2) === 0;
-      const parses = new ReadAhead(
-        files.map((e, i) => ({ e, i })),
-        PARALLEL_READ_AHEAD,
-        async ({ e, i }) => {
-          const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
-          if (!Buffer.isBuffer(bytes) || here(i)) return bytes;
-          return fromWire(e.path, bytes, await pool.parse(e.path, bytes, limits), options.registry, limits);
-        },
-      );
+      // Files go to the pool as soon as their bytes are read. The main thread parses a file itself when no
+      // worker has taken it yet, and while it waits for a worker's answer it parses the last file still
+      // queued: neither side idles, whatever the load on each core (a fixed split left both waiting).
+      const tickets = new ReadAhead(files, PARALLEL_READ_AHEAD, async (e) => {
+        const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
+        return Buffer.isBuffer(bytes) ? pool.submit(e.path, bytes, limits) : bytes;
+      });
+      const here = (t: ParseTicket): ParsedFile => parseConfigFile(t.path, t.bytes, options.registry, limits);
       next = async (i) => {
-        const got = await parses.get(i);
-        return Buffer.isBuffer(got) || !('resources' in got) ? parseConfigFile(files[i]!.path, got, options.registry, limits) : got;
+        const ticket = await tickets.get(i);
+        if (!(ticket instanceof ParseTicket)) return parseConfigFile(files[i]!.path, ticket, options.registry, limits);
+        for (;;) {
+          if (ticket.local) return ticket.local as ParsedFile;
+          if (ticket.claim()) return here(ticket);
+          if (ticket.wire || ticket.error) break;
+          const other = pool.claimLast();
+          if (!other) break;
+          other.local = here(other);
+          await turn(); // (lets the workers' answers in)
+        }
+        return fromWire(ticket.path, ticket.bytes, await ticket.result(), options.registry, limits);
       };
     } else {
       const reads = new ReadAhead(files, READ_AHEAD, (e) => readConfigFile(e.path, e.oid, e.size, options, limits));
@@ -313,6 +320,9 @@ class ReadAhead<E, T> {
     return read;
   }
 }
+
+/** One turn of the event loop: messages from workers are delivered there, not between promise reactions. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Files read ahead of the one being parsed during a full load. */
 const READ_AHEAD = 16;
