@@ -21,7 +21,7 @@ export async function validateCommand(flags: ValidateFlags, out: Out, env: NodeJ
   try {
     const commit = await objects.resolveCommit(flags.rev ?? defaultRev);
     const registry = new SchemaRegistry(builtinProviders());
-    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD });
+    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD, hashSpecs: false });
     const valid = result.diagnostics.length === 0;
     if (flags.json) {
       printJson(out, { valid, commit, files: result.filesRead, resources: result.set.resources.size, diagnostics: result.diagnostics.map(diagnosticToJson) });

@@ -27,6 +27,8 @@ export interface LoadOptions {
   limits?: Partial<LoadLimits>;
   /** Parse and schema-check a full load's files in worker threads (the CLI's validate and plan); in-thread without. */
   parallel?: ParallelLoad;
+  /** Compute each resource's specHash (default true). `plumb validate` uses none: false leaves them '' (~0.5 s of CPU at 100k). */
+  hashSpecs?: boolean;
 }
 
 export interface ParallelLoad {
@@ -99,7 +101,7 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   // the same whatever the number of workers.
   const set = emptyDesiredSet(commit);
   const docs = new Map<string, ParsedResource>();
-  const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0));
+  const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0), options.hashSpecs !== false);
   const templated: Array<[LoadedResource, ParsedResource]> = []; // rendered once every Target (and its vars) is known
   try {
     let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
@@ -331,12 +333,12 @@ const PARALLEL_READ_AHEAD = 32;
 const DEFAULT_PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 
 /** A pool when the load is asked to and is large enough to gain from one. */
-function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number): ParsePool | undefined {
+function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number, hashes: boolean): ParsePool | undefined {
   if (!parallel) return undefined;
   // The main thread parses too (and takes every result): one core for it, the rest for workers.
   const workers = Math.min(parallel.workers ?? Math.max(1, availableParallelism() - 1), files);
   if (workers < 1 || bytes < (parallel.minBytes ?? DEFAULT_PARALLEL_MIN_BYTES)) return undefined;
-  return new ParsePool(workers, { providers: parallel.providers, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
+  return new ParsePool(workers, { providers: parallel.providers, hashes, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
 }
 
 async function parseFile(path: string, oid: string, size: number, options: LoadOptions, limits: LoadLimits): Promise<{ resources: ParsedResource[]; diagnostics: Diagnostic[] }> {
@@ -364,7 +366,7 @@ const NO_FILE_REFS: readonly string[] = [];
 function attach(r: ParsedResource, options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): LoadedResource | undefined | Promise<LoadedResource | undefined> {
   const fileRefs = options.registry.kinds.get(r.kind)?.fileRefs ?? NO_FILE_REFS;
   for (const pointer of fileRefs) if (typeof getPointer(r.spec, pointer) === 'string') return attachFiles(r, fileRefs, options, limits, resolve, diagnostics);
-  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics, (r as Partial<ReceivedResource>).specHash);
+  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics, options.hashSpecs === false ? UNHASHED : (r as Partial<ReceivedResource>).specHash);
 }
 
 async function attachFiles(r: ParsedResource, fileRefs: readonly string[], options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
@@ -388,17 +390,20 @@ async function attachFiles(r: ParsedResource, fileRefs: readonly string[], optio
     else if (entry.size > limits.maxAttachmentBytes) report(`"${ref}" is ${entry.size} bytes, over the ${limits.maxAttachmentBytes}-byte limit`);
     else attachments[pointer] = { path: repoPath, oid: entry.oid, size: entry.size, read: () => options.objects.readBlob(entry.oid) };
   }
-  return ok ? finishAttach(r, attachments, options.registry, diagnostics) : undefined;
+  return ok ? finishAttach(r, attachments, options.registry, diagnostics, options.hashSpecs === false ? UNHASHED : undefined) : undefined;
 }
 
 /** A templated resource with its template rendered from its Target's vars (src/load/template.ts). */
 async function rendered(r: LoadedResource, parsed: ParsedResource, options: LoadOptions, limits: LoadLimits, targetAt: (id: string) => { spec: unknown } | undefined, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
   const target = r.meta.target ? targetAt(targetId(r.meta.target)) : undefined;
   const spec = await renderResourceTemplate(r, parsed.doc, options.registry.kinds.get(r.kind)!.template!, target, limits.maxAttachmentBytes, diagnostics);
-  return spec && loadedResource({ ...r, spec }, r.attachments, r.claims);
+  return spec && loadedResource({ ...r, spec }, r.attachments, r.claims, options.hashSpecs === false ? UNHASHED : undefined);
 }
 
-/** `hash`: specHash as a worker computed it (only for a resource without attachments). */
+/** The specHash of a load asked not to hash (LoadOptions.hashSpecs: false). */
+const UNHASHED = '';
+
+/** `hash`: specHash as a worker computed it (only for a resource without attachments), or UNHASHED. */
 function finishAttach(r: ParsedResource, attachments: Record<string, Attachment>, registry: SchemaRegistry, diagnostics: Diagnostic[], hash?: string): LoadedResource | undefined {
   const claims = claimsOf(r, registry, diagnostics);
   return claims ? loadedResource(r, attachments, claims, hash) : undefined;

@@ -51,12 +51,13 @@ export interface WireFile {
   diagnostics: Diagnostic[];
 }
 
-/** What a worker posts for a file; `hash` computes specHash with no attachments. */
-export function toWire(file: ParsedFile, registry: SchemaRegistry, hash: (spec: unknown, target: string | undefined) => string): WireFile {
+/** What a worker posts for a file; `hash` computes specHash with no attachments (none: the load does not hash). */
+export function toWire(file: ParsedFile, registry: SchemaRegistry, hash: ((spec: unknown, target: string | undefined) => string) | undefined): WireFile {
   const resources = file.resources.map((r, i): WireResource => {
+    const wire: WireResource = { index: file.indexes[i]!, id: r.id, kind: r.kind, name: r.name, meta: r.meta, spec: r.spec, line: r.line, col: r.col };
+    if (!hash) return wire;
     const fileRefs = registry.kinds.get(r.kind)?.fileRefs ?? [];
     const refersToFiles = fileRefs.some((pointer) => typeof getPointer(r.spec, pointer) === 'string');
-    const wire: WireResource = { index: file.indexes[i]!, id: r.id, kind: r.kind, name: r.name, meta: r.meta, spec: r.spec, line: r.line, col: r.col };
     if (!refersToFiles) wire.specHash = hash(r.spec, r.meta.target);
     return wire;
   });

@@ -13,7 +13,7 @@ const data = workerData as ParseWorkerData;
 const module = (await import(data.providers.url)) as Record<string, unknown>;
 const registry = new SchemaRegistry((module[data.providers.name] as () => Provider[])(), ...(data.schemasDir ? [data.schemasDir] : []));
 const noAttachments = {};
-const hash = (spec: unknown, target: string | undefined): string => specHash(spec, target, noAttachments);
+const hash = data.hashes === false ? undefined : (spec: unknown, target: string | undefined): string => specHash(spec, target, noAttachments);
 
 /** Whether JSON text holds `value` exactly: no -0, NaN or Infinity (YAML has `.inf` and `.nan`), nothing but plain data. */
 function jsonExact(value: unknown): boolean {
