@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { Attachment } from '../provider.js';
 import type { FileChange, GitObjects } from '../source/git.js';
 import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
-import { hashJsonEntries } from '../util/canonical.js';
+import { specHash } from './spec-hash.js';
 import { getPointer } from '../util/json-pointer.js';
 import { SpecError } from '../errors.js';
 import type { Claim } from '../provider.js';
@@ -15,6 +15,8 @@ import type { SchemaRegistry } from './schemas.js';
 import { filesToRerender, renderResourceTemplate, usesTemplate } from './template.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
 import { DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml.js';
+
+export { specHash };
 
 /** What the loader needs from git: the mirror's objects (or a local repo's). */
 export type ObjectReader = Pick<GitObjects, 'listTree' | 'readBlob' | 'pathInfo' | 'diff'>;
@@ -489,17 +491,6 @@ async function reattach(r: LoadedResource, objects: ObjectReader, resolve: PathR
     attachments[pointer] = { path: old.path, oid: entry.oid, size: entry.size, read: () => objects.readBlob(entry.oid) };
   }
   return loadedResource(r, attachments, r.claims);
-}
-
-/** hashJson of `{ spec, target, blobs }`, `blobs` being each attachment's blob id by its pointer. */
-export function specHash(spec: unknown, target: string | undefined, attachments: Record<string, Attachment>): string {
-  const blobs: Record<string, string> = {};
-  for (const pointer in attachments) blobs[pointer] = attachments[pointer]!.oid;
-  return hashJsonEntries([
-    ['blobs', blobs],
-    ['spec', spec],
-    ['target', target ?? null],
-  ]);
 }
 
 /** `ref` relative to the defining file's folder, or to the config root when it starts with '/'; undefined if it escapes. */
