@@ -300,7 +300,7 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
 
 // ---- files and attachments --------------------------------------------------
 
-/** Blobs read ahead: at most `window` reads in flight beyond the one awaited. */
+/** Blobs read ahead: at most `window` reads in flight beyond the one awaited, started half a window at a time (one write to git for each batch). */
 class ReadAhead<E, T> {
   readonly #started: Array<Promise<T>> = [];
   readonly #entries: E[];
@@ -314,7 +314,8 @@ class ReadAhead<E, T> {
   }
 
   get(i: number): Promise<T> {
-    for (let j = this.#started.length; j <= Math.min(i + this.#window, this.#entries.length - 1); j++) {
+    const refill = this.#started.length <= i + this.#window / 2;
+    for (let j = this.#started.length; refill && j <= Math.min(i + this.#window, this.#entries.length - 1); j++) {
       const read = this.#read(this.#entries[j]!);
       read.catch(() => {}); // a read that fails before its turn is reported when awaited, not as unhandled
       this.#started.push(read);
