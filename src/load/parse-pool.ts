@@ -30,7 +30,7 @@ export interface ParseJob {
 export type ParseReply = { seq: number; file: WireFile } | { seq: number; json: string } | { seq: number; error: string };
 
 /** Jobs sent to one worker ahead of its replies: enough that it never waits for the next, few enough that the caller can still take the rest back. */
-const IN_FLIGHT_PER_WORKER = 2;
+const IN_FLIGHT_PER_WORKER = 6;
 
 /**
  * One file handed to the pool. Until a worker is sent it, the caller may take it
