@@ -81,7 +81,8 @@ export function plan(input: PlanInput): Plan {
       const sameTarget = rec !== undefined && rec.target === (r.meta.target ?? null);
       const action = !rec || !sameTarget || rec.appliedCommit === null ? 'create' : rec.specHash !== r.specHash ? 'update' : 'noop';
       const retry = input.retry.has(id);
-      const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || targetSettingsChanged(rec, desired.get(targetId(r.meta.target))));
+      // (The Target is looked up only for a record that has settings to compare: not for 100k creates.)
+      const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || (rec?.targetSpec != null && targetSettingsChanged(rec, desired.get(targetId(r.meta.target)))));
       if (action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id)) continue;
       if (action !== 'noop') acceptance.pending.push(id);
       const cause = causeOf(action, retry, input.mode);
@@ -203,6 +204,7 @@ export function changedFields(before: Json, after: unknown): string[] {
 
 /** Creates/updates wait for what they depend on; deletions wait for their dependents' deletions (reverse order). */
 function linkDependencies(ops: Op[]): void {
+  if (!ops.some((op) => op.resource.meta.dependsOn.length > 0)) return; // (nothing to link: no maps of every op)
   const converge = new Map(ops.filter((op) => op.action !== 'delete').map((op) => [op.id, op]));
   const deletes = new Map(ops.filter((op) => op.action === 'delete').map((op) => [op.id, op]));
   for (const op of ops) {
@@ -224,7 +226,12 @@ const collator = new Intl.Collator();
  */
 function order(ops: Op[]): Op[] {
   const byKey = new Map(ops.map((op) => [op.key, op]));
-  const indegree = new Map(ops.map((op) => [op.key, op.waitFor.filter((k) => byKey.has(k)).length]));
+  const indegree = new Map<string, number>();
+  for (const op of ops) {
+    let n = 0;
+    for (const k of op.waitFor) if (byKey.has(k)) n++;
+    indegree.set(op.key, n);
+  }
   const dependents = new Map<string, string[]>();
   for (const op of ops) for (const k of op.waitFor) (dependents.get(k) ?? dependents.set(k, []).get(k)!).push(op.key);
   const rank = collationRanks(ops, (op) => `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`);
