@@ -26,8 +26,8 @@ export interface ParseJob {
   limits: YamlLimits;
 }
 
-/** A file's results as a value, or as its JSON text (when exact: quicker to pass), or the error that parsing threw. */
-export type ParseReply = { seq: number; file: WireFile } | { seq: number; json: string } | { seq: number; error: string };
+/** A file's results as a value, or as its JSON text (when exact: quicker to pass), or the error that parsing threw; first, that the worker has started. */
+export type ParseReply = { seq: number; file: WireFile } | { seq: number; json: string } | { seq: number; error: string } | { ready: true };
 
 /** Jobs sent to one worker ahead of its replies: enough that it never waits for the next, few enough that the caller can still take the rest back. */
 const IN_FLIGHT_PER_WORKER = 6;
@@ -98,7 +98,8 @@ export class ParseTicket {
  * order of resources and diagnostics.
  */
 export class ParsePool {
-  readonly #workers: Array<{ worker: Worker; inFlight: Map<number, ParseTicket> }> = [];
+  /** `ready` once the worker has loaded its modules: until then the caller parses everything queued (a start takes ~0.3 s). */
+  readonly #workers: Array<{ worker: Worker; ready: boolean; inFlight: Map<number, ParseTicket> }> = [];
   /** Submitted and not yet sent, in submission order. */
   readonly #queue: ParseTicket[] = [];
   #head = 0;
@@ -113,8 +114,13 @@ export class ParsePool {
   constructor(size: number, data: ParseWorkerData) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerFile(), { workerData: data });
-      const slot = { worker, inFlight: new Map<number, ParseTicket>() };
+      const slot = { worker, ready: false, inFlight: new Map<number, ParseTicket>() };
       worker.on('message', (reply: ParseReply) => {
+        if ('ready' in reply) {
+          slot.ready = true;
+          this.#dispatch();
+          return;
+        }
         const ticket = slot.inFlight.get(reply.seq);
         slot.inFlight.delete(reply.seq);
         if ('error' in reply) ticket?.settle(undefined, new Error(`parse worker: ${reply.error}`));
@@ -161,7 +167,7 @@ export class ParsePool {
 
   #dispatch(): void {
     for (const slot of this.#workers) {
-      while (slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
+      while (slot.ready && slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
         const ticket = this.#next();
         if (!ticket) return;
         ticket.sent();

@@ -33,6 +33,8 @@ function jsonExact(value: unknown): boolean {
   }
 }
 
+parentPort!.postMessage({ ready: true } satisfies ParseReply);
+
 parentPort!.on('message', (job: ParseJob) => {
   let reply: ParseReply;
   try {
