@@ -42,6 +42,8 @@ export interface ParallelLoad {
   workers?: number;
   /** Config bytes below which a load stays in-thread (starting workers costs more than they save); default 4 MiB. */
   minBytes?: number;
+  /** The main thread parses files no worker has taken yet (default true); false sends every file to a worker (tests of the worker path). */
+  mainParses?: boolean;
 }
 
 export interface LoadLimits extends YamlLimits {
@@ -116,10 +118,11 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
         return Buffer.isBuffer(bytes) ? pool.submit(e.path, bytes, limits) : bytes;
       });
       const here = (t: ParseTicket): ParsedFile => parseConfigFile(t.path, t.bytes, options.registry, limits);
+      const mainParses = options.parallel?.mainParses !== false;
       next = async (i) => {
         const ticket = await tickets.get(i);
         if (!(ticket instanceof ParseTicket)) return parseConfigFile(files[i]!.path, ticket, options.registry, limits);
-        for (;;) {
+        while (mainParses) {
           if (ticket.local) return ticket.local as ParsedFile;
           if (ticket.claim()) return here(ticket);
           if (ticket.wire || ticket.error) break;
