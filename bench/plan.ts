@@ -233,6 +233,7 @@ async function benchCli(): Promise<void> {
       console.log(`  as the plumb bin runs it (node ${flags.join(' ')}), one run: ${(shipped.wallMs / 1000).toFixed(2)} s, peak RSS ${shipped.peakMb.toFixed(0)} MB, CPU ${(shipped.cpuMs / 1000).toFixed(2)} s`);
     }
   }
+  console.log(`load average after the CLI runs: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (above ~1 on this 2-core box, the wall times are inflated: compare CPU)`);
 }
 
 async function main(): Promise<void> {

@@ -362,6 +362,13 @@ export interface Provider<S extends Session = Session> {
   applyBatch?(s: S, items: BatchItem[], ctx: OpContext): Promise<Array<Applied | void>>;
 }
 
+/**
+ * A provider without its transport: its name, Target schema and kinds. What parsing
+ * needs (parse workers, `plumb validate`), from each provider's `schema.ts`, which
+ * does not load the SSH or HTTP client.
+ */
+export type ProviderSchema<S extends Session = Session> = Pick<Provider<S>, 'name' | 'targetSchema' | 'kinds'>;
+
 // ---- aborts: every provider call honours OpContext.signal the same way -------------------
 
 /** True when an abort reason means "the deadline passed" rather than "the pass was superseded". */

@@ -4,7 +4,7 @@
  * device transaction (candidate + confirmed commit where the device has them).
  */
 import type { Provider } from '../../src/provider.js';
-import { configKind } from './kinds/config.js';
+import { netconfSchema } from './schema.js';
 import { NetconfSession } from './session.js';
 import { runTransaction } from './transaction.js';
 
@@ -15,9 +15,7 @@ export { NetconfClient } from './client/session.js';
 export { RpcError } from './client/errors.js';
 
 export const netconfProvider: Provider<NetconfSession> = {
-  name: 'netconf',
-  targetSchema: 'netconf.target.schema.json',
-  kinds: [configKind],
+  ...netconfSchema,
   open: (target, ctx) => NetconfSession.open(target, ctx),
   applyBatch: (s, items, ctx) => runTransaction(s, items, ctx),
 };

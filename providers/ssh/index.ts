@@ -1,13 +1,6 @@
 /** The ssh provider: Linux hosts and VMs over one persistent SSH connection per target. */
 import type { Provider } from '../../src/provider.js';
-import { commandKind } from './kinds/command.js';
-import { directoryKind } from './kinds/directory.js';
-import { fileKind } from './kinds/file.js';
-import { lineKind } from './kinds/line.js';
-import { packageKind } from './kinds/package.js';
-import { groupKind } from './kinds/group.js';
-import { serviceKind } from './kinds/service.js';
-import { userKind } from './kinds/user.js';
+import { sshSchema } from './schema.js';
 import { SshSession } from './session.js';
 
 export { SshSession } from './session.js';
@@ -22,9 +15,7 @@ export type { GroupSpec, GroupActual } from './kinds/group.js';
 export type { ServiceSpec, ServiceActual } from './kinds/service.js';
 
 export const sshProvider: Provider<SshSession> = {
-  name: 'ssh',
-  targetSchema: 'ssh.target.schema.json',
-  kinds: [fileKind, directoryKind, commandKind, lineKind, packageKind, userKind, groupKind, serviceKind],
+  ...sshSchema,
   // One connection multiplexes: SFTP requests pipeline on one channel, and the session
   // holds exec channels to EXEC_CHANNELS, under OpenSSH's default MaxSessions of 10.
   perTarget: 8,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtinProviders } from '../daemon/providers.js';
+import { builtinProviderSchemas } from '../daemon/provider-schemas.js';
 import { loadDelta, loadFull } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { diagnosticToJson, formatDiagnostic, targetId, type DesiredSet, type Diagnostic, type LoadedResource } from '../load/types.js';
@@ -45,8 +45,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
   const { objects, defaultRev }: { objects: RepoReader; defaultRev: string } = flags.worktree ? await openWorktree(ctx, env) : openObjects(ctx, env);
   const store = ctx.hasState && existsSync(join(ctx.config.stateDir, DB_FILE)) ? new Store(openReadOnly(ctx.config.stateDir)) : undefined;
   try {
-    const providers = builtinProviders();
-    const schemas = new SchemaRegistry(providers);
+    const schemas = new SchemaRegistry(builtinProviderSchemas());
     const options = { objects, registry: schemas, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD };
     const to = await objects.resolveCommit(flags.to ?? defaultRev);
     // The working tree is planned against the commit it was checked out from, as if that were applied.
@@ -96,7 +95,7 @@ export async function planCommand(flags: PlanFlags, out: Out, env: NodeJS.Proces
     });
 
     let live: Map<string, OpResult> | undefined;
-    if (flags.live) live = await readLive(plan, providers, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined, store);
+    if (flags.live) live = await readLive(plan, desired, env, ctx.hasState ? loadHashKey(ctx.config.stateDir, { create: false }) : undefined, store);
     // Live: what would change, what failed to read, and what is converged but waits (a BIOS value staged for a reboot).
     const shown = plan.ops.filter((op) => {
       const result = live?.get(op.key);
@@ -142,7 +141,10 @@ function targetSpecOf(set: DesiredSet, name: string): TargetSpec | null {
  * show as removals) and which writes are unsettled (an unknown outcome, a
  * pending confirmed commit), and says so instead of showing them converged.
  */
-async function readLive(plan: Plan, providers: ReturnType<typeof builtinProviders>, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv, hashKey: Buffer | undefined, view: Store | undefined): Promise<Map<string, OpResult>> {
+async function readLive(plan: Plan, desired: { get(id: string): LoadedResource | undefined }, env: NodeJS.ProcessEnv, hashKey: Buffer | undefined, view: Store | undefined): Promise<Map<string, OpResult>> {
+  // The transports (ssh2) load only here: a plan that reads no target does not pay for them.
+  const { builtinProviders } = await import('../daemon/providers.js');
+  const providers = builtinProviders();
   const log = humanLog('warn');
   const secrets = new SecretResolver({ env });
   const pool = new SessionPool({ secrets, log, connectTimeoutMs: 15_000, maxConnectFailures: 1 });

@@ -45,5 +45,5 @@ export function refuseRevisionWithWorktree(flags: { worktree?: boolean }, revisi
   if (flags.worktree && given !== undefined) throw new UsageError(`--worktree checks the working tree, not a commit; drop ${revisionFlag} ${given}, or drop --worktree`);
 }
 
-/** Full loads in validate and plan parse in worker threads, which build their registry from the built-in providers too. */
-export const PARALLEL_LOAD: ParallelLoad = { providers: { url: new URL('../daemon/providers.js', import.meta.url).href, name: 'builtinProviders' } };
+/** Full loads in validate and plan parse in worker threads, which build their registry from the built-in providers' schemas (no transports) too. */
+export const PARALLEL_LOAD: ParallelLoad = { providers: { url: new URL('../daemon/provider-schemas.js', import.meta.url).href, name: 'builtinProviderSchemas' } };

@@ -1,7 +1,7 @@
 import { loadFull } from '../load/loader.js';
 import { SchemaRegistry } from '../load/schemas.js';
 import { diagnosticToJson, formatDiagnostic } from '../load/types.js';
-import { builtinProviders } from '../daemon/providers.js';
+import { builtinProviderSchemas } from '../daemon/provider-schemas.js';
 import { WORKTREE } from '../source/worktree.js';
 import { resolveContext, type CommonFlags } from './context.js';
 import { printJson, type Out } from './output.js';
@@ -20,8 +20,8 @@ export async function validateCommand(flags: ValidateFlags, out: Out, env: NodeJ
   const { objects, defaultRev }: { objects: RepoReader; defaultRev: string } = flags.worktree ? await openWorktree(ctx, env) : openObjects(ctx, env);
   try {
     const commit = await objects.resolveCommit(flags.rev ?? defaultRev);
-    const registry = new SchemaRegistry(builtinProviders());
-    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD });
+    const registry = new SchemaRegistry(builtinProviderSchemas());
+    const result = await loadFull(commit, { objects, registry, scope: ctx.config.repo.path, limits: ctx.config.limits, parallel: PARALLEL_LOAD, hashSpecs: false });
     const valid = result.diagnostics.length === 0;
     if (flags.json) {
       printJson(out, { valid, commit, files: result.filesRead, resources: result.set.resources.size, diagnostics: result.diagnostics.map(diagnosticToJson) });

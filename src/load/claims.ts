@@ -25,12 +25,15 @@ interface TargetClaims {
 
 export class ClaimIndex {
   readonly #targets = new Map<string, TargetClaims>();
+  /** The last claim joined and its key: a load checks a claim (overlaps), then adds it, joining it once. */
+  #joinedClaim: Claim | undefined;
+  #joinedKey = '';
 
   add(target: string, id: string, claims: Claim[]): void {
     let t = this.#targets.get(target);
     if (!t) this.#targets.set(target, (t = { exact: new Map(), below: new Map() }));
     for (const c of claims) {
-      const key = c.key.join(SEP);
+      const key = this.#join(c);
       const owners = t.exact.get(key);
       const owner = { id, label: c.label, whole: c.whole === true };
       if (owners) owners.push(owner);
@@ -68,7 +71,7 @@ export class ClaimIndex {
     const skip = (other: string): boolean => other === id || (ignore?.(other) ?? false);
     // Allocated only once something overlaps: this runs for every claim of every resource loaded.
     let found: Map<string, ClaimOwner> | undefined;
-    const key = claim.key.join(SEP);
+    const key = this.#join(claim);
     for (const o of t.exact.get(key) ?? NONE) if (!skip(o.id)) (found ??= new Map()).set(o.id, o);
     // A whole claim above this one.
     let prefix = '';
@@ -96,6 +99,14 @@ export class ClaimIndex {
     return out.sort();
   }
 
+  #join(claim: Claim): string {
+    if (claim !== this.#joinedClaim) {
+      this.#joinedKey = claim.key.join(SEP);
+      this.#joinedClaim = claim;
+    }
+    return this.#joinedKey;
+  }
+
   #labelBelow(t: TargetClaims, key: string, id: string): string | undefined {
     for (const [k, owners] of t.exact) {
       if (!k.startsWith(key + SEP)) continue;
@@ -109,6 +120,6 @@ export class ClaimIndex {
 /** Joined proper prefixes of a key, shortest first (none for a one-segment key). */
 function prefixes(key: string[]): string[] {
   const out: string[] = [];
-  for (let n = 1; n < key.length; n++) out.push(key.slice(0, n).join(SEP));
+  for (let n = 1; n < key.length; n++) out.push(n === 1 ? key[0]! : out[n - 2]! + SEP + key[n - 1]!);
   return out;
 }

@@ -2,19 +2,21 @@ import { posix } from 'node:path';
 import type { Attachment } from '../provider.js';
 import type { FileChange, GitObjects } from '../source/git.js';
 import { MODE_SUBMODULE, MODE_SYMLINK } from '../source/git.js';
-import { hashJsonEntries } from '../util/canonical.js';
+import { specHash } from './spec-hash.js';
 import { getPointer } from '../util/json-pointer.js';
 import { SpecError } from '../errors.js';
 import type { Claim, ResourceMeta } from '../provider.js';
 import { ClaimIndex } from './claims.js';
 import { availableParallelism } from 'node:os';
 import type { ParsedResource } from './document.js';
-import { fromWire, parseConfigFile, type ReceivedResource } from './parse-file.js';
-import { ParsePool, type ProvidersModule } from './parse-pool.js';
+import { fromWire, parseConfigFile, type ParsedFile, type ReceivedResource } from './parse-file.js';
+import { ParsePool, ParseTicket, type ProvidersModule } from './parse-pool.js';
 import type { SchemaRegistry } from './schemas.js';
 import { filesToRerender, renderResourceTemplate, usesTemplate } from './template.js';
 import { emptyDesiredSet, TARGET_KIND, targetId, type DesiredSet, type Diagnostic, type LoadedResource, type Position } from './types.js';
 import { DEFAULT_YAML_LIMITS, type YamlLimits } from './yaml.js';
+
+export { specHash };
 
 /** What the loader needs from git: the mirror's objects (or a local repo's). */
 export type ObjectReader = Pick<GitObjects, 'listTree' | 'readBlob' | 'pathInfo' | 'diff'>;
@@ -27,6 +29,8 @@ export interface LoadOptions {
   limits?: Partial<LoadLimits>;
   /** Parse and schema-check a full load's files in worker threads (the CLI's validate and plan); in-thread without. */
   parallel?: ParallelLoad;
+  /** Compute each resource's specHash (default true). `plumb validate` uses none: false leaves them '' (~0.5 s of CPU at 100k). */
+  hashSpecs?: boolean;
 }
 
 export interface ParallelLoad {
@@ -38,6 +42,8 @@ export interface ParallelLoad {
   workers?: number;
   /** Config bytes below which a load stays in-thread (starting workers costs more than they save); default 4 MiB. */
   minBytes?: number;
+  /** The main thread parses files no worker has taken yet (default true); false sends every file to a worker (tests of the worker path). */
+  mainParses?: boolean;
 }
 
 export interface LoadLimits extends YamlLimits {
@@ -99,25 +105,33 @@ export async function loadFull(commit: string, options: LoadOptions): Promise<Fu
   // the same whatever the number of workers.
   const set = emptyDesiredSet(commit);
   const docs = new Map<string, ParsedResource>();
-  const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0));
+  const pool = startPool(options.parallel, files.length, files.reduce((n, e) => n + e.size, 0), options.hashSpecs !== false);
   const templated: Array<[LoadedResource, ParsedResource]> = []; // rendered once every Target (and its vars) is known
   try {
     let next: (i: number) => Promise<{ resources: Array<ParsedResource | ReceivedResource>; diagnostics: Diagnostic[] }>;
     if (pool) {
-      // The main thread parses a share of the files itself (every `pool.size + 2`th), between taking results.
-      const here = (i: number): boolean => i % (pool.size + 2) === 0;
-      const parses = new ReadAhead(
-        files.map((e, i) => ({ e, i })),
-        PARALLEL_READ_AHEAD,
-        async ({ e, i }) => {
-          const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
-          if (!Buffer.isBuffer(bytes) || here(i)) return bytes;
-          return fromWire(e.path, bytes, await pool.parse(e.path, bytes, limits), options.registry, limits);
-        },
-      );
+      // Files go to the pool as soon as their bytes are read. The main thread parses a file itself when no
+      // worker has taken it yet, and while it waits for a worker's answer it parses the last file still
+      // queued: neither side idles, whatever the load on each core (a fixed split left both waiting).
+      const tickets = new ReadAhead(files, PARALLEL_READ_AHEAD, async (e) => {
+        const bytes = await readConfigFile(e.path, e.oid, e.size, options, limits);
+        return Buffer.isBuffer(bytes) ? pool.submit(e.path, bytes, limits) : bytes;
+      });
+      const here = (t: ParseTicket): ParsedFile => parseConfigFile(t.path, t.bytes, options.registry, limits);
+      const mainParses = options.parallel?.mainParses !== false;
       next = async (i) => {
-        const got = await parses.get(i);
-        return Buffer.isBuffer(got) || !('resources' in got) ? parseConfigFile(files[i]!.path, got, options.registry, limits) : got;
+        const ticket = await tickets.get(i);
+        if (!(ticket instanceof ParseTicket)) return parseConfigFile(files[i]!.path, ticket, options.registry, limits);
+        while (mainParses) {
+          if (ticket.local) return ticket.local as ParsedFile;
+          if (ticket.claim()) return here(ticket);
+          if (ticket.wire || ticket.error) break;
+          const other = pool.claimLast();
+          if (!other) break;
+          other.local = here(other);
+          await turn(); // (lets the workers' answers in)
+        }
+        return fromWire(ticket.path, ticket.bytes, await ticket.result(), options.registry, limits);
       };
     } else {
       const reads = new ReadAhead(files, READ_AHEAD, (e) => readConfigFile(e.path, e.oid, e.size, options, limits));
@@ -289,7 +303,7 @@ export async function loadDelta(prev: DesiredSet, commit: string, options: LoadO
 
 // ---- files and attachments --------------------------------------------------
 
-/** Blobs read ahead: at most `window` reads in flight beyond the one awaited. */
+/** Blobs read ahead: at most `window` reads in flight beyond the one awaited, started half a window at a time (one write to git for each batch). */
 class ReadAhead<E, T> {
   readonly #started: Array<Promise<T>> = [];
   readonly #entries: E[];
@@ -303,7 +317,8 @@ class ReadAhead<E, T> {
   }
 
   get(i: number): Promise<T> {
-    for (let j = this.#started.length; j <= Math.min(i + this.#window, this.#entries.length - 1); j++) {
+    const refill = this.#started.length <= i + this.#window / 2;
+    for (let j = this.#started.length; refill && j <= Math.min(i + this.#window, this.#entries.length - 1); j++) {
       const read = this.#read(this.#entries[j]!);
       read.catch(() => {}); // a read that fails before its turn is reported when awaited, not as unhandled
       this.#started.push(read);
@@ -314,6 +329,9 @@ class ReadAhead<E, T> {
   }
 }
 
+/** One turn of the event loop: messages from workers are delivered there, not between promise reactions. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Files read ahead of the one being parsed during a full load. */
 const READ_AHEAD = 16;
 /** With workers: files read and sent ahead, enough to keep every worker busy. */
@@ -321,12 +339,12 @@ const PARALLEL_READ_AHEAD = 32;
 const DEFAULT_PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 
 /** A pool when the load is asked to and is large enough to gain from one. */
-function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number): ParsePool | undefined {
+function startPool(parallel: ParallelLoad | undefined, files: number, bytes: number, hashes: boolean): ParsePool | undefined {
   if (!parallel) return undefined;
   // The main thread parses too (and takes every result): one core for it, the rest for workers.
   const workers = Math.min(parallel.workers ?? Math.max(1, availableParallelism() - 1), files);
   if (workers < 1 || bytes < (parallel.minBytes ?? DEFAULT_PARALLEL_MIN_BYTES)) return undefined;
-  return new ParsePool(workers, { providers: parallel.providers, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
+  return new ParsePool(workers, { providers: parallel.providers, hashes, ...(parallel.schemasDir ? { schemasDir: parallel.schemasDir } : {}) });
 }
 
 async function parseFile(path: string, oid: string, size: number, options: LoadOptions, limits: LoadLimits): Promise<{ resources: ParsedResource[]; diagnostics: Diagnostic[] }> {
@@ -354,7 +372,7 @@ const NO_FILE_REFS: readonly string[] = [];
 function attach(r: ParsedResource, options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): LoadedResource | undefined | Promise<LoadedResource | undefined> {
   const fileRefs = options.registry.kinds.get(r.kind)?.fileRefs ?? NO_FILE_REFS;
   for (const pointer of fileRefs) if (typeof getPointer(r.spec, pointer) === 'string') return attachFiles(r, fileRefs, options, limits, resolve, diagnostics);
-  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics, (r as Partial<ReceivedResource>).specHash);
+  return finishAttach(r, NO_ATTACHMENTS, options.registry, diagnostics, options.hashSpecs === false ? UNHASHED : (r as Partial<ReceivedResource>).specHash);
 }
 
 async function attachFiles(r: ParsedResource, fileRefs: readonly string[], options: LoadOptions, limits: LoadLimits, resolve: PathResolver, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
@@ -378,17 +396,20 @@ async function attachFiles(r: ParsedResource, fileRefs: readonly string[], optio
     else if (entry.size > limits.maxAttachmentBytes) report(`"${ref}" is ${entry.size} bytes, over the ${limits.maxAttachmentBytes}-byte limit`);
     else attachments[pointer] = { path: repoPath, oid: entry.oid, size: entry.size, read: () => options.objects.readBlob(entry.oid) };
   }
-  return ok ? finishAttach(r, attachments, options.registry, diagnostics) : undefined;
+  return ok ? finishAttach(r, attachments, options.registry, diagnostics, options.hashSpecs === false ? UNHASHED : undefined) : undefined;
 }
 
 /** A templated resource with its template rendered from its Target's vars (src/load/template.ts). */
 async function rendered(r: LoadedResource, parsed: ParsedResource, options: LoadOptions, limits: LoadLimits, targetAt: (id: string) => { spec: unknown } | undefined, diagnostics: Diagnostic[]): Promise<LoadedResource | undefined> {
   const target = r.meta.target ? targetAt(targetId(r.meta.target)) : undefined;
   const spec = await renderResourceTemplate(r, parsed.doc, options.registry.kinds.get(r.kind)!.template!, target, limits.maxAttachmentBytes, diagnostics);
-  return spec && loadedResource({ ...r, spec }, r.attachments, r.claims);
+  return spec && loadedResource({ ...r, spec }, r.attachments, r.claims, options.hashSpecs === false ? UNHASHED : undefined);
 }
 
-/** `hash`: specHash as a worker computed it (only for a resource without attachments). */
+/** The specHash of a load asked not to hash (LoadOptions.hashSpecs: false). */
+const UNHASHED = '';
+
+/** `hash`: specHash as a worker computed it (only for a resource without attachments), or UNHASHED. */
 function finishAttach(r: ParsedResource, attachments: Record<string, Attachment>, registry: SchemaRegistry, diagnostics: Diagnostic[], hash?: string): LoadedResource | undefined {
   const claims = claimsOf(r, registry, diagnostics);
   if (!claims) return undefined;
@@ -494,17 +515,6 @@ async function reattach(r: LoadedResource, objects: ObjectReader, resolve: PathR
     attachments[pointer] = { path: old.path, oid: entry.oid, size: entry.size, read: () => objects.readBlob(entry.oid) };
   }
   return loadedResource(r, attachments, r.claims);
-}
-
-/** hashJson of `{ spec, target, blobs }`, `blobs` being each attachment's blob id by its pointer. */
-export function specHash(spec: unknown, target: string | undefined, attachments: Record<string, Attachment>): string {
-  const blobs: Record<string, string> = {};
-  for (const pointer in attachments) blobs[pointer] = attachments[pointer]!.oid;
-  return hashJsonEntries([
-    ['blobs', blobs],
-    ['spec', spec],
-    ['target', target ?? null],
-  ]);
 }
 
 /** `ref` relative to the defining file's folder, or to the config root when it starts with '/'; undefined if it escapes. */

@@ -1,6 +1,6 @@
 import type { JsonObject, ResourceMeta } from '../provider.js';
 import { getPointer } from '../util/json-pointer.js';
-import { names, parseResource, type ParsedResource } from './document.js';
+import { parseResource, resourceMeta, type ParsedResource } from './document.js';
 import type { SchemaRegistry } from './schemas.js';
 import type { Diagnostic } from './types.js';
 import { filePositions, parseYaml, type ParseYamlOptions, type YamlLimits } from './yaml.js';
@@ -33,12 +33,12 @@ export function parseConfigFile(path: string, bytes: Buffer | Diagnostic, regist
 }
 
 /** A parsed resource as a worker posts it: plain data, no position lookups (the main thread re-parses for those). */
+/** Shorter than a ParsedResource: the id is `kind/name`, and the metadata leaves out its name and its defaults (less JSON to write and read). */
 export interface WireResource {
   index: number;
-  id: string;
   kind: string;
   name: string;
-  meta: ResourceMeta;
+  meta: WireMeta;
   spec: JsonObject;
   line: number;
   col: number;
@@ -46,17 +46,21 @@ export interface WireResource {
   specHash?: string;
 }
 
+/** ResourceMeta without the name, and without the fields that have their default (resourceMeta restores them). */
+type WireMeta = Partial<Omit<ResourceMeta, 'name'>>;
+
 export interface WireFile {
   resources: WireResource[];
   diagnostics: Diagnostic[];
 }
 
-/** What a worker posts for a file; `hash` computes specHash with no attachments. */
-export function toWire(file: ParsedFile, registry: SchemaRegistry, hash: (spec: unknown, target: string | undefined) => string): WireFile {
+/** What a worker posts for a file; `hash` computes specHash with no attachments (none: the load does not hash). */
+export function toWire(file: ParsedFile, registry: SchemaRegistry, hash: ((spec: unknown, target: string | undefined) => string) | undefined): WireFile {
   const resources = file.resources.map((r, i): WireResource => {
+    const wire: WireResource = { index: file.indexes[i]!, kind: r.kind, name: r.name, meta: wireMeta(r.meta), spec: r.spec, line: r.line, col: r.col };
+    if (!hash) return wire;
     const fileRefs = registry.kinds.get(r.kind)?.fileRefs ?? [];
     const refersToFiles = fileRefs.some((pointer) => typeof getPointer(r.spec, pointer) === 'string');
-    const wire: WireResource = { index: file.indexes[i]!, id: r.id, kind: r.kind, name: r.name, meta: r.meta, spec: r.spec, line: r.line, col: r.col };
     if (!refersToFiles) wire.specHash = hash(r.spec, r.meta.target);
     return wire;
   });
@@ -72,27 +76,32 @@ export type ReceivedResource = ParsedResource & { specHash: string | undefined }
  */
 export function fromWire(path: string, bytes: Buffer, wire: WireFile, registry: SchemaRegistry, limits: YamlLimits): { resources: ReceivedResource[]; diagnostics: Diagnostic[] } {
   const positions = filePositions(bytes, path, limits.maxDepth);
-  const resources = wire.resources.map(
-    (w): ReceivedResource => ({
-      id: w.id,
-      kind: registry.kinds.get(w.kind)?.kind ?? w.kind, // the registry's string, not one copy per document
+  const resources = wire.resources.map((w): ReceivedResource => {
+    const kind = registry.kinds.get(w.kind)?.kind ?? w.kind; // the registry's string, not one copy per document
+    return {
+      id: `${kind}/${w.name}`,
+      kind,
       name: w.name,
-      meta: sharedLists(w.meta),
+      meta: resourceMeta(w.name, w.meta),
       spec: w.spec,
       file: path,
       line: w.line,
       col: w.col,
       doc: positions(w.index, { file: path, line: w.line, col: w.col }),
       specHash: w.specHash,
-    }),
-  );
+    };
+  });
   return { resources, diagnostics: wire.diagnostics };
 }
 
-/** The metadata as posted (the worker made it, so its fields come in resourceMeta's order), its empty lists the shared one. */
-function sharedLists(meta: ResourceMeta): ResourceMeta {
-  meta.dependsOn = names(meta.dependsOn);
-  meta.previousNames = names(meta.previousNames);
-  meta.ignore = names(meta.ignore);
-  return meta;
+/** What of the metadata differs from resourceMeta's defaults. */
+function wireMeta(meta: ResourceMeta): WireMeta {
+  const wire: WireMeta = {};
+  if (meta.target !== undefined) wire.target = meta.target;
+  if (meta.dependsOn.length > 0) wire.dependsOn = meta.dependsOn;
+  if (meta.deletionPolicy !== 'Delete') wire.deletionPolicy = meta.deletionPolicy;
+  if (meta.previousNames.length > 0) wire.previousNames = meta.previousNames;
+  if (meta.ignore.length > 0) wire.ignore = meta.ignore;
+  if (meta.drift !== 'remediate') wire.drift = meta.drift;
+  return wire;
 }

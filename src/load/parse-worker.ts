@@ -3,17 +3,17 @@
  * files it is sent, and posts back plain values and the files' own diagnostics.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Provider } from '../provider.js';
-import { specHash } from './loader.js';
+import type { ProviderSchema } from '../provider.js';
+import { specHash } from './spec-hash.js';
 import { parseConfigFile, toWire } from './parse-file.js';
 import type { ParseJob, ParseReply, ParseWorkerData } from './parse-pool.js';
 import { SchemaRegistry } from './schemas.js';
 
 const data = workerData as ParseWorkerData;
 const module = (await import(data.providers.url)) as Record<string, unknown>;
-const registry = new SchemaRegistry((module[data.providers.name] as () => Provider[])(), ...(data.schemasDir ? [data.schemasDir] : []));
+const registry = new SchemaRegistry((module[data.providers.name] as () => ProviderSchema[])(), ...(data.schemasDir ? [data.schemasDir] : []));
 const noAttachments = {};
-const hash = (spec: unknown, target: string | undefined): string => specHash(spec, target, noAttachments);
+const hash = data.hashes === false ? undefined : (spec: unknown, target: string | undefined): string => specHash(spec, target, noAttachments);
 
 /** Whether JSON text holds `value` exactly: no -0, NaN or Infinity (YAML has `.inf` and `.nan`), nothing but plain data. */
 function jsonExact(value: unknown): boolean {
@@ -32,6 +32,8 @@ function jsonExact(value: unknown): boolean {
       return false; // undefined (an absent specHash is left out, not sent as undefined), functions
   }
 }
+
+parentPort!.postMessage({ ready: true } satisfies ParseReply);
 
 parentPort!.on('message', (job: ParseJob) => {
   let reply: ParseReply;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Claim, Provider } from '../provider.js';
+import type { Claim, ProviderSchema } from '../provider.js';
 import { SECRET_REF_PATTERN } from '../secrets/resolve.js';
 import { joinPointer } from '../util/json-pointer.js';
 import { schemasDir } from '../util/package-root.js';
@@ -48,7 +48,7 @@ export class SchemaRegistry {
   readonly #schemas = new Map<string, Record<string, unknown>>();
   readonly #ajv: Ajv;
 
-  constructor(providers: Provider[], dir: string = schemasDir()) {
+  constructor(providers: ProviderSchema[], dir: string = schemasDir()) {
     this.#ajv = new Ajv({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true, keywords: ['x-hint'] });
     const load = (file: string): Record<string, unknown> => JSON.parse(readFileSync(isAbsolute(file) ? file : join(dir, file), 'utf8')) as Record<string, unknown>;
     this.#compile('metadata', load('metadata.schema.json'));

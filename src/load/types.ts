@@ -24,7 +24,7 @@ export interface LoadedResource<Spec = unknown> extends Resource<Spec> {
   file: string;
   line: number;
   col: number;
-  /** Hash of everything that makes a difference on the target: spec, target, attachment blob ids. */
+  /** Hash of everything that makes a difference on the target: spec, target, attachment blob ids ('' from a load with `hashSpecs: false`). */
   specHash: string;
   /** What it owns on its target (KindHandler.claims), checked for overlaps at load. */
   claims: Claim[];

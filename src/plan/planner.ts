@@ -75,7 +75,7 @@ export function plan(input: PlanInput): Plan {
     if (r) {
       acceptance.upserts.push(r);
       if (r.kind === TARGET_KIND) continue; // a Target is how to reach things, not a thing to converge
-      const tombstone = anyPending.get(tombstoneKey(id, r.meta.target));
+      const tombstone = anyPending.size === 0 ? undefined : anyPending.get(tombstoneKey(id, r.meta.target));
       if (tombstone) {
         acceptance.resurrected.push(tombstone.tombstoneId); // back in Git, on the same target, before its removal finished
         pendingByResource.delete(tombstoneKey(id, r.meta.target));
@@ -89,7 +89,8 @@ export function plan(input: PlanInput): Plan {
       const sameTarget = rec !== undefined && rec.target === (r.meta.target ?? null);
       const action = !rec || !sameTarget || rec.appliedCommit === null ? 'create' : rec.specHash !== r.specHash ? 'update' : 'noop';
       const retry = input.retry.has(id);
-      const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || targetSettingsChanged(rec, desired.get(targetId(r.meta.target))));
+      // (The Target is looked up only for a record that has settings to compare: not for 100k creates.)
+      const targetChanged = r.meta.target !== undefined && (input.changedTargets.has(r.meta.target) || (rec?.targetSpec != null && targetSettingsChanged(rec, desired.get(targetId(r.meta.target)))));
       const unchanged = action === 'noop' && input.mode === 'delta' && !retry && !targetChanged && !renamedFrom.has(id);
       const pendingNotice = input.notify?.pending.has(id) === true;
       if (unchanged && !pendingNotice && !input.notify?.candidates.has(id)) continue;
@@ -128,7 +129,7 @@ export function plan(input: PlanInput): Plan {
   addNotified(ops, subscribers);
 
   // Deletions carried over from earlier commits.
-  const planned = new Set(ops.map((op) => `${op.key}\u0000${op.target ?? ''}`));
+  const planned = pendingByResource.size === 0 ? new Set<string>() : new Set(ops.map((op) => `${op.key}\u0000${op.target ?? ''}`));
   for (const t of pendingByResource.values()) {
     if (planned.has(`delete:${t.resourceId}\u0000${t.target ?? ''}`)) continue;
     ops.push(deleteOp({ ...t, id: t.resourceId }, [`removal pending since ${t.deletedCommit.slice(0, 12)}`], t.tombstoneId));
@@ -240,6 +241,7 @@ export function changedFields(before: Json, after: unknown): string[] {
 
 /** Creates/updates wait for what they depend on; deletions wait for their dependents' deletions (reverse order). */
 function linkDependencies(ops: Op[]): void {
+  if (!ops.some((op) => op.resource.meta.dependsOn.length > 0)) return; // (nothing to link: no maps of every op)
   const converge = new Map(ops.filter((op) => op.action !== 'delete').map((op) => [op.id, op]));
   const deletes = new Map(ops.filter((op) => op.action === 'delete').map((op) => [op.id, op]));
   for (const op of ops) {
@@ -261,20 +263,27 @@ const collator = new Intl.Collator();
  */
 function order(ops: Op[]): Op[] {
   const byKey = new Map(ops.map((op) => [op.key, op]));
-  const indegree = new Map(ops.map((op) => [op.key, op.waitFor.filter((k) => byKey.has(k)).length]));
+  const indegree = new Map<string, number>();
+  for (const op of ops) {
+    let n = 0;
+    for (const k of op.waitFor) if (byKey.has(k)) n++;
+    indegree.set(op.key, n);
+  }
   const dependents = new Map<string, string[]>();
   for (const op of ops) for (const k of op.waitFor) (dependents.get(k) ?? dependents.set(k, []).get(k)!).push(op.key);
   const rank = collationRanks(ops, (op) => `${op.action === 'delete' ? 1 : 0}\u0000${op.target ?? ''}\u0000${op.id}`);
-  const ready = new ReadyHeap((a, b) => rank.get(a)! - rank.get(b)!);
   // The first ready ops enter sorted, as the sort of the whole list did; their arrival order is the ops' order.
-  for (const op of ops) if (indegree.get(op.key) === 0) ready.push(op);
+  const ready = new ReadyHeap(ops.filter((op) => indegree.get(op.key) === 0).map((op) => ({ op, rank: rank.get(op)! })));
   const out: Op[] = [];
   for (let op = ready.pop(); op; op = ready.pop()) {
     out.push(op);
     for (const k of dependents.get(op.key) ?? []) {
       const n = indegree.get(k)! - 1;
       indegree.set(k, n);
-      if (n === 0) ready.push(byKey.get(k)!);
+      if (n === 0) {
+        const next = byKey.get(k)!;
+        ready.push(next, rank.get(next)!);
+      }
     }
   }
   // A cycle cannot pass validation; if records were hand-edited into one, still run everything.
@@ -298,22 +307,24 @@ function collationRanks(ops: Op[], key: (op: Op) => string): Map<Op, number> {
   return rank;
 }
 
-/** A min-heap of ops by `compare`, equal ones in the order they were pushed. */
+/** A min-heap of ops by rank, equal ranks in the order they were pushed. */
 class ReadyHeap {
-  readonly #items: Array<{ op: Op; seq: number }> = [];
-  readonly #compare: (a: Op, b: Op) => number;
-  #seq = 0;
+  readonly #items: HeapItem[];
+  #seq: number;
 
-  constructor(compare: (a: Op, b: Op) => number) {
-    this.#compare = compare;
+  /** `first`: the ops ready at the start, pushed in this order (sorted, they already are a heap: no sifting). */
+  constructor(first: Array<{ op: Op; rank: number }>) {
+    this.#items = first.map((f, seq) => ({ op: f.op, rank: f.rank, seq }));
+    this.#items.sort((a, b) => a.rank - b.rank || a.seq - b.seq);
+    this.#seq = this.#items.length;
   }
 
-  push(op: Op): void {
+  push(op: Op, rank: number): void {
     const items = this.#items;
-    items.push({ op, seq: this.#seq++ });
+    items.push({ op, rank, seq: this.#seq++ });
     for (let i = items.length - 1; i > 0; ) {
       const parent = (i - 1) >> 1;
-      if (!this.#less(items[i]!, items[parent]!)) break;
+      if (!less(items[i]!, items[parent]!)) break;
       [items[i], items[parent]] = [items[parent]!, items[i]!];
       i = parent;
     }
@@ -330,8 +341,8 @@ class ReadyHeap {
         const l = 2 * i + 1;
         const r = l + 1;
         let least = i;
-        if (l < items.length && this.#less(items[l]!, items[least]!)) least = l;
-        if (r < items.length && this.#less(items[r]!, items[least]!)) least = r;
+        if (l < items.length && less(items[l]!, items[least]!)) least = l;
+        if (r < items.length && less(items[r]!, items[least]!)) least = r;
         if (least === i) break;
         [items[i], items[least]] = [items[least]!, items[i]!];
         i = least;
@@ -339,9 +350,15 @@ class ReadyHeap {
     }
     return top.op;
   }
+}
 
-  #less(a: { op: Op; seq: number }, b: { op: Op; seq: number }): boolean {
-    const c = this.#compare(a.op, b.op);
-    return c < 0 || (c === 0 && a.seq < b.seq);
-  }
+interface HeapItem {
+  op: Op;
+  rank: number;
+  /** Arrival order: ties of rank leave in it. */
+  seq: number;
+}
+
+function less(a: HeapItem, b: HeapItem): boolean {
+  return a.rank < b.rank || (a.rank === b.rank && a.seq < b.seq);
 }

@@ -22,6 +22,8 @@ interface Channel {
   chunks: Buffer[];
   chunkBytes: number;
   need: number;
+  /** Requests of one tick leave in one write (a write wakes git: a load asks for files 16 at a time). */
+  corked: boolean;
 }
 
 /**
@@ -62,6 +64,14 @@ export class CatFile {
     const channel = this.#ensure();
     return new Promise((resolve, reject) => {
       channel.queue.push({ command, resolve, reject });
+      if (!channel.corked) {
+        channel.corked = true;
+        channel.child.stdin.cork();
+        process.nextTick(() => {
+          channel.corked = false;
+          channel.child.stdin.uncork();
+        });
+      }
       channel.child.stdin.write(`${command} ${object}\n`);
     });
   }
@@ -70,7 +80,7 @@ export class CatFile {
     if (this.#channel) return this.#channel;
     const child = spawn('git', ['cat-file', '--batch-command'], { cwd: this.#gitDir, env: this.#env, stdio: ['pipe', 'pipe', 'pipe'] });
     // Each process keeps its own queue: a closed one finishing late never answers (or fails) a newer one's requests.
-    const channel: Channel = { child, queue: [], buffer: Buffer.alloc(0), chunks: [], chunkBytes: 0, need: 0 };
+    const channel: Channel = { child, queue: [], buffer: Buffer.alloc(0), chunks: [], chunkBytes: 0, need: 0, corked: false };
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => this.#onData(channel, chunk));
     child.stderr.on('data', (chunk: Buffer) => {

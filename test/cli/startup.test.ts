@@ -25,6 +25,13 @@ describe('start-up cost', () => {
     for (const lazy of ['undici', 'saxes', 'prom-client', 'chokidar']) expect(loaded).not.toContain(lazy);
   });
 
+  test('validate, plan and the parse workers load no transport at all: their kinds come from the schema-only entry points', () => {
+    for (const modules of [['dist/src/cli/validate.js', 'dist/src/cli/plan.js'], ['dist/src/load/parse-file.js', 'dist/src/load/spec-hash.js', 'dist/src/load/schemas.js', 'dist/src/daemon/provider-schemas.js']]) {
+      const loaded = packagesAfterImport(...modules);
+      for (const transport of ['ssh2', 'undici', 'saxes']) expect(loaded).not.toContain(transport);
+    }
+  });
+
   test('a lazy transport loads when first used', () => {
     const script = `
       import { createRequire } from 'node:module';

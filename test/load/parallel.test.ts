@@ -45,8 +45,9 @@ const host = (h: number, files: number, extra = ''): string => {
 describe('full load in worker threads', () => {
   let repo: TempRepo;
   let objects: GitObjects;
-  const load = (commit: string, workers?: number): Promise<FullLoad> => {
-    const options: LoadOptions = { objects, registry, scope: '', ...(workers ? { parallel: { providers, workers, minBytes: 0 } } : {}) };
+  /** `mainParses: false`: every file through a worker (by default the main thread parses what no worker has taken yet, most of a small repo). */
+  const load = (commit: string, workers?: number, mainParses = true): Promise<FullLoad> => {
+    const options: LoadOptions = { objects, registry, scope: '', ...(workers ? { parallel: { providers, workers, minBytes: 0, mainParses } } : {}) };
     return loadFull(commit, options);
   };
 
@@ -62,12 +63,16 @@ describe('full load in worker threads', () => {
   test('a repo of 40 files, valid and broken, loads the same in-thread and with 1 and 3 workers', async () => {
     for (let h = 0; h < 40; h++) repo.write(`hosts/h${h}.yaml`, host(h, 20));
     repo.write('files/motd', 'hello\n');
-    repo.write('hosts/h3.yaml', host(3, 20, '---\napiVersion: plumb/v1\nkind: ssh.File\nmetadata: { name: motd, target: h3 }\nspec: { path: /etc/motd, source: ../files/motd }\n'));
+    repo.write('hosts/h3.yaml', host(3, 20, '---\napiVersion: plumb/v1\nkind: ssh.File\nmetadata: { name: motd, target: h3 }\nspec: { path: /etc/motd, source: ../files/motd }\n' +
+      // Metadata away from every default (workers post only what differs from them).
+      '---\napiVersion: plumb/v1\nkind: ssh.File\nmetadata: { name: kept, target: h3, deletionPolicy: Retain, drift: report, ignore: [/mode], previousNames: [old-kept], dependsOn: [ssh.File/motd] }\nspec: { path: /etc/kept, content: x }\n'));
     const valid = repo.commit('valid');
     const inThread = plain(await load(valid));
     expect((inThread as { diagnostics: unknown[] }).diagnostics).toEqual([]);
     expect(plain(await load(valid, 1))).toEqual(inThread);
+    expect(plain(await load(valid, 1, false))).toEqual(inThread);
     expect(plain(await load(valid, 3))).toEqual(inThread);
+    expect(plain(await load(valid, 3, false))).toEqual(inThread);
 
     // Errors of every stage: YAML, schema, duplicates across files, claims, attachments, cross-file references.
     repo.write('hosts/h5.yaml', host(5, 3, '---\nkind: [unclosed\n'));
@@ -81,7 +86,9 @@ describe('full load in worker threads', () => {
     expect(reference.diagnostics.length).toBeGreaterThan(4);
     const expected = plain(reference);
     expect(plain(await load(broken, 1))).toEqual(expected);
+    expect(plain(await load(broken, 1, false))).toEqual(expected);
     expect(plain(await load(broken, 3))).toEqual(expected);
+    expect(plain(await load(broken, 3, false))).toEqual(expected);
   });
 
   // One case per kind of position (starting workers takes a while, so not all 48): YAML errors, a bad UTF-8 file,
@@ -99,7 +106,7 @@ describe('full load in worker threads', () => {
     const commit = repo.commit(name);
     const inThread = await load(commit);
     expect(inThread.diagnostics.length, 'the case is an error case').toBeGreaterThan(0);
-    expect(plain(await load(commit, 2))).toEqual(plain(inThread));
+    expect(plain(await load(commit, 2, false))).toEqual(plain(inThread));
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { builtinProviderSchemas } from '../../src/daemon/provider-schemas.js';
 import { builtinProviders } from '../../src/daemon/providers.js';
 import { parseResource } from '../../src/load/document.js';
 import { SchemaRegistry } from '../../src/load/schemas.js';
@@ -81,6 +82,14 @@ describe('the registry refuses programming errors', () => {
 
   test('every built-in schema compiles (they are compiled on first use, so a load would find out late)', () => {
     expect(() => new SchemaRegistry(builtinProviders()).compileAll()).not.toThrow();
+  });
+
+  test('the schema-only entry points (parse workers, validate) hold the same kinds as the providers', () => {
+    const schemas = builtinProviderSchemas();
+    const providers = builtinProviders();
+    expect(schemas.map((p) => [p.name, p.targetSchema])).toEqual(providers.map((p) => [p.name, p.targetSchema]));
+    schemas.forEach((p, i) => expect(p.kinds).toEqual(providers[i]!.kinds)); // the very handlers, in the same order
+    schemas.forEach((p, i) => p.kinds.forEach((k, j) => expect(k).toBe(providers[i]!.kinds[j])));
   });
 });
 
