@@ -472,8 +472,10 @@ export class SshSession implements Session {
       // The become staging directory is empty between writes: the login user removes it (best effort; a leftover is an empty dir in /tmp).
       const staging = this.stagingDir;
       this.stagingDir = undefined;
-      await staging
-        .then((dir) => this.sftpCall<void>(AbortSignal.timeout(STAGING_CLEANUP_MS), `rmdir ${dir}`, (sftp, done) => sftp.rmdir(dir, (err) => done(err))))
+      // Bounded as a whole: a mktemp still waiting for its exec channel must not hold the close (and the process) open.
+      const cleanup = AbortSignal.timeout(STAGING_CLEANUP_MS);
+      await raceAbort(staging, cleanup, `ssh ${this.targetName}: staging directory`)
+        .then((dir) => this.sftpCall<void>(cleanup, `rmdir ${dir}`, (sftp, done) => sftp.rmdir(dir, (err) => done(err))))
         .catch(() => {});
     }
     this.#alive = false;

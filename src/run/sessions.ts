@@ -31,6 +31,8 @@ export class SessionPool {
   readonly #entries = new Map<string, Entry>();
   readonly #failures = new Map<string, { count: number; error: unknown }>();
   readonly #reachable = new Map<string, boolean>();
+  /** Sessions dropped (broken, or their settings changed) whose close is still under way. */
+  readonly #closing = new Set<Promise<void>>();
 
   constructor(options: SessionPoolOptions) {
     this.#options = options;
@@ -96,7 +98,10 @@ export class SessionPool {
 
   #drop(name: string, entry: Entry): void {
     if (this.#entries.get(name) === entry) this.#entries.delete(name); // never a newer session another op just opened
-    entry.session.then((s) => s.close()).catch(() => {});
+    // Not awaited here, but closeAll waits for it: a session closing in the background must not outlive the pool.
+    const closing = entry.session.then((s) => s.close()).catch(() => {});
+    this.#closing.add(closing);
+    void closing.finally(() => this.#closing.delete(closing));
   }
 
   /**
@@ -123,6 +128,6 @@ export class SessionPool {
   async closeAll(): Promise<void> {
     const all = [...this.#entries.values()];
     this.#entries.clear();
-    await Promise.allSettled(all.map((e) => e.session.then((s) => s.close())));
+    await Promise.allSettled([...all.map((e) => e.session.then((s) => s.close())), ...this.#closing]);
   }
 }

@@ -19,6 +19,7 @@ import { SecretResolver } from '../../../src/secrets/resolve.js';
 import { keygen } from '../../helpers/openssh.js';
 import { describeProviderContract, opContext, testLog } from '../../helpers/provider-contract.js';
 import { makeResource } from '../../helpers/resources.js';
+import { waitUntil } from '../../helpers/cli.js';
 
 const secrets = new SecretResolver({ env: {} });
 
@@ -251,6 +252,36 @@ describe('shared getent lookups', () => {
     } finally {
       host.faults.latencyMs = 0;
       await s.close();
+    }
+  });
+});
+
+describe('closing a become session', () => {
+  let env: Awaited<ReturnType<typeof startSim>>;
+  beforeAll(async () => {
+    env = await startSim();
+  });
+  afterAll(async () => {
+    await env.sim.stop();
+    await rm(env.dir, { recursive: true, force: true });
+  });
+
+  it('does not wait for a staging directory whose mktemp never answers', async () => {
+    const host = env.sim.hosts[0] as SimHost;
+    const s = await open(simTarget(env.sim, env.keyRef, { user: 'deploy', become: { method: 'sudo' } }));
+    host.faults.holdExecs = /mktemp -d/;
+    try {
+      const { writeFileAtomic } = await import('../../../providers/ssh/remote.js');
+      const stuck = new AbortController();
+      const write = writeFileAtomic(s, '/etc/held.conf', Buffer.from('x\n'), { mode: 0o644 }, stuck.signal).catch((err: unknown) => err);
+      await waitUntil(() => host.counters.heldExecs > 0, 10_000, 'mktemp held at the host');
+      const started = Date.now();
+      await s.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      stuck.abort();
+      expect(await write).toBeInstanceOf(Error);
+    } finally {
+      delete host.faults.holdExecs;
     }
   });
 });
